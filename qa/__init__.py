@@ -1,0 +1,18 @@
+"""A question in, an answer with cited passages out; also the CLI and the wiring of the app."""
+
+from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
+from qa.records import Answer, Citation, Span
+from qa.settings import Settings, load_settings
+
+__all__ = [
+    "Answer",
+    "Citation",
+    "EmptyIndexError",
+    "QAError",
+    "QuestionError",
+    "QuestionFileError",
+    "Settings",
+    "SettingsError",
+    "Span",
+    "load_settings",
+]

@@ -1,0 +1,238 @@
+"""The corpus-qa command line: parses options, calls the packages, formats their output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+
+from ingest import EmbedderError, IngestError, IngestInputError
+from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
+from qa.settings import load_settings
+from store import IndexMismatchError, StoreError
+
+# Errors the user can fix by changing the input: exit code 2.
+_INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexError, SettingsError, EmbedderError)
+_OTHER_ERRORS = (IngestError, QAError, StoreError, IndexMismatchError)
+
+
+class InputError(click.ClickException):
+    """Bad input: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def _one_line_errors(command):
+    """Turn the packages' errors into one line on stderr instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except _INPUT_ERRORS as exc:
+            raise InputError(str(exc)) from None
+        except _OTHER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _app(ctx: click.Context):
+    from qa.app import build_app
+
+    return build_app(ctx.obj)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="corpus-qa")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the index [env CORPUS_QA_DATA_DIR; default ~/.local/share/corpus-qa].",
+)
+@click.option(
+    "--embedder",
+    metavar="NAME|PATH",
+    help="'use-multilingual-v3' (default) or a local sentence-transformers model folder [env CORPUS_QA_EMBEDDER].",
+)
+@click.pass_context
+@_one_line_errors
+def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None):
+    """Ask questions about a folder of articles in English, Chinese or French.
+
+    Every answer cites the passages it rests on, with their file and offsets.
+    Everything runs offline.
+
+    \b
+    Quick start:
+      corpus-qa ingest                      # the bundled sample articles
+      corpus-qa ask "Who created Chatbot Arena?"
+      corpus-qa serve                       # chat at http://127.0.0.1:7860
+    """
+    ctx.meta["overrides"] = {"data_dir": data_dir, "embedder": embedder}
+    ctx.obj = load_settings(os.environ, ctx.meta["overrides"])
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object instead of text.")
+@click.pass_context
+@_one_line_errors
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool):
+    """Add files and folders (.txt, .md) to the index; no PATH means the bundled corpus.
+
+    Unchanged files are skipped, so running it again only embeds what changed.
+
+    \b
+    Examples:
+      corpus-qa ingest
+      corpus-qa ingest ~/articles notes.md --json
+    """
+    app = _app(ctx)
+    report = app.ingest(paths, progress=not as_json)
+    for path, reason in report.skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    for path, reason in report.failures:
+        click.echo(f"failed {path}: {reason}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        click.echo(
+            f"{report.documents_added} added, {report.documents_unchanged} unchanged, "
+            f"{report.documents_failed} failed; {report.chunks_embedded} chunks embedded, "
+            f"{report.chunks_total} in the index"
+        )
+    if report.documents_failed:
+        ctx.exit(2)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="How many passages to cite [default 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer object of FORMAT.md.")
+@click.pass_context
+@_one_line_errors
+def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
+    """Answer QUESTION from the ingested articles, citing numbered sources.
+
+    \b
+    Examples:
+      corpus-qa ask "Which university created the Chatbot Arena ranking?"
+      corpus-qa ask "伯克利的哪位计算机教授参与开发了Vicuna？" -k 3
+      corpus-qa ask "Quand Meta a-t-il publié Llama ?" --json | jq .answer
+    """
+    from qa.answer import check_question
+
+    check_question(question, ctx.obj.qa)  # fail fast, before loading the model
+    answer = _app(ctx).ask(question, k)
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo("\nSources:" if answer.answerable else "\nClosest passages:")
+    for c in answer.citations:
+        click.echo(f"[{c.rank}] {Path(c.source).name}  chars {c.start}-{c.end}  score {c.score:.2f}  {c.title[:60]}")
+        click.echo(textwrap.indent(textwrap.fill(c.text, 96), "    "))
+
+
+@cli.command(name="eval")
+@click.argument("questions", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write answers here [default stdout]."
+)
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="How many passages to cite [default 5].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.pass_context
+@_one_line_errors
+def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | None, as_json: bool):
+    """Answer every question of a JSON Lines file (FORMAT.md), one answer line each.
+
+    A bad line gets an output line with "error", and the batch goes on. When the
+    questions carry gold fields (gold, answer_any, answerable), prints hit@5, MRR,
+    answer_acc, abstain_acc and p50/p95 latency.
+
+    \b
+    Example:
+      corpus-qa eval ../shared/eval/dev.jsonl -o answers.jsonl
+    """
+    from tqdm import tqdm
+
+    from qa.evaluate import answer_lines, compute_metrics, read_question_file
+
+    lines = read_question_file(questions)
+    app = _app(ctx)
+    app.warm()
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout
+    bar = tqdm(total=len(lines), desc="eval", unit="q", disable=None, file=sys.stderr)
+
+    def write(result: dict) -> None:
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.flush()
+        bar.update()
+
+    try:
+        results = answer_lines(lines, lambda q: app.ask(q, k), write)
+    finally:
+        bar.close()
+        if output:
+            out.close()
+    errors = [r for r in results if r.get("error")]
+    for r in errors:
+        click.echo(f"{r['id']}: {r['error']}", err=True)
+    metrics = compute_metrics(lines, results, 5)
+    report = sys.stdout if output else sys.stderr
+    if metrics and as_json:
+        print(json.dumps(metrics), file=report)
+    elif metrics:
+        print(" ".join(f"{key}={value}" for key, value in metrics.items()), file=report)
+    if output:
+        click.echo(f"{len(results)} answers written to {output} ({len(errors)} with errors)", err=True)
+
+
+@cli.command()
+@click.option("--host", help="Interface to bind [env CORPUS_QA_HOST; default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [env CORPUS_QA_PORT; default 7860].")
+@click.pass_context
+@_one_line_errors
+def serve(ctx: click.Context, host: str | None, port: int | None):
+    """Serve the chat in the browser, with a sources panel and an /ask API.
+
+    \b
+    Example:
+      corpus-qa serve --port 7860    # then open http://127.0.0.1:7860
+    """
+    settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port})
+    from qa.app import build_app
+    from ui import build_ui
+
+    app = build_app(settings)
+    app.warm()
+    status = app.status()
+    if status.chunks == 0:
+        click.echo("warning: nothing is ingested yet; run `corpus-qa ingest` first", err=True)
+    click.echo(f"serving {status.documents} documents ({status.chunks} chunks) at "
+               f"http://{settings.ui.host}:{settings.ui.port}", err=True)
+    build_ui(app).launch(server_name=settings.ui.host, server_port=settings.ui.port, quiet=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_one_line_errors
+def status(ctx: click.Context, as_json: bool):
+    """Show how many documents and chunks are indexed, the embedder and the store."""
+    app = _app(ctx)
+    current = app.status()
+    if as_json:
+        click.echo(json.dumps(current.to_json(), ensure_ascii=False))
+        return
+    for key, value in current.to_json().items():
+        click.echo(f"{key:10} {value}")
+    for doc in app.documents():
+        click.echo(f"  {doc.doc_id:32} {doc.lang}  {doc.chunks:4} chunks  {doc.source}")

@@ -1,0 +1,132 @@
+"""Batch answering of a JSON Lines question file, and the metrics of FORMAT.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import QAError, QuestionFileError
+from qa.records import Answer
+
+
+@dataclass(frozen=True)
+class QuestionLine:
+    """One line of a question file: a question to ask, or why it cannot be asked."""
+
+    line_no: int
+    id: str
+    question: str
+    gold: dict | None = None  # the parsed line, when it carries gold fields
+    error: str | None = None
+
+
+def read_question_file(path: Path) -> list[QuestionLine]:
+    """Parse a JSONL question file; a bad line becomes a QuestionLine with `error` set.
+
+    Raises:
+        QuestionFileError: the file is missing, not UTF-8, or has no line that is a JSON object.
+    """
+    try:
+        raw = Path(path).read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise QuestionFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise QuestionFileError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 JSON Lines") from exc
+    lines = [_parse_line(n, text) for n, text in enumerate(raw.splitlines(), 1) if text.strip()]
+    if not lines:
+        raise QuestionFileError(f"{path} holds no questions: write one JSON object per line, e.g. "
+                                '{"id": "q1", "question": "Who created Chatbot Arena?"}')
+    if all(line.error and line.error.startswith("not JSON") for line in lines):
+        raise QuestionFileError(f"{path} is not JSON Lines: no line parses as JSON ({lines[0].error})")
+    return lines
+
+
+def _parse_line(line_no: int, text: str) -> QuestionLine:
+    fallback_id = f"line-{line_no}"
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return QuestionLine(line_no, fallback_id, "", error=f"not JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(row, dict):
+        return QuestionLine(line_no, fallback_id, "", error="not a JSON object")
+    qid = row.get("id")
+    qid = str(qid) if isinstance(qid, (str, int)) and str(qid) else fallback_id
+    gold = row if "answerable" in row else None
+    question = row.get("question")
+    if not isinstance(question, str):
+        return QuestionLine(line_no, qid, "", gold, error="missing 'question' (a string)")
+    if "id" not in row:
+        return QuestionLine(line_no, qid, question, gold, error="missing 'id' (a string)")
+    return QuestionLine(line_no, qid, question, gold)
+
+
+def answer_lines(
+    lines: Iterable[QuestionLine],
+    ask: Callable[[str], Answer],
+    on_result: Callable[[dict], None] = lambda result: None,
+) -> list[dict]:
+    """Answer each line in order; a line that fails still gets an output with `error`."""
+    results = []
+    for line in lines:
+        if line.error:
+            result = _error_result(line.id, line.question, line.error)
+        else:
+            try:
+                result = ask(line.question).to_json(line.id)
+            except QAError as exc:
+                result = _error_result(line.id, line.question, str(exc))
+        results.append(result)
+        on_result(result)
+    return results
+
+
+def _error_result(qid: str, question: str, error: str) -> dict:
+    return {"id": qid, "question": question, "answer": "", "answerable": False, "citations": [], "error": error}
+
+
+def normalise(text: str | None) -> str:
+    """FORMAT.md's matching form: NFKC, whitespace runs collapsed, lower-cased."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text or "")).strip().lower()
+
+
+def compute_metrics(lines: Iterable[QuestionLine], results: Iterable[dict], k: int = 5) -> dict | None:
+    """hit@k, MRR, answer_acc, abstain_acc and latency, computed as eval/score.py does; None without gold."""
+    gold = {line.id: line.gold for line in lines if line.gold is not None}
+    if not gold:
+        return None
+    by_id = {r["id"]: r for r in results}
+    hits = reciprocal = correct = answerable = abstained = unanswerable = 0
+    for qid, row in gold.items():
+        result = by_id.get(qid)
+        if result is None:
+            continue
+        cited = [normalise(c.get("text")) for c in result.get("citations") or []]
+        answer = normalise(result.get("answer"))
+        if row.get("answerable"):
+            answerable += 1
+            evidence = [normalise(s) for s in row.get("gold") or []]
+            rank = next((i for i, c in enumerate(cited[:k], 1) if any(s in c for s in evidence)), None)
+            if rank:
+                hits += 1
+                reciprocal += 1.0 / rank
+            expected = [normalise(a) for a in row.get("answer_any") or []]
+            correct += bool(result.get("answerable", True)) and any(a in answer for a in expected)
+        else:
+            unanswerable += 1
+            abstained += result.get("answerable") is False
+    latencies = [r["latency_ms"] for r in by_id.values() if "latency_ms" in r]
+    return {
+        f"hit@{k}": round(hits / max(answerable, 1), 3),
+        "mrr": round(reciprocal / max(answerable, 1), 3),
+        "answer_acc": round(correct / max(answerable, 1), 3),
+        "abstain_acc": round(abstained / max(unanswerable, 1), 3),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1) if latencies else None,
+        "p95_ms": round(float(np.percentile(latencies, 95)), 1) if latencies else None,
+        "questions": len(gold),
+    }

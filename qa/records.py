@@ -1,0 +1,100 @@
+"""The answer records qa hands to the CLI, the batch output and the UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store import Passage
+
+
+@dataclass(frozen=True)
+class Span:
+    """Character offsets into a document's decoded text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited passage, verbatim from its source, with the answer sentences it gave."""
+
+    rank: int
+    doc_id: str
+    source: str
+    title: str
+    chunk_id: str
+    start: int
+    end: int
+    score: float
+    text: str
+    lang: str
+    encoding: str = "utf-8"
+    answer_spans: tuple[Span, ...] = ()
+
+    @classmethod
+    def from_passage(cls, rank: int, passage: Passage, answer_spans: tuple[Span, ...] = ()) -> Citation:
+        """The citation of a retrieved passage at a given rank (1-based)."""
+        chunk = passage.chunk
+        return cls(
+            rank=rank,
+            doc_id=chunk.doc_id,
+            source=chunk.source,
+            title=chunk.title,
+            chunk_id=chunk.chunk_id,
+            start=chunk.start,
+            end=chunk.end,
+            score=round(passage.score, 4),
+            text=chunk.text,
+            lang=chunk.lang,
+            encoding=chunk.encoding,
+            answer_spans=answer_spans,
+        )
+
+    def to_json(self) -> dict:
+        """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8."""
+        out = {
+            "rank": self.rank,
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "title": self.title,
+            "chunk_id": self.chunk_id,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "text": self.text,
+            "lang": self.lang,
+            "answer_spans": [{"start": s.start, "end": s.end} for s in self.answer_spans],
+        }
+        if self.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "ascii"):
+            out["encoding"] = self.encoding
+        return out
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with `[n]` markers pointing at its citations (rank n)."""
+
+    question: str
+    text: str
+    answerable: bool
+    citations: tuple[Citation, ...]
+    answer_language: str
+    source_language: str | None
+    mode: str = "extractive"
+    latency_ms: float = 0.0
+
+    def to_json(self, question_id: str | None = None) -> dict:
+        """The answer object of FORMAT.md."""
+        out = {} if question_id is None else {"id": question_id}
+        out.update(
+            question=self.question,
+            answer=self.text,
+            answerable=self.answerable,
+            mode=self.mode,
+            answer_language=self.answer_language,
+            source_language=self.source_language,
+            citations=[c.to_json() for c in self.citations],
+            latency_ms=round(self.latency_ms, 1),
+        )
+        return out

@@ -1,0 +1,99 @@
+"""The one settings object: defaults, then CORPUS_QA_* environment variables, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingest.settings import IngestSettings
+from qa.errors import SettingsError
+from store.settings import StoreSettings
+
+
+class QASettings(BaseModel):
+    """How questions become answers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_k: int = Field(5, ge=1, le=50, description="Passages cited per answer.")
+    min_score: float = Field(
+        0.20,
+        ge=-1.0,
+        le=1.0,
+        # 0.20 keeps >= 95% of answerable questions of both dev sets (cross-lingual ones score lowest).
+        description="Abstain when the best passage's cosine similarity to the question is below this.",
+    )
+    answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
+    max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
+
+
+class UISettings(BaseModel):
+    """Where the chat listens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Interface the chat binds to.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
+
+
+class Settings(BaseModel):
+    """Everything configurable, one section per package."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(description="Folder that holds all of corpus-qa's data.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    store: StoreSettings
+    qa: QASettings = Field(default_factory=QASettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+
+# Environment variable suffix (and CLI override key, lower-cased) -> (section, field).
+ENV_FIELDS: dict[str, tuple[str, str]] = {
+    "EMBEDDER": ("ingest", "embedder"),
+    "THREADS": ("ingest", "threads"),
+    "CHUNK_CHARS": ("ingest", "chunk_chars"),
+    "MAX_FILE_MB": ("ingest", "max_file_mb"),
+    "TOP_K": ("qa", "top_k"),
+    "MIN_SCORE": ("qa", "min_score"),
+    "HOST": ("ui", "host"),
+    "PORT": ("ui", "port"),
+}
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The per-user data folder: $XDG_DATA_HOME/corpus-qa, else ~/.local/share/corpus-qa."""
+    base = environ.get("XDG_DATA_HOME") or os.path.join(environ.get("HOME") or str(Path.home()), ".local", "share")
+    return Path(base) / "corpus-qa"
+
+
+def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Merge defaults, CORPUS_QA_* variables from `environ`, then non-None `overrides`.
+
+    Raises:
+        SettingsError: a value is invalid; the message names the variable or option.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data_dir = Path(overrides.get("data_dir") or environ.get("CORPUS_QA_DATA_DIR") or default_data_dir(environ))
+    data_dir = data_dir.expanduser()
+    sections: dict[str, dict[str, Any]] = {"ingest": {}, "qa": {}, "ui": {}}
+    origin: dict[tuple[str, str], str] = {}
+    for suffix, (section, name) in ENV_FIELDS.items():
+        if overrides.get(suffix.lower()) is not None:
+            sections[section][name] = overrides[suffix.lower()]
+            origin[(section, name)] = f"--{suffix.lower().replace('_', '-')}"
+        elif environ.get(f"CORPUS_QA_{suffix}"):
+            sections[section][name] = environ[f"CORPUS_QA_{suffix}"]
+            origin[(section, name)] = f"CORPUS_QA_{suffix}"
+    try:
+        return Settings(data_dir=data_dir, store=StoreSettings(path=data_dir / "chroma"), **sections)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = tuple(str(part) for part in error["loc"][:2])
+        name = origin.get(where, ".".join(where))
+        raise SettingsError(f"{name}={error.get('input')!r} is invalid: {error['msg']}") from None

@@ -1,0 +1,17 @@
+"""Persistence of chunks and their vectors in Chroma: the only package that knows Chroma."""
+
+from store.errors import IndexMismatchError, StoreError
+from store.records import Chunk, Document, Passage
+from store.settings import StoreSettings
+from store.chroma import ChromaStore, open_store
+
+__all__ = [
+    "Chunk",
+    "ChromaStore",
+    "Document",
+    "IndexMismatchError",
+    "Passage",
+    "StoreError",
+    "StoreSettings",
+    "open_store",
+]

@@ -1,0 +1,148 @@
+"""Chunks, vectors and the document manifest in Chroma, through llama-index's Chroma vector store."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from store.errors import IndexMismatchError, StoreError
+from store.records import Chunk, Document, Passage
+from store.settings import StoreSettings
+
+# Metadata keys a chunk keeps in Chroma besides llama-index's own.
+_CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding")
+
+
+@functools.cache
+def _persistent_client(path: str):
+    """One embedded Chroma client per folder and process: Chroma refuses two on one folder."""
+    import chromadb
+    from chromadb.config import Settings
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    try:
+        return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
+    except Exception as exc:  # chromadb raises plain exceptions for unusable folders
+        raise StoreError(f"cannot open the Chroma store at {path}: {exc}") from exc
+
+
+def collection_key(embedder_name: str) -> str:
+    """A Chroma-safe collection suffix naming one embedder, so vectors of two models never mix."""
+    key = re.sub(r"[^a-zA-Z0-9._-]+", "-", embedder_name).strip("-._")
+    return key[:200] or "default"
+
+
+class ChromaStore:
+    """The chunks of one embedder, and the manifest of the documents they came from."""
+
+    def __init__(self, client, location: str, embedder_name: str, dimension: int):
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self.location = location
+        self.embedder_name = embedder_name
+        key = collection_key(embedder_name)
+        self._chunks = client.get_or_create_collection(
+            f"chunks-{key}",
+            metadata={"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension},
+            embedding_function=None,
+        )
+        stored_dimension = (self._chunks.metadata or {}).get("dimension")
+        if stored_dimension is not None and stored_dimension != dimension:
+            raise IndexMismatchError(
+                f"the index for embedder {embedder_name!r} at {location} holds {stored_dimension}-dim "
+                f"vectors but the embedder now gives {dimension}; remove that data dir or pick another"
+            )
+        # The manifest needs no vectors; Chroma wants one, so each entry gets a constant 1-dim one.
+        self._documents = client.get_or_create_collection(f"documents-{key}", embedding_function=None)
+        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        self._max_batch = client.get_max_batch_size()
+
+    def documents(self) -> list[Document]:
+        """Every document in the manifest, sorted by id."""
+        got = self._documents.get(include=["metadatas"])
+        docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
+        return sorted(docs, key=lambda d: d.doc_id)
+
+    def chunk_count(self) -> int:
+        """How many chunks are stored."""
+        return self._chunks.count()
+
+    def put_document(self, document: Document, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+        """Replace a document's chunks, then record it in the manifest.
+
+        The manifest entry is written last, so a crash in between leaves the document
+        looking changed and the next ingest redoes it.
+        """
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        self._chunks.delete(where={"doc_id": document.doc_id})
+        nodes = []
+        for chunk, embedding in zip(chunks, embeddings):
+            node = TextNode(
+                id_=chunk.chunk_id,
+                text=chunk.text,
+                start_char_idx=chunk.start,
+                end_char_idx=chunk.end,
+                embedding=[float(x) for x in embedding],
+                metadata={key: getattr(chunk, key) for key in _CHUNK_KEYS},
+            )
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.doc_id)
+            nodes.append(node)
+        for i in range(0, len(nodes), self._max_batch):
+            self._vectors.add(nodes[i : i + self._max_batch])
+        self._documents.upsert(
+            ids=[document.doc_id],
+            embeddings=[[1.0]],
+            metadatas=[_document_metadata(document)],
+            documents=[document.source],
+        )
+
+    def remove_document(self, doc_id: str) -> None:
+        """Forget a document: its manifest entry first, then its chunks."""
+        self._documents.delete(ids=[doc_id])
+        self._chunks.delete(where={"doc_id": doc_id})
+
+    def search(self, embedding: Sequence[float], k: int) -> list[Passage]:
+        """The k chunks nearest to a query vector, best first."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        if k <= 0 or self.chunk_count() == 0:
+            return []
+        query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k)
+        result = self._vectors.query(query)
+        # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cosine.
+        return [
+            Passage(chunk=_chunk_from_node(node), score=1.0 + math.log(max(similarity, 1e-12)))
+            for node, similarity in zip(result.nodes, result.similarities)
+        ]
+
+
+def _chunk_from_node(node) -> Chunk:
+    meta = node.metadata
+    return Chunk(chunk_id=node.node_id, text=node.get_content(), **{key: meta[key] for key in _CHUNK_KEYS})
+
+
+def _document_metadata(document: Document) -> dict:
+    return {
+        "source": document.source,
+        "content_hash": document.content_hash,
+        "title": document.title,
+        "lang": document.lang,
+        "encoding": document.encoding,
+        "chunks": document.chunks,
+    }
+
+
+def _document_from_metadata(doc_id: str, meta: dict) -> Document:
+    return Document(doc_id=doc_id, **meta)
+
+
+def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> ChromaStore:
+    """Open (creating if needed) the collections of one embedder."""
+    location = str(Path(settings.path).expanduser().resolve())
+    return ChromaStore(_persistent_client(location), location, embedder_name, dimension)

@@ -1,0 +1,9 @@
+"""Errors raised by the store."""
+
+
+class StoreError(Exception):
+    """The vector store could not be opened, read or written."""
+
+
+class IndexMismatchError(StoreError):
+    """The stored index was built by a different embedder than the one configured."""

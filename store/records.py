@@ -1,0 +1,42 @@
+"""Records the store persists and returns; ingest builds them, qa reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous span of a document's decoded text: `text == document_text[start:end]`."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    position: int
+    source: str
+    title: str
+    lang: str
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One ingested file, as the manifest remembers it."""
+
+    doc_id: str
+    source: str
+    content_hash: str
+    title: str
+    lang: str
+    encoding: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored chunk found by a search, with its cosine similarity to the query."""
+
+    chunk: Chunk
+    score: float

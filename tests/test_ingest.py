@@ -1,0 +1,70 @@
+"""Ingest: incremental by content hash, one failing file never stops the batch, bad paths fail clearly."""
+
+from pathlib import Path
+
+import pytest
+
+from ingest import IngestInputError, bundled_corpus
+
+
+def test_bundled_corpus_is_ingested_with_language_and_title(bundled_app):
+    docs = {doc.doc_id: doc for doc in bundled_app.documents()}
+    assert sorted(docs) == sorted(p.stem for p in bundled_corpus().glob("*.txt"))
+    assert [docs[d].lang for d in sorted(docs)] == ["en", "zh", "zh", "en", "fr"]
+    assert docs["001_60e2eac473953ea2"].title.startswith("重磅内幕:OpenAI将开源新模型")
+
+
+def test_reingest_of_unchanged_files_embeds_nothing(bundled_app):
+    report = bundled_app.ingest(progress=False)
+    assert report.documents_added == 0
+    assert report.documents_unchanged == 5
+    assert report.chunks_embedded == 0
+    assert report.chunks_total == bundled_app.status().chunks
+
+
+def test_changed_file_replaces_its_old_chunks(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    article = tmp_path / "docs" / "article.txt"
+    article.parent.mkdir()
+    article.write_text("Old title\n\nThe old text says the moon is made of cheese.\n", encoding="utf-8")
+    app.ingest([article.parent], progress=False)
+    article.write_text("New title\n\nThe new text says the moon is made of rock.\n", encoding="utf-8")
+    report = app.ingest([article.parent], progress=False)
+    assert (report.documents_added, report.documents_unchanged) == (1, 0)
+    texts = [p.chunk.text for p in app.store.search(app.embedder.embed_query("moon"), 10)]
+    assert texts == ["New title\n\nThe new text says the moon is made of rock."]
+
+
+def test_binary_and_empty_files_are_reported_and_batch_goes_on(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "good.txt").write_text("A good article about open models.\n", encoding="utf-8")
+    (docs / "picture.png").write_bytes(b"\x89PNG")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1
+    assert dict(report.failures) == {
+        str(docs / "binary.txt"): "it is binary, not text",
+        str(docs / "empty.md"): "it is empty",
+    }
+    assert [Path(path).name for path, _ in report.skipped] == ["picture.png"]
+
+
+def test_gbk_file_is_decoded_and_its_citations_name_the_encoding(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    text = "开源模型的新闻\n\n谷歌的一份内部文件泄露了，文件说开源模型更快、更私密而且功能更强大。\n"
+    path = tmp_path / "gbk.txt"
+    path.write_bytes(text.encode("gbk"))
+    app.ingest([path], progress=False)
+    answer = app.ask("谷歌的内部文件说开源模型怎么样？")
+    citation = answer.citations[0]
+    assert citation.to_json()["encoding"].lower() in ("gbk", "gb2312", "gb18030")
+    assert path.read_bytes().decode(citation.encoding)[citation.start : citation.end] == citation.text
+
+
+def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    with pytest.raises(IngestInputError, match="no such file or folder: .*nowhere.txt"):
+        app.ingest([tmp_path / "nowhere.txt"], progress=False)
