@@ -97,13 +97,16 @@ def _candidate_sentences(passages: list[Passage]) -> list[tuple[int, Span, str]]
     The title is left out: it names the topic, so it is close to every question about it.
     """
     out = []
+    seen = set()  # overlapping chunks share sentences; each is a candidate once, under its best rank
     for rank, passage in enumerate(passages, 1):
         chunk = passage.chunk
         for start, end in split_sentences(chunk.text):
             text = chunk.text[start:end]
-            if text.strip() == chunk.title:
+            key = (chunk.doc_id, chunk.start + start)
+            if text.strip() == chunk.title or key in seen:
                 continue
             if len(_WORD.findall(text)) >= 2 or len(_HAN.findall(text)) >= 4:
+                seen.add(key)
                 out.append((rank, Span(chunk.start + start, chunk.start + end), text))
     return out
 

@@ -30,6 +30,12 @@ def test_french_question_gets_answer_sentence_with_marker(bundled_app):
     assert re.search(r"\[\d\]$", answer.text)
 
 
+def test_sentence_shared_by_overlapping_chunks_is_answered_once(bundled_app):
+    answer = bundled_app.ask("Which Berkeley professor helped develop Vicuna?")
+    sentences = re.findall(r"(.+?) \[\d+\]\s*", answer.text)
+    assert sentences and len(sentences) == len(set(sentences))
+
+
 def test_citation_text_is_exact_source_span(bundled_app):
     answer = bundled_app.ask("What was the leaked Google internal document called?")
     for citation in answer.citations:
