@@ -23,6 +23,7 @@ ABSTENTION = {
 }
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_CLOSERS_AFTER_CJK_END = re.compile(r"(?<=[。！？])[”’」』）)\"']+$")
 _WORD = re.compile(r"[^\W_]+")
 _STOPWORDS = frozenset(
     "the a an of and or is are was were be been to in on at by for with from that this these those which who "
@@ -105,6 +106,10 @@ def _candidate_sentences(passages: list[Passage]) -> list[tuple[int, Span, str]]
             key = (chunk.doc_id, chunk.start + start)
             if text.strip() == chunk.title or key in seen:
                 continue
+            # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
+            closers = _CLOSERS_AFTER_CJK_END.search(text)
+            if closers:
+                text, end = text[: closers.start()], end - len(closers.group())
             if len(_WORD.findall(text)) >= 2 or len(_HAN.findall(text)) >= 4:
                 seen.add(key)
                 out.append((rank, Span(chunk.start + start, chunk.start + end), text))

@@ -53,6 +53,17 @@ def test_answer_is_short_and_every_sentence_carries_a_marker(bundled_app):
     assert sentences and all(re.search(r"\[\d+\]$", s) for s in sentences)
 
 
+def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    path = tmp_path / "tower.txt"
+    path.write_text("芝加哥大学\n\n（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。）其他建筑也是如此。\n", encoding="utf-8")
+    app.ingest([path], progress=False)
+    answer = app.ask("米切尔塔是仿照哪座塔建造的？")
+    assert answer.text.startswith("（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。 [1]")
+    span = answer.citations[0].answer_spans[0]
+    assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
+
+
 def test_unanswerable_weather_question_abstains(bundled_app):
     answer = bundled_app.ask("What is the weather in Paris tomorrow?")
     assert not answer.answerable
