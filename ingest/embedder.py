@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,37 @@ from ingest.settings import DEFAULT_EMBEDDER
 class Embedder:
     """A loaded model that turns texts into L2-normalised float32 vectors."""
 
-    def __init__(self, name: str, dimension: int, encode):
+    def __init__(self, name: str, dimension: int, encode, cache_size: int = 20_000):
         self.name = name
         self.dimension = dimension
         self._encode = encode
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Like embed_documents, but remembers the vectors of the last `cache_size` texts.
+
+        For texts that recur from question to question, such as the sentences of stored
+        passages: a passage's sentences are embedded once per process, not once per question.
+        """
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = self.embed_documents(missing) if missing else None
+        with self._lock:
+            for text, vector in zip(missing, fresh if fresh is not None else ()):
+                self._cache[text] = vector
+            out = []
+            for text in texts:
+                vector = self._cache.get(text)
+                if vector is None:  # evicted by another thread meanwhile
+                    vector = self.embed_documents([text])[0]
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+                out.append(vector)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return np.stack(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """Vectors of passages, shape (len(texts), dimension)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import Embedder, IngestReport, bundled_corpus, ingest_paths, load_embedder
+from ingest.keywords import KeywordIndex, load_keyword_index
 from qa.answer import answer_question
 from qa.records import Answer
 from qa.settings import Settings
@@ -28,21 +29,30 @@ class Status:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class App:
     """The heavy parts, loaded once per process, and the settings they were built from."""
 
     settings: Settings
     embedder: Embedder
     store: ChromaStore
+    _keywords: KeywordIndex | None = field(default=None, repr=False)
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer a question with cited passages."""
-        return answer_question(question, self.store, self.embedder, self.settings.qa, k)
+        return answer_question(question, self.store, self.embedder, self.keywords(), self.settings.qa, k)
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True) -> IngestReport:
-        """Ingest files and folders; no paths means the bundled corpus."""
-        return ingest_paths(list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress)
+        """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in step."""
+        report = ingest_paths(list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress)
+        self.keywords()
+        return report
+
+    def keywords(self) -> KeywordIndex:
+        """The keyword index of what the store holds now; rebuilt when another run changed the store."""
+        if self._keywords is None or self._keywords.fingerprint != self.store.fingerprint():
+            self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords")
+        return self._keywords
 
     def documents(self) -> list[Document]:
         """The ingested documents."""
@@ -61,7 +71,7 @@ class App:
     def warm(self) -> None:
         """Run the model once, so the first real question is not the one that pays for loading."""
         self.embedder.embed_query("warm-up")
-        self.store.chunk_count()
+        self.keywords().search("warm-up", 1)
 
 
 def build_app(settings: Settings) -> App:

@@ -21,12 +21,31 @@ class QASettings(BaseModel):
 
     top_k: int = Field(5, ge=1, le=50, description="Passages cited per answer.")
     min_score: float = Field(
-        0.20,
+        0.40,
         ge=-1.0,
-        le=1.0,
-        # 0.20 keeps >= 95% of answerable questions of both dev sets (cross-lingual ones score lowest).
-        description="Abstain when the best passage's cosine similarity to the question is below this.",
+        le=5.0,
+        # Chosen on ../shared/eval (both sets) plus 16 off-topic questions in three languages:
+        # refuses 13/16 of those and 8/203 answerable questions (all cross-lingual XQuAD ones).
+        description="Abstain when the best passage's final score is below this.",
     )
+    unmatched_penalty: float = Field(
+        0.15,
+        ge=0.0,
+        le=5.0,
+        description=(
+            "Subtracted from the best score, for abstaining only, when the passage is in the question's "
+            "language yet holds none of its keywords: same-language evidence that shares no word is weak."
+        ),
+    )
+    keyword_weight: float = Field(
+        0.3, ge=0.0, le=2.0, description="Weight of keyword coverage (share of the question's IDF mass) in fusion."
+    )
+    dense_candidates: int = Field(30, ge=1, le=500, description="Nearest chunks taken from the vector search.")
+    keyword_candidates: int = Field(20, ge=0, le=500, description="Best BM25 chunks added to the candidates.")
+    rescore_candidates: int = Field(
+        12, ge=0, le=100, description="Best fused candidates re-scored by their most similar sentence."
+    )
+    sentence_weight: float = Field(1.0, ge=0.0, le=3.0, description="Weight of the best sentence's similarity.")
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")

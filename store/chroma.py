@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from store.errors import IndexMismatchError, StoreError
@@ -44,6 +45,7 @@ class ChromaStore:
         self.location = location
         self.embedder_name = embedder_name
         key = collection_key(embedder_name)
+        self.collection_key = key
         self._chunks = client.get_or_create_collection(
             f"chunks-{key}",
             metadata={"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension},
@@ -65,6 +67,33 @@ class ChromaStore:
         got = self._documents.get(include=["metadatas"])
         docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.doc_id)
+
+    def fingerprint(self) -> str:
+        """A hash of the manifest (ids and content hashes): it changes whenever a document does."""
+        got = self._documents.get(include=["metadatas"])
+        pairs = sorted(f"{doc_id}={meta.get('content_hash')}" for doc_id, meta in zip(got["ids"], got["metadatas"]))
+        return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+
+    def iter_chunks(self, page: int = 5000) -> Iterator[tuple[str, str]]:
+        """(chunk_id, text) of every stored chunk, a page at a time."""
+        offset = 0
+        while True:
+            got = self._chunks.get(include=["documents"], limit=page, offset=offset)
+            yield from zip(got["ids"], got["documents"])
+            if len(got["ids"]) < page:
+                return
+            offset += page
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """Chunks by id, with their stored vectors, in the order asked (missing ids left out)."""
+        if not chunk_ids:
+            return []
+        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
+        found = {
+            chunk_id: (Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS}), vector)
+            for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+        }
+        return [found[c] for c in chunk_ids if c in found]
 
     def chunk_count(self) -> int:
         """How many chunks are stored."""

@@ -1,0 +1,101 @@
+"""Find the passages for a question: dense and keyword candidates, fused, then re-scored by sentence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest import Embedder
+from ingest.chunking import split_sentences
+from ingest.keywords import KeywordIndex, keyword_tokens
+from qa.settings import QASettings
+from store import ChromaStore, Passage
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a candidate passage, with its offsets in the document and its similarity."""
+
+    start: int
+    end: int
+    text: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A candidate passage and the signals behind its score."""
+
+    passage: Passage  # passage.score is the final score
+    cosine: float
+    coverage: float
+    sentences: tuple[Sentence, ...] = ()
+
+    @property
+    def best_sentence(self) -> float:
+        """The highest similarity of one of its sentences to the question (0 if not re-scored)."""
+        return max((s.similarity for s in self.sentences), default=0.0)
+
+
+def find_evidence(
+    question: str,
+    store: ChromaStore,
+    embedder: Embedder,
+    keywords: KeywordIndex,
+    settings: QASettings,
+) -> list[Evidence]:
+    """Candidates from both retrievers, fused, and the best of them re-scored by their sentences, best first."""
+    query = embedder.embed_query(question)
+    fused = fuse_candidates(question, query, store, keywords, settings)
+    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], embedder, settings)
+    return head + fused[settings.rescore_candidates :]
+
+
+def fuse_candidates(
+    question: str, query: np.ndarray, store: ChromaStore, keywords: KeywordIndex, settings: QASettings
+) -> list[Evidence]:
+    """Dense and keyword candidates, scored cosine + weight x keyword coverage, best first.
+
+    Coverage is the share of the question's IDF mass a chunk contains, not a normalised
+    BM25 score: on a cross-lingual question BM25 still ranks something first on a stray
+    shared word, while its coverage stays near zero and so does its say in the ranking.
+    """
+    candidates = {p.chunk.chunk_id: p for p in store.search(query, settings.dense_candidates)}
+    hits = keywords.search(question, settings.keyword_candidates)
+    keyword_only = [chunk_id for chunk_id in hits.chunk_ids if chunk_id not in candidates]
+    for chunk, vector in store.get_chunks(keyword_only):
+        candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
+    evidence = []
+    for chunk_id, p in candidates.items():
+        coverage = hits.coverage.get(chunk_id, 0.0)
+        evidence.append(Evidence(Passage(p.chunk, p.score + settings.keyword_weight * coverage), p.score, coverage))
+    return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
+
+
+def rescore_by_sentences(
+    query: np.ndarray, evidence: list[Evidence], embedder: Embedder, settings: QASettings
+) -> list[Evidence]:
+    """Add each passage's best sentence similarity to its score: a 400-character window that
+    holds the answer in one sentence among unrelated ones is diluted as a whole, not per sentence."""
+    spans = [(i, s, e) for i, ev in enumerate(evidence) for s, e in split_sentences(ev.passage.chunk.text)]
+    if not spans:
+        return evidence
+    texts = [evidence[i].passage.chunk.text[s:e] for i, s, e in spans]
+    similarities = embedder.embed_cached(texts) @ query
+    per_passage: dict[int, list[Sentence]] = {}
+    for (i, s, e), text, similarity in zip(spans, texts, similarities):
+        offset = evidence[i].passage.chunk.start
+        per_passage.setdefault(i, []).append(Sentence(offset + s, offset + e, text, float(similarity)))
+    rescored = []
+    for i, ev in enumerate(evidence):
+        sentences = tuple(per_passage.get(i, ()))
+        best = max((s.similarity for s in sentences), default=0.0)
+        score = ev.passage.score + settings.sentence_weight * best
+        rescored.append(Evidence(Passage(ev.passage.chunk, score), ev.cosine, ev.coverage, sentences))
+    return sorted(rescored, key=lambda e: e.passage.score, reverse=True)
+
+
+def query_coverage(question_tokens: set[str], text: str) -> float:
+    """The share of the question's distinct keyword tokens that a text contains."""
+    return len(question_tokens & set(keyword_tokens(text))) / len(question_tokens) if question_tokens else 0.0
