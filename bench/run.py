@@ -84,7 +84,7 @@ def bench_corpus(name: str, corpus: Path, questions: Path | None) -> dict:
 
 def bench_asks(app: App, questions: Path) -> dict:
     timed = TimedEmbedder(app.embedder)
-    timed_app = App(app.settings, timed, app.store)
+    timed_app = App(app.settings, timed, app.store, app.reranker)
     asks, model_calls = [], []
     for line in read_question_file(questions):
         if line.error:

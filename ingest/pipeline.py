@@ -94,6 +94,13 @@ def make_chunks(doc_id: str, source: str, text: str, encoding: str, settings: In
     return cleaned.title, lang, chunks
 
 
+def embedded_text(chunk: Chunk, settings: IngestSettings) -> str:
+    """What gets embedded for a chunk: its text, with the title in front when configured and not already there."""
+    if settings.embed_title and chunk.title and not chunk.text.startswith(chunk.title):
+        return f"{chunk.title}\n{chunk.text}"
+    return chunk.text
+
+
 def ingest_paths(
     paths: Sequence[Path],
     store: ChromaStore,
@@ -127,7 +134,7 @@ def ingest_paths(
         if not chunks:
             failures.append((source, "no article text left after removing boilerplate"))
             continue
-        vectors = _embed_in_batches(embedder, [c.text for c in chunks], settings.batch_size)
+        vectors = _embed_in_batches(embedder, [embedded_text(c, settings) for c in chunks], settings.batch_size)
         document = Document(doc_id, source, decoded.content_hash, title, lang, decoded.encoding, len(chunks))
         store.put_document(document, chunks, vectors)
         taken_ids[doc_id] = source

@@ -13,6 +13,7 @@ from ingest.keywords import KeywordIndex, keyword_tokens
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.records import Answer, Citation, Span
+from qa.rerank import Reranker
 from qa.retrieve import Evidence, Sentence, find_evidence, query_coverage
 from qa.settings import QASettings
 from store import ChromaStore
@@ -53,6 +54,7 @@ def answer_question(
     keywords: KeywordIndex,
     settings: QASettings,
     k: int | None = None,
+    reranker: Reranker | None = None,
 ) -> Answer:
     """Answer one question from the store, citing the passages it rests on.
 
@@ -64,7 +66,7 @@ def answer_question(
     question = check_question(question, settings)
     if store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {store.location} yet: run `corpus-qa ingest` first")
-    evidence = find_evidence(question, store, embedder, keywords, settings)[: k or settings.top_k]
+    evidence = find_evidence(question, store, embedder, keywords, settings, reranker)[: k or settings.top_k]
     answer = compose_answer(question, evidence, settings)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 

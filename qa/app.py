@@ -10,6 +10,7 @@ from ingest import Embedder, IngestReport, bundled_corpus, ingest_paths, load_em
 from ingest.keywords import KeywordIndex, load_keyword_index
 from qa.answer import answer_question
 from qa.records import Answer
+from qa.rerank import Reranker, load_reranker
 from qa.settings import Settings
 from store import ChromaStore, Document, open_store
 
@@ -36,11 +37,14 @@ class App:
     settings: Settings
     embedder: Embedder
     store: ChromaStore
+    reranker: Reranker | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         """Answer a question with cited passages."""
-        return answer_question(question, self.store, self.embedder, self.keywords(), self.settings.qa, k)
+        return answer_question(
+            question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker
+        )
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True) -> IngestReport:
         """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in step."""
@@ -71,10 +75,11 @@ class App:
     def warm(self) -> None:
         """Run the model once, so the first real question is not the one that pays for loading."""
         self.embedder.embed_query("warm-up")
-        self.keywords().search("warm-up", 1)
+        self.keywords().search("warm-up 预热", 1)  # Chinese too: jieba loads its dictionary on first use
 
 
 def build_app(settings: Settings) -> App:
     """Load the embedder (cached per process) and open its collections in the store."""
     embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
-    return App(settings, embedder, open_store(settings.store, embedder.name, embedder.dimension))
+    reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
+    return App(settings, embedder, open_store(settings.store, embedder.name, embedder.dimension), reranker)

@@ -155,7 +155,8 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
 
     A bad line gets an output line with "error", and the batch goes on. When the
     questions carry gold fields (gold, answer_any, answerable), prints hit@5, MRR,
-    answer_acc, abstain_acc and p50/p95 latency.
+    answer_acc, abstain_acc and p50/p95 latency; with `lang` and `doc` fields, also
+    per question language and same-language versus cross-lingual.
 
     \b
     Example:
@@ -163,7 +164,7 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
     """
     from tqdm import tqdm
 
-    from qa.evaluate import answer_lines, compute_metrics, read_question_file
+    from qa.evaluate import answer_lines, compute_metrics, metrics_breakdown, read_question_file
 
     lines = read_question_file(questions)
     app = _app(ctx)
@@ -187,10 +188,15 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
         click.echo(f"{r['id']}: {r['error']}", err=True)
     metrics = compute_metrics(lines, results, 5)
     report = sys.stdout if output else sys.stderr
-    if metrics and as_json:
-        print(json.dumps(metrics), file=report)
-    elif metrics:
-        print(" ".join(f"{key}={value}" for key, value in metrics.items()), file=report)
+    if metrics:
+        doc_langs = {key: doc.lang for doc in app.documents() for key in (doc.doc_id, Path(doc.source).name)}
+        groups = metrics_breakdown(lines, results, doc_langs, 5)
+        if as_json:
+            print(json.dumps({**metrics, "breakdown": groups}), file=report)
+        else:
+            for name, group in groups.items():
+                print(f"  {name:14} " + " ".join(f"{key}={value}" for key, value in group.items()), file=report)
+            print(" ".join(f"{key}={value}" for key, value in metrics.items()), file=report)
     if output:
         click.echo(f"{len(results)} answers written to {output} ({len(errors)} with errors)", err=True)
 

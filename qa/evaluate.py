@@ -120,7 +120,7 @@ def compute_metrics(lines: Iterable[QuestionLine], results: Iterable[dict], k: i
         else:
             unanswerable += 1
             abstained += result.get("answerable") is False
-    latencies = [r["latency_ms"] for r in by_id.values() if "latency_ms" in r]
+    latencies = [by_id[qid]["latency_ms"] for qid in gold if "latency_ms" in by_id.get(qid, {})]
     return {
         f"hit@{k}": round(hits / max(answerable, 1), 3),
         "mrr": round(reciprocal / max(answerable, 1), 3),
@@ -129,4 +129,35 @@ def compute_metrics(lines: Iterable[QuestionLine], results: Iterable[dict], k: i
         "p50_ms": round(float(np.percentile(latencies, 50)), 1) if latencies else None,
         "p95_ms": round(float(np.percentile(latencies, 95)), 1) if latencies else None,
         "questions": len(gold),
+        "answerable": answerable,
+        "unanswerable": unanswerable,
     }
+
+
+def metrics_breakdown(
+    lines: list[QuestionLine], results: list[dict], doc_langs: dict[str, str], k: int = 5
+) -> dict[str, dict]:
+    """The metrics per question language (`lang`), and same-language versus cross-lingual.
+
+    A question is cross-lingual when its `lang` differs from the language of its gold `doc`,
+    looked up by file name or doc id in `doc_langs`.
+    """
+    groups: dict[str, list[QuestionLine]] = {}
+    for line in lines:
+        if line.gold is None or not line.gold.get("lang"):
+            continue
+        lang = str(line.gold["lang"])
+        groups.setdefault(f"lang={lang}", []).append(line)
+        doc_lang = doc_langs.get(str(line.gold.get("doc") or ""))
+        if doc_lang:
+            groups.setdefault("same-language" if doc_lang == lang else "cross-lingual", []).append(line)
+    breakdown = {}
+    for name, group in sorted(groups.items()):
+        metrics = compute_metrics(group, results, k)
+        # score.py reports 0 for a rate with no questions behind it; in a breakdown that misleads.
+        if not metrics["unanswerable"]:
+            metrics["abstain_acc"] = None
+        if not metrics["answerable"]:
+            metrics.update({f"hit@{k}": None, "mrr": None, "answer_acc": None})
+        breakdown[name] = metrics
+    return breakdown

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ingest import Embedder
 from ingest.chunking import split_sentences
 from ingest.keywords import KeywordIndex, keyword_tokens
+from qa.rerank import Reranker
 from qa.settings import QASettings
 from store import ChromaStore, Passage
 
@@ -44,12 +45,26 @@ def find_evidence(
     embedder: Embedder,
     keywords: KeywordIndex,
     settings: QASettings,
+    reranker: Reranker | None = None,
 ) -> list[Evidence]:
-    """Candidates from both retrievers, fused, and the best of them re-scored by their sentences, best first."""
+    """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
+    (and by the cross-encoder, when one is configured), best first."""
     query = embedder.embed_query(question)
     fused = fuse_candidates(question, query, store, keywords, settings)
     head = rescore_by_sentences(query, fused[: settings.rescore_candidates], embedder, settings)
+    if reranker is not None:
+        head = rescore_by_cross_encoder(question, head, reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
+
+
+def rescore_by_cross_encoder(
+    question: str, evidence: list[Evidence], reranker: Reranker, weight: float
+) -> list[Evidence]:
+    """Add the cross-encoder's score of each (question, passage) pair, and re-sort."""
+    scores = reranker.score(question, [e.passage.chunk.text for e in evidence])
+    rescored = [replace(e, passage=Passage(e.passage.chunk, e.passage.score + weight * float(s)))
+                for e, s in zip(evidence, scores)]
+    return sorted(rescored, key=lambda e: e.passage.score, reverse=True)
 
 
 def fuse_candidates(

@@ -46,6 +46,10 @@ class QASettings(BaseModel):
         12, ge=0, le=100, description="Best fused candidates re-scored by their most similar sentence."
     )
     sentence_weight: float = Field(1.0, ge=0.0, le=3.0, description="Weight of the best sentence's similarity.")
+    reranker: str | None = Field(
+        None, description="Path of a sentence-transformers CrossEncoder folder that re-scores the best candidates."
+    )
+    reranker_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the cross-encoder's score.")
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
@@ -79,6 +83,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "CHUNK_CHARS": ("ingest", "chunk_chars"),
     "MAX_FILE_MB": ("ingest", "max_file_mb"),
     "TOP_K": ("qa", "top_k"),
+    "RERANKER": ("qa", "reranker"),
     "MIN_SCORE": ("qa", "min_score"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),

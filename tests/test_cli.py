@@ -82,6 +82,11 @@ def test_eval_of_dev_set_agrees_with_reference_checkers(ingested, tmp_path):
     )
     reference = json.loads(score.stdout)["summary"]
     assert {k: ours[k] for k in reference if k != "coverage"} == {k: v for k, v in reference.items() if k != "coverage"}
+    breakdown = ours["breakdown"]
+    assert {"lang=en", "lang=zh", "lang=fr", "same-language", "cross-lingual"} <= set(breakdown)
+    # d03 (zh question, zh article) and d10 (fr, fr) are same-language; d05 (fr, zh) is not.
+    assert breakdown["lang=zh"]["questions"] == 3 and breakdown["lang=fr"]["questions"] == 2
+    assert breakdown["same-language"]["questions"] + breakdown["cross-lingual"]["questions"] == 11
     verify = subprocess.run(
         [sys.executable, str(SHARED_EVAL / "verify.py"), str(out), "--markers", "--max-answer", "300"],
         capture_output=True, text=True,
