@@ -9,6 +9,12 @@ from collections.abc import Iterable, Sequence
 # non-lowercase character. Closing quotes and brackets stay with the sentence they close.
 # This splits at least wherever FORMAT.md's verify.py does, so every answer sentence we
 # cut out carries its own marker under that checker.
+# East Asian wide and fullwidth characters (Hangul, CJK, kana, fullwidth forms).
+_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
+)
+
 _SENTENCE_END = re.compile(
     r"[。！？；]+[”’」』）)\"']*"
     r"|[.!?…]+[”’」』）)\]\"']*(?=\s+[^\sa-zà-ÿœ])"
@@ -34,7 +40,7 @@ def split_into_chunks(
     max_chars: int = 400,
     overlap_sentences: int = 1,
 ) -> list[tuple[int, int]]:
-    """Pack whole sentences of each span into chunks of at most `max_chars` characters.
+    """Pack whole sentences of each span into chunks of at most `max_chars` in display width.
 
     A chunk never crosses from one span to the next, so text left out by cleaning is never
     inside a chunk. A sentence longer than `max_chars` is cut at a space where possible.
@@ -48,18 +54,30 @@ def split_into_chunks(
             for sentence in split_sentences(text, span_start, span_end)
             for piece in _cut_long(text, sentence, max_chars)
         ]
-        chunks.extend(_pack(pieces, max_chars, overlap_sentences))
+        chunks.extend(_pack(text, pieces, max_chars, overlap_sentences))
     return chunks
 
 
-def _pack(pieces: Sequence[tuple[int, int]], max_chars: int, overlap: int) -> list[tuple[int, int]]:
+def text_width(text: str, start: int, end: int) -> int:
+    """Display width of text[start:end]: a wide (CJK) character counts as two.
+
+    Chunks are measured in width, not characters: 400 Chinese characters carry two to three
+    times what 400 Latin ones do, and a chunk that covers too much embeds as a blur.
+    """
+    return end - start + len(_WIDE.findall(text, start, end))
+
+
+def _pack(text: str, pieces: Sequence[tuple[int, int]], max_width: int, overlap: int) -> list[tuple[int, int]]:
     chunks = []
     current: list[tuple[int, int]] = []
     for piece in pieces:
-        if current and piece[1] - current[0][0] > max_chars:
+        if current and text_width(text, current[0][0], piece[1]) > max_width:
             chunks.append((current[0][0], current[-1][1]))
             kept = current[-overlap:] if overlap else []
-            while kept and (piece[1] - kept[0][0] > max_chars or kept[-1][1] - kept[0][0] > max_chars // 2):
+            while kept and (
+                text_width(text, kept[0][0], piece[1]) > max_width
+                or text_width(text, kept[0][0], kept[-1][1]) > max_width // 2
+            ):
                 kept = kept[1:]
             current = kept
         current.append(piece)

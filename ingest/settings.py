@@ -20,7 +20,9 @@ class IngestSettings(BaseModel):
         ),
     )
     threads: int = Field(2, ge=1, le=64, description="CPU threads the embedder may use.")
-    chunk_chars: int = Field(400, ge=50, le=4000, description="Largest chunk, in characters.")
+    chunk_chars: int = Field(
+        400, ge=50, le=4000, description="Largest chunk, in display width (a Chinese character counts as two)."
+    )
     overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated at the start of the next chunk.")
     embed_title: bool = Field(
         False, description="Embed each chunk with its document's title in front (the stored text stays exact)."

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.chunking import split_into_chunks, split_sentences
+from ingest.chunking import split_into_chunks, split_sentences, text_width
 from ingest.clean import find_content_spans
 
 # Letters, digits and punctuation of English, French and Chinese text, plus line breaks.
@@ -24,6 +24,8 @@ def test_chunks_are_exact_ordered_spans_for_any_text(text, max_chars):
         assert 0 <= start < end <= len(text)
         assert piece == piece.strip(), "chunks carry no leading or trailing whitespace"
         assert end - start <= max_chars
+        if text_width(text, start, end) > max_chars:
+            assert len(split_sentences(text, start, end)) == 1, "only a cut-up long sentence may be wider"
         assert any(s <= start and end <= e for s, e in spans), "a chunk never leaves a cleaned span"
     covered = set()
     for start, end in chunks:
@@ -60,3 +62,10 @@ def test_chunks_overlap_by_one_sentence():
         "Two sentence here. Three sentence here.",
         "Three sentence here. Four sentence here.",
     ]
+
+
+def test_chinese_chunks_are_measured_in_display_width():
+    text = "开源模型更快。" * 20  # 140 characters, 7 per sentence, 14 wide
+    chunks = split_into_chunks(text, [(0, len(text))], max_chars=100, overlap_sentences=0)
+    assert [e - s for s, e in chunks] == [49, 49, 42]
+    assert all(text_width(text, s, e) <= 100 for s, e in chunks)
