@@ -115,8 +115,9 @@ def ingest_paths(
     known = store.documents()
     by_source = {doc.source: doc for doc in known}
     taken_ids = {doc.doc_id: doc.source for doc in known}
-    added = unchanged = embedded = 0
+    unchanged = 0
     failures: list[tuple[str, str]] = []
+    batch = _PendingDocuments(store, embedder, settings)
     bar = tqdm(files, desc="ingest", unit="file", disable=not progress or None, dynamic_ncols=True)
     for path in bar:
         source = str(path)
@@ -134,22 +135,49 @@ def ingest_paths(
         if not chunks:
             failures.append((source, "no article text left after removing boilerplate"))
             continue
-        vectors = _embed_in_batches(embedder, [embedded_text(c, settings) for c in chunks], settings.batch_size)
-        document = Document(doc_id, source, decoded.content_hash, title, lang, decoded.encoding, len(chunks))
-        store.put_document(document, chunks, vectors)
         taken_ids[doc_id] = source
-        added += 1
-        embedded += len(chunks)
-        bar.set_postfix(chunks=embedded)
+        batch.add(Document(doc_id, source, decoded.content_hash, title, lang, decoded.encoding, len(chunks)), chunks)
+        bar.set_postfix(chunks=batch.chunks_embedded + batch.pending_chunks)
+    batch.flush()
     return IngestReport(
-        documents_added=added,
+        documents_added=batch.documents_added,
         documents_unchanged=unchanged,
         documents_failed=len(failures),
-        chunks_embedded=embedded,
+        chunks_embedded=batch.chunks_embedded,
         chunks_total=store.chunk_count(),
         failures=tuple(failures),
         skipped=tuple(skipped),
     )
+
+
+class _PendingDocuments:
+    """Documents waiting to be embedded and written together: one store write per few hundred
+    chunks instead of one per file, since each write has a fixed cost that small files can't hide."""
+
+    def __init__(self, store: ChromaStore, embedder: Embedder, settings: IngestSettings):
+        self._store, self._embedder, self._settings = store, embedder, settings
+        self._items: list[tuple[Document, list[Chunk]]] = []
+        self.pending_chunks = self.chunks_embedded = self.documents_added = 0
+
+    def add(self, document: Document, chunks: list[Chunk]) -> None:
+        self._items.append((document, chunks))
+        self.pending_chunks += len(chunks)
+        if self.pending_chunks >= self._settings.write_batch_chunks:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._items:
+            return
+        texts = [embedded_text(c, self._settings) for _, chunks in self._items for c in chunks]
+        vectors = _embed_in_batches(self._embedder, texts, self._settings.batch_size)
+        items, offset = [], 0
+        for document, chunks in self._items:
+            items.append((document, chunks, vectors[offset : offset + len(chunks)]))
+            offset += len(chunks)
+        self._store.put_documents(items)
+        self.documents_added += len(self._items)
+        self.chunks_embedded += self.pending_chunks
+        self._items, self.pending_chunks = [], 0
 
 
 def _free_doc_id(path: Path, taken: dict[str, str]) -> str:

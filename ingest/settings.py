@@ -28,4 +28,7 @@ class IngestSettings(BaseModel):
         False, description="Embed each chunk with its document's title in front (the stored text stays exact)."
     )
     batch_size: int = Field(64, ge=1, le=4096, description="Chunks embedded per model call.")
+    write_batch_chunks: int = Field(
+        512, ge=1, le=100_000, description="Chunks embedded and written to the store together."
+    )
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused, in MB.")

@@ -14,7 +14,7 @@ from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.records import Answer, Citation, Span
 from qa.rerank import Reranker
-from qa.retrieve import Evidence, Sentence, find_evidence, query_coverage
+from qa.retrieve import Evidence, Sentence, find_evidence, is_question, query_coverage
 from qa.settings import QASettings
 from store import ChromaStore
 
@@ -110,6 +110,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
     """(rank, sentence) of each sentence of the passages that could answer something.
 
     The title is left out: it names the topic, so it is close to every question about it.
+    So are sentences that are questions themselves: they resemble the question, never answer it.
     """
     out = []
     seen = set()  # overlapping chunks share sentences; each is a candidate once, under its best rank
@@ -117,7 +118,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
         chunk = ev.passage.chunk
         for sentence in ev.sentences:
             key = (chunk.doc_id, sentence.start)
-            if sentence.text.strip() == chunk.title or key in seen:
+            if sentence.text.strip() == chunk.title or key in seen or is_question(sentence.text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)

@@ -99,36 +99,40 @@ class ChromaStore:
         """How many chunks are stored."""
         return self._chunks.count()
 
-    def put_document(self, document: Document, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
-        """Replace a document's chunks, then record it in the manifest.
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
+        """Replace the chunks of several documents, then record them in the manifest.
 
-        The manifest entry is written last, so a crash in between leaves the document
-        looking changed and the next ingest redoes it.
+        The manifest entries are written last, so a crash in between leaves those documents
+        looking changed and the next ingest redoes them; chunk ids are deterministic, so
+        redoing is idempotent.
         """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        if len(chunks) != len(embeddings):
-            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
-        self._chunks.delete(where={"doc_id": document.doc_id})
+        if not items:
+            return
         nodes = []
-        for chunk, embedding in zip(chunks, embeddings):
-            node = TextNode(
-                id_=chunk.chunk_id,
-                text=chunk.text,
-                start_char_idx=chunk.start,
-                end_char_idx=chunk.end,
-                embedding=[float(x) for x in embedding],
-                metadata={key: getattr(chunk, key) for key in _CHUNK_KEYS},
-            )
-            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.doc_id)
-            nodes.append(node)
+        for document, chunks, embeddings in items:
+            if len(chunks) != len(embeddings):
+                raise ValueError(f"{document.doc_id}: {len(chunks)} chunks but {len(embeddings)} embeddings")
+            for chunk, embedding in zip(chunks, embeddings):
+                node = TextNode(
+                    id_=chunk.chunk_id,
+                    text=chunk.text,
+                    start_char_idx=chunk.start,
+                    end_char_idx=chunk.end,
+                    embedding=[float(x) for x in embedding],
+                    metadata={key: getattr(chunk, key) for key in _CHUNK_KEYS},
+                )
+                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.doc_id)
+                nodes.append(node)
+        self._chunks.delete(where={"doc_id": {"$in": [document.doc_id for document, _, _ in items]}})
         for i in range(0, len(nodes), self._max_batch):
             self._vectors.add(nodes[i : i + self._max_batch])
         self._documents.upsert(
-            ids=[document.doc_id],
-            embeddings=[[1.0]],
-            metadatas=[_document_metadata(document)],
-            documents=[document.source],
+            ids=[document.doc_id for document, _, _ in items],
+            embeddings=[[1.0]] * len(items),
+            metadatas=[_document_metadata(document) for document, _, _ in items],
+            documents=[document.source for document, _, _ in items],
         )
 
     def remove_document(self, doc_id: str) -> None:

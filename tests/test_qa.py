@@ -64,6 +64,16 @@ def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(
     assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
 
 
+def test_a_sentence_that_asks_is_never_the_answer(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    path = tmp_path / "faq.txt"
+    path.write_text("Open models\n\nWhy do open models matter so much? Open models matter because anyone can "
+                    "inspect and improve them.\n", encoding="utf-8")
+    app.ingest([path], progress=False)
+    answer = app.ask("Why do open models matter?")
+    assert answer.text.startswith("Open models matter because anyone can inspect and improve them. [1]")
+
+
 def test_unanswerable_weather_question_abstains(bundled_app):
     answer = bundled_app.ask("What is the weather in Paris tomorrow?")
     assert not answer.answerable
