@@ -35,8 +35,8 @@ class Evidence:
 
     @property
     def best_sentence(self) -> float:
-        """The highest similarity of one of its non-question sentences to the question (0 if not re-scored)."""
-        return max((s.similarity for s in self.sentences if not is_question(s.text)), default=0.0)
+        """The highest similarity of one of its sentences to the question (0 if not re-scored)."""
+        return max((s.similarity for s in self.sentences), default=0.0)
 
 
 def is_question(sentence: str) -> bool:
@@ -110,7 +110,6 @@ def rescore_by_sentences(
     rescored = []
     for i, ev in enumerate(evidence):
         sentences = tuple(per_passage.get(i, ()))
-        # A sentence that is itself a question resembles the user's question but never answers it.
         candidate = Evidence(ev.passage, ev.cosine, ev.coverage, sentences)
         score = ev.passage.score + settings.sentence_weight * candidate.best_sentence
         rescored.append(replace(candidate, passage=Passage(ev.passage.chunk, score)))
