@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ingest import Embedder, bundled_corpus  # noqa: E402
-from ingest.pipeline import collect_files, make_chunks  # noqa: E402
+from ingest.pipeline import collect_files, embedded_text, make_chunks  # noqa: E402
 from ingest.readers import read_document  # noqa: E402
 from qa.app import App, build_app  # noqa: E402
 from qa.evaluate import read_question_file  # noqa: E402
@@ -61,7 +61,8 @@ def bench_corpus(name: str, corpus: Path, questions: Path | None) -> dict:
         texts = []
         for path in files:
             decoded = read_document(path, int(settings.ingest.max_file_mb * 1e6))
-            texts += [c.text for c in make_chunks(path.stem, str(path), decoded.text, decoded.encoding, settings.ingest)[2]]
+            prepared = make_chunks(path.stem, str(path), decoded, settings.ingest)
+            texts += [embedded_text(c, settings.ingest) for c in prepared.chunks]
         started = time.perf_counter()
         for i in range(0, len(texts), settings.ingest.batch_size):
             app.embedder.embed_documents(texts[i : i + settings.ingest.batch_size])

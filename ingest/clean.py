@@ -78,15 +78,16 @@ def find_content_spans(text: str) -> CleanText:
     dropped: list[tuple[int, int, str]] = []
     seen: set[str] = set()
     run: list[int] | None = None  # [start, end] of the current run of kept lines
-    in_trailer = False
+    in_trailer = after_repeat = False
     title = ""
     for start, end in iter_lines(text):
         line = text[start:end]
         if not line.strip():
             continue
-        reason = "after a related-links heading" if in_trailer else _drop_reason(line, seen)
+        reason = "after a related-links heading" if in_trailer else _drop_reason(line, seen, after_repeat)
         if reason is None and _TRAILER_HEADING.match(line.strip()):
             in_trailer, reason = True, "related-links heading"
+        after_repeat = reason == "repeated text"
         if reason is None:
             title = title or line.strip()[:200]
             run = [run[0], end] if run else [start, end]
@@ -100,7 +101,7 @@ def find_content_spans(text: str) -> CleanText:
     return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=tuple(dropped), title=title)
 
 
-def _drop_reason(line: str, seen: set[str]) -> str | None:
+def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:
     stripped = line.strip()
     for reason, pattern in _BOILERPLATE_LINE:
         if pattern.search(stripped):
@@ -108,8 +109,8 @@ def _drop_reason(line: str, seen: set[str]) -> str | None:
     if len(_LETTER.findall(stripped)) < 2:
         return "no words"
     key = " ".join(stripped.lower().split())
-    if len(key) >= _MIN_REPEAT_CHARS:
-        if key in seen:
-            return "repeated text"
-        seen.add(key)
+    # A short line ("Non.") may repeat on its own; inside a repeated block it is part of the copy.
+    if key in seen and (len(key) >= _MIN_REPEAT_CHARS or after_repeat):
+        return "repeated text"
+    seen.add(key)
     return None

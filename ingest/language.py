@@ -1,7 +1,13 @@
-"""Which of the supported languages (en, zh, fr) a text is written in."""
+"""Which language a text is written in.
+
+Documents may be in any language: py3langid (a maintained identifier whose model ships in
+its wheel) names it. Questions are answered in English, Chinese or French, so for them a
+fast script-and-stopword rule picks one of the three, with no model to load.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "fr": "French"}
@@ -30,3 +36,18 @@ def detect_language(text: str) -> str:
     french = sum(w in _FRENCH_WORDS for w in words) + len(_FRENCH_MARKS.findall(sample))
     english = sum(w in _ENGLISH_WORDS for w in words)
     return "fr" if french > english else "en"
+
+
+@functools.cache
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE)
+
+
+def detect_document_language(text: str) -> str:
+    """The ISO 639-1 code of a document's language ('en', 'zh', 'fr', 'de', ...)."""
+    sample = text[:20000]
+    if not sample.strip():
+        return "en"
+    return str(_identifier().classify(sample)[0])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -12,8 +14,8 @@ from ingest.chunking import split_into_chunks
 from ingest.clean import find_content_spans
 from ingest.embedder import Embedder
 from ingest.errors import IngestInputError, UnreadableFileError
-from ingest.language import detect_language
-from ingest.readers import SUPPORTED_SUFFIXES, read_document
+from ingest.language import detect_document_language
+from ingest.readers import DecodedFile, read_document, supported_suffixes
 from ingest.settings import IngestSettings
 from store import ChromaStore, Chunk, Document
 
@@ -25,10 +27,14 @@ class IngestReport:
     documents_added: int = 0
     documents_unchanged: int = 0
     documents_failed: int = 0
+    documents_renamed: int = 0
+    documents_removed: int = 0
     chunks_embedded: int = 0
     chunks_total: int = 0
     failures: tuple[tuple[str, str], ...] = field(default=())
     skipped: tuple[tuple[str, str], ...] = field(default=())
+    # Per ingested file: (reason, first characters of the line) of each line cleaning left out.
+    dropped: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=())
 
     def to_json(self) -> dict:
         """The summary object `ingest --json` prints."""
@@ -36,6 +42,8 @@ class IngestReport:
             "documents_added": self.documents_added,
             "documents_unchanged": self.documents_unchanged,
             "documents_failed": self.documents_failed,
+            "documents_renamed": self.documents_renamed,
+            "documents_removed": self.documents_removed,
             "chunks_embedded": self.chunks_embedded,
             "chunks_total": self.chunks_total,
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
@@ -60,22 +68,39 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, st
         path = Path(given).expanduser()
         if not path.exists():
             raise IngestInputError(f"no such file or folder: {given}")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if not os.access(path, os.R_OK):
+            raise IngestInputError(f"cannot read {given}: permission denied")
+        candidates = sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()) if path.is_dir() else [path]
         for candidate in candidates:
             if candidate.name.startswith("."):
                 continue
-            if candidate.suffix.lower() in SUPPORTED_SUFFIXES:
+            if not candidate.exists():
+                skipped.append((str(candidate), "broken link: its target is missing"))
+                continue
+            if candidate.suffix.lower() in supported_suffixes():
                 files.append(candidate.resolve())
             else:
-                skipped.append((str(candidate), f"unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})"))
+                skipped.append((str(candidate), f"unsupported file type (supported: {', '.join(supported_suffixes())})"))
     return list(dict.fromkeys(files)), skipped
 
 
-def make_chunks(doc_id: str, source: str, text: str, encoding: str, settings: IngestSettings) -> tuple[str, str, list[Chunk]]:
-    """Clean and split a document's text; returns its title, language and chunks."""
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document cleaned and split, ready to embed."""
+
+    title: str
+    lang: str
+    chunks: list[Chunk]
+    dropped: tuple[tuple[int, int, str], ...]
+
+
+def make_chunks(doc_id: str, source: str, decoded: DecodedFile, settings: IngestSettings) -> PreparedDocument:
+    """Clean and split a document's text into chunks that are exact spans of it."""
+    text = decoded.text
     cleaned = find_content_spans(text)
     spans = split_into_chunks(text, cleaned.spans, settings.chunk_chars, settings.overlap_sentences)
-    lang = detect_language("\n".join(text[s:e] for s, e in cleaned.spans))
+    title = decoded.title.strip() or cleaned.title
+    lang = detect_document_language("\n".join(text[s:e] for s, e in cleaned.spans))
     chunks = [
         Chunk(
             chunk_id=f"{doc_id}:{position}:{start}-{end}",
@@ -85,13 +110,13 @@ def make_chunks(doc_id: str, source: str, text: str, encoding: str, settings: In
             end=end,
             position=position,
             source=source,
-            title=cleaned.title,
+            title=title,
             lang=lang,
-            encoding=encoding,
+            encoding=decoded.encoding,
         )
         for position, (start, end) in enumerate(spans)
     ]
-    return cleaned.title, lang, chunks
+    return PreparedDocument(title, lang, chunks, cleaned.dropped)
 
 
 def embedded_text(chunk: Chunk, settings: IngestSettings) -> str:
@@ -107,47 +132,87 @@ def ingest_paths(
     embedder: Embedder,
     settings: IngestSettings,
     progress: bool = True,
+    prune: bool = False,
 ) -> IngestReport:
-    """Ingest files and folders: unchanged files embed nothing, changed ones replace their chunks."""
-    from tqdm import tqdm
-
+    """Ingest files and folders: unchanged files embed nothing, changed ones replace their chunks,
+    renamed ones keep their vectors; with `prune`, documents whose files are gone are removed."""
     files, skipped = collect_files(paths)
     known = store.documents()
     by_source = {doc.source: doc for doc in known}
+    # Documents whose file is gone, by content: a new path with the same bytes is that file, renamed.
+    vanished = {doc.content_hash: doc for doc in known if not Path(doc.source).exists()}
     taken_ids = {doc.doc_id: doc.source for doc in known}
-    unchanged = 0
+    unchanged = renamed = 0
     failures: list[tuple[str, str]] = []
+    dropped: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     batch = _PendingDocuments(store, embedder, settings)
-    bar = tqdm(files, desc="ingest", unit="file", disable=not progress or None, dynamic_ncols=True)
-    for path in bar:
+    for n, path in enumerate(_progress(files, progress, batch), 1):
         source = str(path)
         try:
             decoded = read_document(path, int(settings.max_file_mb * 1e6))
         except UnreadableFileError as exc:
             failures.append((source, str(exc)))
+            _plain_line(progress, f"[{n}/{len(files)}] failed {source}: {exc}")
             continue
         previous = by_source.get(source)
         if previous and previous.content_hash == decoded.content_hash:
             unchanged += 1
             continue
+        moved = vanished.pop(decoded.content_hash, None) if previous is None else None
+        if moved is not None:
+            store.move_document(moved.doc_id, source)
+            renamed += 1
+            _plain_line(progress, f"[{n}/{len(files)}] renamed {moved.source} -> {source}")
+            continue
         doc_id = previous.doc_id if previous else _free_doc_id(path, taken_ids)
-        title, lang, chunks = make_chunks(doc_id, source, decoded.text, decoded.encoding, settings)
-        if not chunks:
+        prepared = make_chunks(doc_id, source, decoded, settings)
+        dropped.append((source, tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
+        if not prepared.chunks:
             failures.append((source, "no article text left after removing boilerplate"))
             continue
         taken_ids[doc_id] = source
-        batch.add(Document(doc_id, source, decoded.content_hash, title, lang, decoded.encoding, len(chunks)), chunks)
-        bar.set_postfix(chunks=batch.chunks_embedded + batch.pending_chunks)
+        batch.add(
+            Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang, decoded.encoding,
+                     len(prepared.chunks)),
+            prepared.chunks,
+        )
+        _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")
     batch.flush()
+    removed = 0
+    if prune:
+        for doc in store.documents():
+            if not Path(doc.source).exists():
+                store.remove_document(doc.doc_id)
+                removed += 1
     return IngestReport(
         documents_added=batch.documents_added,
         documents_unchanged=unchanged,
         documents_failed=len(failures),
+        documents_renamed=renamed,
+        documents_removed=removed,
         chunks_embedded=batch.chunks_embedded,
         chunks_total=store.chunk_count(),
         failures=tuple(failures),
         skipped=tuple(skipped),
+        dropped=tuple(dropped),
     )
+
+
+def _progress(files: list[Path], progress: bool, batch: _PendingDocuments):
+    """A progress bar (files, chunks, rate, ETA) on a terminal; elsewhere the files as they are."""
+    if not (progress and sys.stderr.isatty()):
+        return files
+    from tqdm import tqdm
+
+    bar = tqdm(files, desc="ingest", unit="file", dynamic_ncols=True)
+    batch.on_progress = lambda chunks: bar.set_postfix(chunks=chunks)
+    return bar
+
+
+def _plain_line(progress: bool, line: str) -> None:
+    """One line per file on stderr when it is not a terminal (CI logs, pipes); the bar says it otherwise."""
+    if progress and not sys.stderr.isatty():
+        print(line, file=sys.stderr, flush=True)
 
 
 class _PendingDocuments:
@@ -158,10 +223,12 @@ class _PendingDocuments:
         self._store, self._embedder, self._settings = store, embedder, settings
         self._items: list[tuple[Document, list[Chunk]]] = []
         self.pending_chunks = self.chunks_embedded = self.documents_added = 0
+        self.on_progress = lambda chunks: None
 
     def add(self, document: Document, chunks: list[Chunk]) -> None:
         self._items.append((document, chunks))
         self.pending_chunks += len(chunks)
+        self.on_progress(self.chunks_embedded + self.pending_chunks)
         if self.pending_chunks >= self._settings.write_batch_chunks:
             self.flush()
 

@@ -1,50 +1,78 @@
-"""Read a file's bytes and decode them into the document text that offsets point into."""
+"""Read a file into the document text that offsets point into, by file type.
+
+For .txt and .md that text is the file itself, decoded; for .html and .pdf it is the text
+extracted from the file. Readers are registered by suffix; `register_reader` adds more.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import UnreadableFileError
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
-
 
 @dataclass(frozen=True)
 class DecodedFile:
-    """A file's whole decoded text, the encoding it was decoded with, and a hash of its bytes."""
+    """A file's document text, the encoding its bytes were decoded with, a hash of the bytes, a title if known."""
 
     text: str
     encoding: str
     content_hash: str
+    title: str = ""
+
+
+Reader = Callable[[bytes], DecodedFile]
+READERS: dict[str, Reader] = {}
+
+
+def register_reader(suffixes: tuple[str, ...], reader: Reader) -> None:
+    """Make files with these suffixes (".txt", lower case) readable by `reader(bytes) -> DecodedFile`."""
+    for suffix in suffixes:
+        READERS[suffix.lower()] = reader
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """The file suffixes some reader handles."""
+    return tuple(sorted(READERS))
 
 
 def read_document(path: Path, max_bytes: int) -> DecodedFile:
-    """Decode a text file: UTF-8 first, else the encoding charset-normalizer detects.
-
-    The text is decoded from bytes as they are (no newline translation, BOM kept), so
-    `text[start:end]` is what any reader of the file with that encoding sees.
+    """Read a file with the reader of its suffix.
 
     Raises:
-        UnreadableFileError: the file is unreadable, empty, too large or not text.
+        UnreadableFileError: the file is unreadable, empty, too large, of an unknown type or not text.
     """
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise UnreadableFileError(f"unsupported file type (supported: {', '.join(supported_suffixes())})")
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise UnreadableFileError(
-                f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit (CORPUS_QA_MAX_FILE_MB)"
+                f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"
             )
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableFileError(f"cannot read it: {exc.strerror or exc}") from exc
     if not data.strip():
         raise UnreadableFileError("it is empty")
+    return reader(data)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """(text, encoding): UTF-8 first, else the encoding charset-normalizer detects.
+
+    Bytes are decoded as they are (no newline translation, BOM kept), so `text[start:end]`
+    is what any reader of the file with that encoding sees.
+    """
     if b"\x00" in data[:8192]:
         raise UnreadableFileError("it is binary, not text")
-    content_hash = hashlib.sha256(data).hexdigest()
     try:
-        return DecodedFile(data.decode("utf-8"), "utf-8", content_hash)
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
@@ -52,4 +80,51 @@ def read_document(path: Path, max_bytes: int) -> DecodedFile:
     best = from_bytes(data).best()
     if best is None:
         raise UnreadableFileError("it is not text in any encoding charset-normalizer recognises")
-    return DecodedFile(str(best), best.encoding, content_hash)
+    return str(best), best.encoding
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_text(data: bytes) -> DecodedFile:
+    """Plain text and Markdown: the decoded file is the document text."""
+    text, encoding = decode_text(data)
+    return DecodedFile(text, encoding, _hash(data))
+
+
+def read_html(data: bytes) -> DecodedFile:
+    """HTML: the main text as trafilatura extracts it (menus, footers and comments left out), and the title."""
+    import trafilatura
+
+    html, encoding = decode_text(data)
+    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
+                               favor_recall=True)
+    if not text or not text.strip():
+        raise UnreadableFileError("no article text found in the HTML")
+    metadata = trafilatura.extract_metadata(html)
+    return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "")
+
+
+def read_pdf(data: bytes) -> DecodedFile:
+    """PDF: the text layer of each page, pages separated by a blank line."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise UnreadableFileError("the PDF is encrypted")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableFileError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise UnreadableFileError("the PDF has no text layer (a scan?); corpus-qa does no OCR")
+    return DecodedFile(text, "utf-8", _hash(data), str(title))
+
+
+register_reader((".txt", ".md", ".markdown"), read_text)
+register_reader((".html", ".htm"), read_html)
+register_reader((".pdf",), read_pdf)

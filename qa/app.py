@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import Embedder, IngestReport, bundled_corpus, ingest_paths, load_embedder
+from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder
 from ingest.keywords import KeywordIndex, load_keyword_index
 from qa.answer import answer_question
 from qa.records import Answer
@@ -46,11 +46,28 @@ class App:
             question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker
         )
 
-    def ingest(self, paths: Sequence[Path] = (), progress: bool = True) -> IngestReport:
+    def ingest(self, paths: Sequence[Path] = (), progress: bool = True, prune: bool = False) -> IngestReport:
         """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in step."""
-        report = ingest_paths(list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress)
+        report = ingest_paths(
+            list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress, prune
+        )
         self.keywords()
         return report
+
+    def remove(self, target: str) -> Document:
+        """Remove one document, named by its id or its file's path.
+
+        Raises:
+            IngestInputError: no ingested document has that id or path.
+        """
+        documents = self.store.documents()
+        path = str(Path(target).expanduser().resolve())
+        found = next((d for d in documents if target in (d.doc_id, d.source) or d.source == path), None)
+        if found is None:
+            raise IngestInputError(f"no ingested document has the id or path {target!r}; `corpus-qa status` lists them")
+        self.store.remove_document(found.doc_id)
+        self.keywords()
+        return found
 
     def keywords(self) -> KeywordIndex:
         """The keyword index of what the store holds now; rebuilt when another run changed the store."""

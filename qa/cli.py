@@ -81,34 +81,54 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None):
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object instead of text.")
+@click.option("--prune", is_flag=True, help="Also remove documents whose files are gone.")
+@click.option("-v", "--verbose", is_flag=True, help="Show, per file, the lines cleaning left out and why.")
 @click.pass_context
 @_one_line_errors
-def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool):
-    """Add files and folders (.txt, .md) to the index; no PATH means the bundled corpus.
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bool, verbose: bool):
+    """Add files and folders (.txt, .md, .html, .pdf) to the index; no PATH means the bundled corpus.
 
-    Unchanged files are skipped, so running it again only embeds what changed.
+    Unchanged files are skipped and renamed ones keep their vectors, so running it again
+    only embeds what changed. Boilerplate (comment widgets, share lines, related-links
+    lists, repeated blocks) is left out of chunks. Exits 2 if any file failed.
 
     \b
     Examples:
       corpus-qa ingest
-      corpus-qa ingest ~/articles notes.md --json
+      corpus-qa ingest ~/articles notes.md --prune -v
     """
     app = _app(ctx)
-    report = app.ingest(paths, progress=not as_json)
+    report = app.ingest(paths, progress=not as_json, prune=prune)
     for path, reason in report.skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
     for path, reason in report.failures:
         click.echo(f"failed {path}: {reason}", err=True)
+    if verbose:
+        for path, lines in report.dropped:
+            click.echo(f"{path}: left out {len(lines)} lines", err=True)
+            for reason, excerpt in lines:
+                click.echo(f"    {reason:30} {excerpt!r}", err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
         click.echo(
             f"{report.documents_added} added, {report.documents_unchanged} unchanged, "
+            f"{report.documents_renamed} renamed, {report.documents_removed} removed, "
             f"{report.documents_failed} failed; {report.chunks_embedded} chunks embedded, "
             f"{report.chunks_total} in the index"
         )
     if report.documents_failed:
         ctx.exit(2)
+
+
+@cli.command()
+@click.argument("target", metavar="PATH|DOC_ID")
+@click.pass_context
+@_one_line_errors
+def remove(ctx: click.Context, target: str):
+    """Remove one document from the index, by its file's path or its id (see `status`)."""
+    document = _app(ctx).remove(target)
+    click.echo(f"removed {document.doc_id} ({document.chunks} chunks) {document.source}")
 
 
 @cli.command()
@@ -232,13 +252,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None):
 @click.pass_context
 @_one_line_errors
 def status(ctx: click.Context, as_json: bool):
-    """Show how many documents and chunks are indexed, the embedder and the store."""
+    """Show what is indexed: counts, embedder, store, and each document (id, language, chunks, hash, path)."""
     app = _app(ctx)
     current = app.status()
     if as_json:
-        click.echo(json.dumps(current.to_json(), ensure_ascii=False))
+        documents = [dict(doc.__dict__) for doc in app.documents()]
+        click.echo(json.dumps({**current.to_json(), "document_list": documents}, ensure_ascii=False))
         return
     for key, value in current.to_json().items():
         click.echo(f"{key:10} {value}")
     for doc in app.documents():
-        click.echo(f"  {doc.doc_id:32} {doc.lang}  {doc.chunks:4} chunks  {doc.source}")
+        click.echo(f"  {doc.doc_id:32} {doc.lang:3} {doc.chunks:5} chunks  sha256:{doc.content_hash[:12]}  {doc.source}")

@@ -82,6 +82,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "THREADS": ("ingest", "threads"),
     "CHUNK_CHARS": ("ingest", "chunk_chars"),
     "MAX_FILE_MB": ("ingest", "max_file_mb"),
+    "WRITE_BATCH_CHUNKS": ("ingest", "write_batch_chunks"),
     "TOP_K": ("qa", "top_k"),
     "RERANKER": ("qa", "reranker"),
     "MIN_SCORE": ("qa", "min_score"),

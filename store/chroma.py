@@ -6,6 +6,7 @@ import functools
 import hashlib
 import math
 import re
+from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -134,6 +135,13 @@ class ChromaStore:
             metadatas=[_document_metadata(document) for document, _, _ in items],
             documents=[document.source for document, _, _ in items],
         )
+
+    def move_document(self, doc_id: str, source: str) -> None:
+        """Record that a document's file moved: its chunks get the new source, keeping their vectors."""
+        pairs = self.get_chunks(self._chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+        chunks = [replace(chunk, source=source) for chunk, _ in pairs]
+        old = next(d for d in self.documents() if d.doc_id == doc_id)
+        self.put_documents([(replace(old, source=source), chunks, [vector for _, vector in pairs])])
 
     def remove_document(self, doc_id: str) -> None:
         """Forget a document: its manifest entry first, then its chunks."""

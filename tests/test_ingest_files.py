@@ -1,0 +1,202 @@
+"""Real-world files: HTML, PDF, renames, pruning, removal, bad files, progress and crash safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ingest import bundled_corpus
+from qa.cli import cli
+
+EXE = Path(sys.executable).parent / "corpus-qa"
+XQUAD_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "xquad-dev" / "corpus"
+
+
+def copy_bundled(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in bundled_corpus().glob("*.txt"):
+        (folder / source.name).write_bytes(source.read_bytes())
+    return folder
+
+
+def test_html_page_is_extracted_keeping_its_title(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Open models win</title></head><body><nav>Home | About | Login</nav>"
+        "<article><h1>Open models win</h1><p>Meta released Llama in March, and the open source community "
+        "built hundreds of variants within weeks.</p><p>Vicuna was trained for a few hundred dollars by a "
+        "team at Berkeley.</p></article><footer>Share this article on Twitter</footer></body></html>",
+        encoding="utf-8",
+    )
+    app.ingest([page], progress=False)
+    [document] = app.documents()
+    assert document.title == "Open models win"
+    answer = app.ask("How much did it cost to train Vicuna?")
+    assert "a few hundred dollars" in answer.text
+    assert "Home | About" not in answer.citations[0].text
+
+
+def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 8, "Stable Diffusion is an open source image model.\n\nIt rivals DALL-E 3 in quality.")
+    path = tmp_path / "report.pdf"
+    pdf.output(str(path))
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([path], progress=False)
+    assert report.documents_added == 1
+    answer = app.ask("Which open source image model rivals DALL-E 3?")
+    assert "Stable Diffusion" in answer.citations[0].text
+
+
+def test_broken_pdf_is_reported_and_batch_goes_on(tmp_path, app_factory):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
+    (docs / "good.md").write_text("# Good\n\nA good article about open models.\n", encoding="utf-8")
+    report = app_factory(tmp_path / "data").ingest([docs], progress=False)
+    assert report.documents_added == 1
+    [(path, reason)] = report.failures
+    assert path.endswith("broken.pdf") and "PDF" in reason
+
+
+def test_oversized_file_is_refused_naming_the_limit(tmp_path, app_factory):
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper, nothing on disk
+    report = app_factory(tmp_path / "data").ingest([big], progress=False)
+    assert report.failures == ((str(big), "52.4 MB is over the 20 MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"),)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_is_reported_and_batch_goes_on(tmp_path, app_factory):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "secret.txt").write_text("secret", encoding="utf-8")
+    (docs / "secret.txt").chmod(0)
+    (docs / "good.txt").write_text("A good article about open models.\n", encoding="utf-8")
+    report = app_factory(tmp_path / "data").ingest([docs], progress=False)
+    assert report.documents_added == 1 and "Permission denied" in report.failures[0][1]
+
+
+def test_broken_link_is_skipped_with_a_reason(tmp_path, app_factory):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    report = app_factory(tmp_path / "data").ingest([docs], progress=False)
+    assert report.skipped == ((str(docs / "gone.txt"), "broken link: its target is missing"),)
+
+
+def test_duplicated_french_text_is_stored_once(bundled_app):
+    text = (bundled_corpus() / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
+    second_copy = text.index("En mars de cette année", text.index("En mars de cette année") + 1)
+    ends = [c.end for c in bundled_app.store.get_chunks([i for i, _ in bundled_app.store.iter_chunks()])
+            for c in [c[0]] if c.doc_id == "004_ffe0c9b88f98e370"]
+    assert ends and max(ends) < second_copy
+
+
+def test_renamed_file_is_recognised_not_reembedded(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = copy_bundled(tmp_path / "docs")
+    app.ingest([docs], progress=False)
+    (docs / "000_4fc921b019ce263b.txt").rename(docs / "renamed.txt")
+    report = app.ingest([docs], progress=False)
+    assert (report.documents_renamed, report.chunks_embedded, report.documents_added) == (1, 0, 0)
+    cited = app.ask("Which university created the Chatbot Arena ranking?").citations
+    assert any(c.source == str(docs / "renamed.txt") for c in cited)
+    assert not any(c.source.endswith("000_4fc921b019ce263b.txt") for c in cited)
+
+
+def test_prune_removes_documents_whose_files_are_gone(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = copy_bundled(tmp_path / "docs")
+    app.ingest([docs], progress=False)
+    (docs / "003_80d0b2240b685e2e.txt").unlink()
+    assert app.ingest([docs], progress=False).documents_removed == 0, "nothing is removed without --prune"
+    report = app.ingest([docs], progress=False, prune=True)
+    assert report.documents_removed == 1
+    assert "003_80d0b2240b685e2e" not in {d.doc_id for d in app.documents()}
+    assert not any(c.chunk_id.startswith("003_") for c in app.ask("Stable Diffusion", k=20).citations)
+
+
+def test_remove_by_id_or_path_then_unknown_exits_2(data_dir, tmp_path):
+    docs = copy_bundled(tmp_path / "docs")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(docs)]).exit_code == 0
+    by_id = runner.invoke(cli, ["remove", "003_80d0b2240b685e2e"])
+    assert by_id.exit_code == 0 and "removed 003_80d0b2240b685e2e" in by_id.output
+    by_path = runner.invoke(cli, ["remove", str(docs / "004_ffe0c9b88f98e370.txt")])
+    assert by_path.exit_code == 0 and "removed 004_ffe0c9b88f98e370" in by_path.output
+    status = json.loads(runner.invoke(cli, ["status", "--json"]).output)
+    assert status["documents"] == 3
+    assert runner.invoke(cli, ["remove", "003_80d0b2240b685e2e"]).exit_code == 2
+
+
+def test_status_lists_each_document_with_language_chunks_and_hash(data_dir):
+    runner = CliRunner()
+    runner.invoke(cli, ["ingest"])
+    lines = runner.invoke(cli, ["status"]).output.splitlines()
+    row = next(line for line in lines if "001_60e2eac473953ea2" in line)
+    assert " zh " in row and " chunks " in row and "sha256:" in row and row.endswith("001_60e2eac473953ea2.txt")
+
+
+def test_verbose_shows_what_cleaning_left_out(data_dir):
+    result = CliRunner().invoke(cli, ["ingest", "-v"])
+    assert "template placeholder" in result.output and "{{author}}" in result.output
+    assert "repeated text" in result.output
+
+
+def test_german_document_language_is_detected(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    path = tmp_path / "de.txt"
+    path.write_text("Offene Modelle\n\nDie offenen Sprachmodelle werden immer besser und die Gemeinschaft "
+                    "wächst jeden Tag weiter.\n", encoding="utf-8")
+    app.ingest([path], progress=False)
+    assert app.documents()[0].lang == "de"
+
+
+def test_plain_progress_lines_when_output_is_not_a_terminal(data_dir):
+    proc = subprocess.run([str(EXE), "ingest"], capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 0
+    assert [line.split("]")[0] for line in proc.stderr.splitlines() if line.startswith("[")] == [
+        "[1/5", "[2/5", "[3/5", "[4/5", "[5/5"]
+
+
+def stored_chunks(data: Path) -> list[tuple[str, str]]:
+    code = ("import json, sys; from qa.settings import load_settings; from qa.app import build_app; "
+            "app = build_app(load_settings({'CORPUS_QA_DATA_DIR': sys.argv[1]})); "
+            "print(json.dumps([sorted(app.store.iter_chunks()), sorted(app.keywords().chunk_ids), "
+            "len(app.documents())]))")
+    out = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_kill_during_ingest_then_resume_gives_same_chunks(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for copy in range(2):
+        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
+            (docs / f"{copy}-{source.name}").write_bytes(source.read_bytes())
+    env = {**os.environ, "CORPUS_QA_WRITE_BATCH_CHUNKS": "40"}
+    killed = {**env, "CORPUS_QA_DATA_DIR": str(tmp_path / "killed")}
+    proc = subprocess.Popen([str(EXE), "ingest", str(docs)], env=killed, stderr=subprocess.PIPE, text=True)
+    for _ in range(20):  # let it store some documents, then kill it without warning
+        proc.stderr.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    subprocess.run([str(EXE), "ingest", str(docs)], env=killed, check=True, capture_output=True)
+    clean = {**env, "CORPUS_QA_DATA_DIR": str(tmp_path / "clean")}
+    subprocess.run([str(EXE), "ingest", str(docs)], env=clean, check=True, capture_output=True)
+    resumed, fresh = stored_chunks(tmp_path / "killed"), stored_chunks(tmp_path / "clean")
+    assert resumed[2] == fresh[2] == 48
+    assert resumed[0] == fresh[0], "exactly the chunks of a clean ingest: nothing lost, nothing doubled"
+    assert resumed[1] == sorted(chunk_id for chunk_id, _ in fresh[0]), "the keyword index matches the store"
