@@ -55,18 +55,21 @@ def answer_question(
     settings: QASettings,
     k: int | None = None,
     reranker: Reranker | None = None,
+    lang: str | None = None,
 ) -> Answer:
     """Answer one question from the store, citing the passages it rests on.
 
     Raises:
-        QuestionError: the question is empty or too long.
+        QuestionError: the question is empty or too long, or `lang` is not a language code.
         EmptyIndexError: nothing has been ingested.
     """
+    if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
+        raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
     started = time.perf_counter()
     question = check_question(question, settings)
     if store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {store.location} yet: run `corpus-qa ingest` first")
-    evidence = find_evidence(question, store, embedder, keywords, settings, reranker)[: k or settings.top_k]
+    evidence = find_evidence(question, store, embedder, keywords, settings, reranker, lang)[: k or settings.top_k]
     answer = compose_answer(question, evidence, settings)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 

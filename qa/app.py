@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder
 from ingest.keywords import KeywordIndex, load_keyword_index
+from ingest.readers import read_document
 from qa.answer import answer_question
-from qa.records import Answer
+from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.settings import Settings
 from store import ChromaStore, Document, open_store
@@ -40,11 +41,17 @@ class App:
     reranker: Reranker | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        """Answer a question with cited passages."""
+    def ask(self, question: str, k: int | None = None, lang: str | None = None) -> Answer:
+        """Answer a question with cited passages; `lang` keeps only passages in that language."""
         return answer_question(
-            question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker
+            question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker, lang
         )
+
+    def surrounding_text(self, citation: Citation, chars: int = 600) -> tuple[str, str]:
+        """The document text just before and just after a cited passage."""
+        decoded = read_document(Path(citation.source), int(self.settings.ingest.max_file_mb * 1e6))
+        text = decoded.text
+        return text[max(0, citation.start - chars) : citation.start], text[citation.end : citation.end + chars]
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True, prune: bool = False) -> IngestReport:
         """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in step."""

@@ -154,6 +154,8 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
     click.echo(answer.text)
+    if answer.note:
+        click.echo(f"({answer.note})")
     if answer.citations:
         click.echo("\nSources:" if answer.answerable else "\nClosest passages:")
     for c in answer.citations:
@@ -222,18 +224,20 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
 
 
 @cli.command()
-@click.option("--host", help="Interface to bind [env CORPUS_QA_HOST; default 127.0.0.1].")
+@click.option("--host", help="Interface to bind [env CORPUS_QA_HOST; default 127.0.0.1, this machine only].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [env CORPUS_QA_PORT; default 7860].")
+@click.option("--auth", metavar="USER:PASSWORD", help="Require this login [env CORPUS_QA_AUTH].")
 @click.pass_context
 @_one_line_errors
-def serve(ctx: click.Context, host: str | None, port: int | None):
-    """Serve the chat in the browser, with a sources panel and an /ask API.
+def serve(ctx: click.Context, host: str | None, port: int | None, auth: str | None):
+    """Serve the chat in the browser, with a sources panel, upload and an /ask API.
 
     \b
-    Example:
-      corpus-qa serve --port 7860    # then open http://127.0.0.1:7860
+    Examples:
+      corpus-qa serve                                  # http://127.0.0.1:7860
+      corpus-qa serve --host 0.0.0.0 --auth ana:s3cret # reachable from other machines
     """
-    settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port})
+    settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port, "auth": auth})
     from qa.app import build_app
     from ui import build_ui
 
@@ -242,9 +246,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None):
     status = app.status()
     if status.chunks == 0:
         click.echo("warning: nothing is ingested yet; run `corpus-qa ingest` first", err=True)
+    if settings.ui.exposed_without_login:
+        click.echo(f"warning: listening on {settings.ui.host} without a login: anyone who can reach this "
+                   "machine can read the corpus; add --auth USER:PASSWORD", err=True)
     click.echo(f"serving {status.documents} documents ({status.chunks} chunks) at "
                f"http://{settings.ui.host}:{settings.ui.port}", err=True)
-    build_ui(app).launch(server_name=settings.ui.host, server_port=settings.ui.port, quiet=True)
+    build_ui(app).launch(server_name=settings.ui.host, server_port=settings.ui.port, quiet=True,
+                         auth=settings.ui.credentials)
 
 
 @cli.command()

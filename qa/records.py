@@ -7,6 +7,21 @@ from dataclasses import dataclass
 from store import Passage
 
 
+# Language names as said in each answer language.
+_NAMES = {
+    "en": {"en": "English", "zh": "Chinese", "fr": "French"},
+    "zh": {"en": "英文", "zh": "中文", "fr": "法文"},
+    "fr": {"en": "anglais", "zh": "chinois", "fr": "français"},
+}
+_NOTE = {"en": "The source is in {}.", "zh": "来源为{}。", "fr": "La source est en {}."}
+
+
+def source_language_note(question_lang: str, source_lang: str) -> str:
+    """'The source is in Chinese.' in the question's language (English for any other)."""
+    lang = question_lang if question_lang in _NOTE else "en"
+    return _NOTE[lang].format(_NAMES[lang].get(source_lang, source_lang))
+
+
 @dataclass(frozen=True)
 class Span:
     """Character offsets into a document's decoded text."""
@@ -84,6 +99,13 @@ class Answer:
     mode: str = "extractive"
     latency_ms: float = 0.0
 
+    @property
+    def note(self) -> str | None:
+        """A one-line note, in the question's language, when the answer quotes a source in another."""
+        if not self.answerable or not self.source_language or self.source_language == self.answer_language:
+            return None
+        return source_language_note(self.answer_language, self.source_language)
+
     def to_json(self, question_id: str | None = None) -> dict:
         """The answer object of FORMAT.md."""
         out = {} if question_id is None else {"id": question_id}
@@ -94,6 +116,7 @@ class Answer:
             mode=self.mode,
             answer_language=self.answer_language,
             source_language=self.source_language,
+            note=self.note,
             citations=[c.to_json() for c in self.citations],
             latency_ms=round(self.latency_ms, 1),
         )

@@ -51,11 +51,12 @@ def find_evidence(
     keywords: KeywordIndex,
     settings: QASettings,
     reranker: Reranker | None = None,
+    lang: str | None = None,
 ) -> list[Evidence]:
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
     query = embedder.embed_query(question)
-    fused = fuse_candidates(question, query, store, keywords, settings)
+    fused = fuse_candidates(question, query, store, keywords, settings, lang)
     head = rescore_by_sentences(query, fused[: settings.rescore_candidates], embedder, settings)
     if reranker is not None:
         head = rescore_by_cross_encoder(question, head, reranker, settings.reranker_weight)
@@ -73,7 +74,12 @@ def rescore_by_cross_encoder(
 
 
 def fuse_candidates(
-    question: str, query: np.ndarray, store: ChromaStore, keywords: KeywordIndex, settings: QASettings
+    question: str,
+    query: np.ndarray,
+    store: ChromaStore,
+    keywords: KeywordIndex,
+    settings: QASettings,
+    lang: str | None = None,
 ) -> list[Evidence]:
     """Dense and keyword candidates, scored cosine + weight x keyword coverage, best first.
 
@@ -81,11 +87,12 @@ def fuse_candidates(
     BM25 score: on a cross-lingual question BM25 still ranks something first on a stray
     shared word, while its coverage stays near zero and so does its say in the ranking.
     """
-    candidates = {p.chunk.chunk_id: p for p in store.search(query, settings.dense_candidates)}
+    candidates = {p.chunk.chunk_id: p for p in store.search(query, settings.dense_candidates, lang)}
     hits = keywords.search(question, settings.keyword_candidates)
     keyword_only = [chunk_id for chunk_id in hits.chunk_ids if chunk_id not in candidates]
     for chunk, vector in store.get_chunks(keyword_only):
-        candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
+        if lang is None or chunk.lang == lang:
+            candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)

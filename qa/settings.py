@@ -62,6 +62,19 @@ class UISettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Interface the chat binds to.")
     port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
+    auth: str | None = Field(
+        None, pattern=r"^[^:]+:.+$", description="'user:password' to require a login for the chat and its API."
+    )
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) when a login is required."""
+        return tuple(self.auth.split(":", 1)) if self.auth else None
+
+    @property
+    def exposed_without_login(self) -> bool:
+        """Whether the chat listens beyond this machine with no login."""
+        return self.host not in ("127.0.0.1", "localhost", "::1") and not self.auth
 
 
 class Settings(BaseModel):
@@ -88,6 +101,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "MIN_SCORE": ("qa", "min_score"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),
+    "AUTH": ("ui", "auth"),
 }
 
 

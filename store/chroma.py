@@ -148,13 +148,14 @@ class ChromaStore:
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
 
-    def search(self, embedding: Sequence[float], k: int) -> list[Passage]:
-        """The k chunks nearest to a query vector, best first."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
+    def search(self, embedding: Sequence[float], k: int, lang: str | None = None) -> list[Passage]:
+        """The k chunks nearest to a query vector, best first; only chunks in `lang` when given."""
+        from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
 
         if k <= 0 or self.chunk_count() == 0:
             return []
-        query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k)
+        filters = MetadataFilters(filters=[MetadataFilter(key="lang", value=lang)]) if lang else None
+        query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k, filters=filters)
         result = self._vectors.query(query)
         # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cosine.
         return [

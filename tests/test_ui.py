@@ -1,11 +1,13 @@
 """The chat, launched for real and driven by gradio_client."""
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from qa import Answer, Citation, Span
 from ui import build_ui, render_sources
+from ui.chat import render_answer
 
 
 def free_port() -> int:
@@ -15,14 +17,51 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def client(bundled_app):
+def served(bundled_app):
+    page = build_ui(bundled_app)
+    port = free_port()
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served, verbose=False)
+
+
+def test_twenty_concurrent_clients_all_get_answers(served):
+    from gradio_client import Client
+
+    questions = ["Who released Llama 2?", "伯克利的哪位计算机教授参与开发了Vicuna？", "Quand Meta a-t-il publié Llama ?",
+                 "What is Stable Diffusion?"] * 5
+
+    def ask(question):
+        return Client(served, verbose=False).predict(question, api_name="/ask")
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(ask, questions))
+    assert len(answers) == 20 and all(a["answerable"] and a["citations"] for a in answers)
+    assert all("Stoica" in a["answer"] for a in answers[1::4])
+
+
+def test_wrong_password_is_refused(bundled_app):
     from gradio_client import Client
 
     page = build_ui(bundled_app)
     port = free_port()
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    page.close()
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                auth=("ana", "s3cret"))
+    try:
+        with pytest.raises(Exception, match="(?i)login|auth|credentials|401|403"):
+            Client(f"http://127.0.0.1:{port}/", auth=("ana", "wrong"), verbose=False)
+        answer = Client(f"http://127.0.0.1:{port}/", auth=("ana", "s3cret"), verbose=False).predict(
+            "Who released Llama 2?", api_name="/ask")
+        assert answer["citations"]
+    finally:
+        page.close()
 
 
 def test_ask_endpoint_answers_english_question_from_chinese_passage(client):
@@ -47,3 +86,34 @@ def test_sources_panel_escapes_markup_and_marks_the_answer_sentence():
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<mark>Answer.</mark>" in html
     assert "[1] x.txt" in html and "chars 100–140" in html
+
+
+def test_markers_link_to_their_sources_and_cross_lingual_note_is_shown():
+    answer = Answer("Who?", "UC Berkeley的Ion Stoica <b>x</b>。 [1]", True, (), "en", "zh")
+    message = render_answer(answer)
+    assert '<a href="#source-1">[1]</a>' in message
+    assert "&lt;b&gt;x&lt;/b&gt;" in message and "The source is in Chinese." in message
+
+
+def test_abstention_looks_different_from_an_answer():
+    message = render_answer(Answer("Weather?", "The articles don't say.", False, (), "en", None))
+    assert message.startswith("⚠️") and "closest passages" in message
+
+
+def test_serving_beyond_this_machine_without_login_warns(data_dir):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "corpus-qa"
+    subprocess.run([str(exe), "ingest"], check=True, capture_output=True)
+    proc = subprocess.Popen([str(exe), "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        lines = [proc.stderr.readline() for _ in range(2)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "without a login" in lines[0] and "--auth USER:PASSWORD" in lines[0]
+    assert lines[1].startswith("serving 5 documents")

@@ -1,12 +1,18 @@
-"""A gradio chat with a sources panel, and a named /ask API endpoint for gradio_client."""
+"""A gradio chat with a sources panel, upload, settings, and a named /ask API endpoint for gradio_client.
+
+All corpus text and questions are HTML-escaped before they reach the page: a document that
+holds `<script>` or `<img onerror=…>` is shown as text, never run.
+"""
 
 from __future__ import annotations
 
 import html
 import os
+import re
+import shutil
 from pathlib import Path
 
-from qa import Answer, QAError
+from qa import Answer, Citation, QAError
 from qa.app import App
 
 EXAMPLES = [
@@ -14,23 +20,40 @@ EXAMPLES = [
     "伯克利的哪位计算机教授参与开发了Vicuna？",
     "Quand Meta a-t-il publié Llama ?",
 ]
+LANGUAGE_CHOICES = [("Any language", "any"), ("English", "en"), ("中文", "zh"), ("Français", "fr")]
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
+_EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
+_MARKER = re.compile(r"\[(\d+)\]")
 
 
-def render_sources(answer: Answer) -> str:
-    """HTML of each cited passage, its file, offsets and score, with the answer sentences marked.
+def render_answer(answer: Answer) -> str:
+    """The chat message of an answer: escaped text, each [n] a link to source n."""
+    text = _MARKER.sub(r'<a href="#source-\1">[\1]</a>', html.escape(answer.text))
+    if not answer.answerable:
+        return f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
+    if answer.note:
+        text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
+    return text
 
-    Corpus text is escaped: a document holding markup is shown as text, never run.
-    """
+
+def render_sources(answer: Answer, app: App | None = None) -> str:
+    """HTML of each cited passage: file, title, language, score, offsets, the passage with its answer
+    sentences marked, and (given the app) the text around it."""
     if not answer.citations:
-        return "_No passages._"
-    heading = "Sources" if answer.answerable else "No answer found. Closest passages"
+        return "<p><i>No passages.</i></p>"
+    heading = "Sources" if answer.answerable else "The articles don't say. Closest passages"
     parts = [f"<h3>{heading}</h3>"]
     for c in answer.citations:
+        cross = c.lang != answer.answer_language
         parts.append(
-            f"<p><b>[{c.rank}] {html.escape(Path(c.source).name)}</b> · {html.escape(c.title[:80])}<br>"
-            f"<small>{html.escape(c.lang)} · score {c.score:.2f} · chars {c.start}–{c.end}</small></p>"
-            f"<div style=\"border-left:3px solid #999;padding-left:8px;margin-bottom:12px\">"
+            f'<div id="source-{c.rank}" class="source"><p><b>[{c.rank}] {html.escape(Path(c.source).name)}</b>'
+            f" · {html.escape(c.title[:80])}<br><small>{html.escape(c.lang)} · score {c.score:.2f} · "
+            f"chars {c.start}–{c.end}"
+            + (f" · <i>in its original language ({html.escape(c.lang)}), not the question's</i>" if cross else "")
+            + "</small></p>"
+            f'<div style="border-left:3px solid #999;padding-left:8px">'
             f"{_marked_passage(c.text, c.start, [(s.start, s.end) for s in c.answer_spans])}</div>"
+            f"{_surroundings(app, c)}</div>"
         )
     return "\n".join(parts)
 
@@ -43,8 +66,25 @@ def _marked_passage(text: str, offset: int, spans: list[tuple[int, int]]) -> str
         out.append(f"<mark>{html.escape(text[start:end])}</mark>")
         cursor = end
     out.append(html.escape(text[cursor:]))
-    # No blank lines, so markdown keeps the whole passage as one HTML block.
-    return "".join(out).replace("\r", "").replace("\n", "<br>")
+    return _lines("".join(out))
+
+
+def _lines(escaped: str) -> str:
+    return escaped.replace("\r", "").replace("\n", "<br>")
+
+
+def _surroundings(app: App | None, citation: Citation) -> str:
+    if app is None:
+        return ""
+    try:
+        before, after = app.surrounding_text(citation)
+    except Exception:  # the file moved or changed since ingest: the passage itself still stands
+        return ""
+    return (
+        "<details><summary><small>Show the surrounding text</small></summary><small>…"
+        f"{_lines(html.escape(before))}<b>{_lines(html.escape(citation.text))}</b>"
+        f"{_lines(html.escape(after))}…</small></details>"
+    )
 
 
 def build_ui(app: App):
@@ -54,18 +94,38 @@ def build_ui(app: App):
 
     def status_line() -> str:
         s = app.status()
-        return f"{s.documents} documents · {s.chunks} chunks · embedder `{s.embedder}`"
+        return f"**{s.documents}** documents · **{s.chunks}** chunks · embedder `{s.embedder}`"
 
-    def respond(message: str, history: list):
+    def respond(message: str, history: list, k: int, lang: str):
         try:
-            answer = app.ask(message)
+            answer = app.ask(message, int(k), None if lang == "any" else lang)
         except QAError as exc:
             raise gr.Error(str(exc)) from None
         history = list(history or []) + [
             {"role": "user", "content": html.escape(message)},
-            {"role": "assistant", "content": html.escape(answer.text)},
+            {"role": "assistant", "content": render_answer(answer)},
         ]
-        return history, render_sources(answer), ""
+        return history, render_sources(answer, app), ""
+
+    def add_files(files: list | None, progress=gr.Progress()):
+        if not files:
+            raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).")
+        uploads = app.settings.data_dir / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for f in progress.tqdm(files, desc="Copying"):
+            source = Path(getattr(f, "name", f))
+            # Citations point at the file: keep a copy in the data dir, not in gradio's temp folder.
+            target = uploads / source.name
+            shutil.copyfile(source, target)
+            paths.append(target)
+        progress(0.5, desc="Embedding")
+        report = app.ingest(paths, progress=False)
+        lines = [f"Added {report.documents_added}, unchanged {report.documents_unchanged}, "
+                 f"failed {report.documents_failed}; {report.chunks_embedded} chunks embedded."]
+        lines += [f"- failed `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.failures]
+        lines += [f"- skipped `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.skipped]
+        return "\n".join(lines), status_line()
 
     def ask(question: str) -> dict:
         """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations)."""
@@ -75,21 +135,30 @@ def build_ui(app: App):
             raise gr.Error(str(exc)) from None
 
     with gr.Blocks(title="corpus-qa") as page:
-        gr.Markdown("## corpus-qa\nAsk in English, 中文 or français. Every answer cites its passages.")
-        gr.Markdown(status_line)
+        gr.Markdown("## corpus-qa\nAsk in English, 中文 or français. Every answer cites its passages; "
+                    "click a marker like [1] to jump to it.")
+        status = gr.Markdown(status_line)
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Chat", height=480)
-                question = gr.Textbox(label="Question", placeholder="Ask about the articles…", lines=1)
+                chat = gr.Chatbot(label="Chat", height=460, elem_id="chat")
+                question = gr.Textbox(label="Question", placeholder="Ask about the articles…", lines=1,
+                                      elem_id="question")
                 with gr.Row():
-                    send = gr.Button("Ask", variant="primary")
-                    clear = gr.Button("Start over")
+                    send = gr.Button("Ask", variant="primary", elem_id="ask")
+                    clear = gr.Button("Start over", elem_id="clear")
                 gr.Examples(EXAMPLES, inputs=question)
+                with gr.Accordion("Settings", open=False):
+                    top_k = gr.Slider(1, 10, value=app.settings.qa.top_k, step=1, label="Passages to cite")
+                    language = gr.Dropdown(LANGUAGE_CHOICES, value="any", label="Only passages in")
+                with gr.Accordion("Add documents", open=False):
+                    files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, label="Files")
+                    upload = gr.Button("Add to the index")
+                    upload_log = gr.Markdown()
             with gr.Column(scale=2):
-                sources = gr.Markdown("_Sources appear here._", label="Sources")
+                sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources")
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, chat], [chat, sources, question], api_visibility="private")
-        clear.click(lambda: ([], "_Sources appear here._", ""), None, [chat, sources, question],
-                    api_visibility="private")
+            trigger(respond, [question, chat, top_k, language], [chat, sources, question], api_visibility="private")
+        clear.click(lambda: ([], _EMPTY_SOURCES, ""), None, [chat, sources, question], api_visibility="private")
+        upload.click(add_files, files, [upload_log, status], api_visibility="private")
         gr.api(ask, api_name="ask")
-    return page
+    return page.queue(default_concurrency_limit=4)

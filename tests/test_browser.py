@@ -1,0 +1,102 @@
+"""The chat in a real browser: headless Chromium (Debian's package) driven by Playwright."""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Debian's chromium (see .ci/run); the browser tests cannot run")
+    pytest.skip("no system Chromium: `apt-get install chromium` to run the browser tests", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory):
+    from conftest import make_app
+    from ui import build_ui
+
+    data = tmp_path_factory.mktemp("browser")
+    docs = data / "docs"
+    docs.mkdir()
+    (docs / "evil.txt").write_text(
+        "Injected page\n\nThe zeppelin museum says: <img src=x onerror=\"window.__pwned=1\"> and "
+        "<script>window.__pwned=2</script> are shown as text.\n",
+        encoding="utf-8",
+    )
+    app = make_app(data / "data")
+    app.ingest(progress=False)
+    app.ingest([docs], progress=False)
+    page = build_ui(app)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+def ask_in_page(browser, url: str, question: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url)
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.locator("#sources .source").first.wait_for(timeout=30000)
+    return page
+
+
+def test_question_in_the_page_shows_answer_and_sources(browser, page_url):
+    page = ask_in_page(browser, page_url, "Which Berkeley professor helped develop Vicuna?")
+    assert "Ion Stoica" in page.locator("#chat").inner_text()
+    sources = page.locator("#sources").inner_text()
+    assert "[1] 001_60e2eac473953ea2.txt" in sources and "chars" in sources
+    assert page.locator("#sources mark").count() >= 1
+    assert page.locator('#chat a[href="#source-1"]').count() >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-en-question-zh-source.png"), full_page=True)
+    page.close()
+
+
+def test_injected_markup_in_a_document_does_not_run(browser, page_url):
+    page = ask_in_page(browser, page_url, "What does the zeppelin museum say?")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert '<img src=x onerror="window.__pwned=1">' in page.locator("#sources").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-injected-markup.png"), full_page=True)
+    page.close()
+
+
+def test_upload_from_the_page_adds_a_document(browser, page_url, tmp_path):
+    note = tmp_path / "airship.md"
+    note.write_text("# Airships\n\nThe Hindenburg airship burned at Lakehurst in May 1937.\n", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(page_url)
+    page.get_by_text("Add documents").click()
+    page.locator("input[type=file]").set_input_files(str(note))
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("Added 1, unchanged 0, failed 0").wait_for(timeout=30000)
+    page.close()
+    page = ask_in_page(browser, page_url, "When did the Hindenburg burn?")
+    assert "May 1937" in page.locator("#chat").inner_text()
+    assert "airship.md" in page.locator("#sources").inner_text()
+    page.close()
