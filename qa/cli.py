@@ -168,11 +168,17 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write answers here [default stdout]."
 )
-@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="How many passages to cite [default 5].")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50),
+              help="How many passages to cite [default 5; 10 with --report, for its hit@k plot].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write report.html (plots embedded), report.md and metrics.json into this folder.")
+@click.option("--compare", nargs=2, type=click.Path(dir_okay=False, path_type=Path), metavar="A.jsonl B.jsonl",
+              help="Ask nothing: show which questions got better or worse from output A to output B.")
 @click.pass_context
 @_one_line_errors
-def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | None, as_json: bool):
+def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | None, as_json: bool,
+             report_dir: Path | None, compare: tuple[Path, Path] | None):
     """Answer every question of a JSON Lines file (FORMAT.md), one answer line each.
 
     A bad line gets an output line with "error", and the batch goes on. When the
@@ -181,16 +187,45 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
     per question language and same-language versus cross-lingual.
 
     \b
-    Example:
-      corpus-qa eval ../shared/eval/dev.jsonl -o answers.jsonl
+    Examples:
+      corpus-qa eval ../shared/eval/dev.jsonl -o answers.jsonl --report report/
+      corpus-qa eval ../shared/eval/dev.jsonl --compare before.jsonl after.jsonl
     """
-    from tqdm import tqdm
-
-    from qa.evaluate import answer_lines, compute_metrics, metrics_breakdown, read_question_file
+    from qa.evaluate import compute_metrics, metrics_breakdown, read_question_file, read_results
 
     lines = read_question_file(questions)
+    if compare:
+        _print_comparison(lines, read_results(compare[0]), read_results(compare[1]), as_json)
+        return
     app = _app(ctx)
     app.warm()
+    results = _answer_all(app, lines, output, k or (10 if report_dir else None))
+    metrics = compute_metrics(lines, results, 5)
+    report = sys.stdout if output else sys.stderr
+    if metrics:
+        doc_langs = {key: doc.lang for doc in app.documents() for key in (doc.doc_id, Path(doc.source).name)}
+        groups = metrics_breakdown(lines, results, doc_langs, 5)
+        if as_json:
+            print(json.dumps({**metrics, "breakdown": groups}), file=report)
+        else:
+            for name, group in groups.items():
+                print(f"  {name:14} " + " ".join(f"{key}={value}" for key, value in group.items()), file=report)
+            print(" ".join(f"{key}={value}" for key, value in metrics.items()), file=report)
+        if report_dir:
+            from qa.report import write_report
+
+            write_report(report_dir, lines, results, doc_langs, f"corpus-qa eval: {questions.name}")
+            click.echo(f"report written to {report_dir / 'report.html'}", err=True)
+    elif report_dir:
+        raise InputError(f"{questions} has no gold fields (gold, answer_any, answerable): there is nothing to report")
+
+
+def _answer_all(app, lines, output: Path | None, k: int | None) -> list[dict]:
+    """Answer each line, writing each answer as it comes, with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    from qa.evaluate import answer_lines
+
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     bar = tqdm(total=len(lines), desc="eval", unit="q", disable=None, file=sys.stderr)
 
@@ -208,19 +243,27 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
     errors = [r for r in results if r.get("error")]
     for r in errors:
         click.echo(f"{r['id']}: {r['error']}", err=True)
-    metrics = compute_metrics(lines, results, 5)
-    report = sys.stdout if output else sys.stderr
-    if metrics:
-        doc_langs = {key: doc.lang for doc in app.documents() for key in (doc.doc_id, Path(doc.source).name)}
-        groups = metrics_breakdown(lines, results, doc_langs, 5)
-        if as_json:
-            print(json.dumps({**metrics, "breakdown": groups}), file=report)
-        else:
-            for name, group in groups.items():
-                print(f"  {name:14} " + " ".join(f"{key}={value}" for key, value in group.items()), file=report)
-            print(" ".join(f"{key}={value}" for key, value in metrics.items()), file=report)
     if output:
         click.echo(f"{len(results)} answers written to {output} ({len(errors)} with errors)", err=True)
+    return results
+
+
+def _print_comparison(lines, before: list[dict], after: list[dict], as_json: bool) -> None:
+    from qa.report import compare_runs
+
+    rows = compare_runs(lines, before, after)
+    if not rows:
+        raise InputError("no question with gold fields appears in both outputs: nothing to compare")
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        if row["verdict"] != "same":
+            (ok_a, rr_a), (ok_b, rr_b) = row["before"], row["after"]
+            click.echo(f"{row['verdict']:6} {row['id']}: answer {'right' if ok_a else 'wrong'} -> "
+                       f"{'right' if ok_b else 'wrong'}, evidence 1/rank {rr_a} -> {rr_b}  {row['question'][:60]}")
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "same")}
+    click.echo(f"{counts['better']} better, {counts['worse']} worse, {counts['same']} the same")
 
 
 @cli.command()

@@ -47,6 +47,30 @@ def read_question_file(path: Path) -> list[QuestionLine]:
     return lines
 
 
+def read_results(path: Path) -> list[dict]:
+    """An earlier `eval` output (one answer object per line).
+
+    Raises:
+        QuestionFileError: the file is missing or a line is not a JSON object with an id.
+    """
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionFileError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    results = []
+    for n, text in enumerate(raw.splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise QuestionFileError(f"{path} line {n} is not JSON ({exc.msg}): pass an output of `corpus-qa eval`") from None
+        if not isinstance(row, dict) or "id" not in row:
+            raise QuestionFileError(f"{path} line {n} has no 'id': pass an output of `corpus-qa eval`")
+        results.append(row)
+    return results
+
+
 def _parse_line(line_no: int, text: str) -> QuestionLine:
     fallback_id = f"line-{line_no}"
     try:
@@ -95,6 +119,21 @@ def normalise(text: str | None) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text or "")).strip().lower()
 
 
+def evidence_rank(gold: dict, result: dict) -> int | None:
+    """1-based rank of the first citation holding any `gold` evidence string, or None."""
+    evidence = [normalise(s) for s in gold.get("gold") or []]
+    cited = [normalise(c.get("text")) for c in result.get("citations") or []]
+    return next((i for i, c in enumerate(cited, 1) if any(s in c for s in evidence)), None)
+
+
+def answer_is_right(gold: dict, result: dict) -> bool:
+    """Answerable: marked answerable and holding an `answer_any` string. Unanswerable: refused."""
+    if not gold.get("answerable"):
+        return result.get("answerable") is False
+    expected = [normalise(a) for a in gold.get("answer_any") or []]
+    return bool(result.get("answerable", True)) and any(a in normalise(result.get("answer")) for a in expected)
+
+
 def compute_metrics(lines: Iterable[QuestionLine], results: Iterable[dict], k: int = 5) -> dict | None:
     """hit@k, MRR, answer_acc, abstain_acc and latency, computed as eval/score.py does; None without gold."""
     gold = {line.id: line.gold for line in lines if line.gold is not None}
@@ -106,20 +145,16 @@ def compute_metrics(lines: Iterable[QuestionLine], results: Iterable[dict], k: i
         result = by_id.get(qid)
         if result is None:
             continue
-        cited = [normalise(c.get("text")) for c in result.get("citations") or []]
-        answer = normalise(result.get("answer"))
         if row.get("answerable"):
             answerable += 1
-            evidence = [normalise(s) for s in row.get("gold") or []]
-            rank = next((i for i, c in enumerate(cited[:k], 1) if any(s in c for s in evidence)), None)
-            if rank:
+            rank = evidence_rank(row, result)
+            if rank and rank <= k:
                 hits += 1
                 reciprocal += 1.0 / rank
-            expected = [normalise(a) for a in row.get("answer_any") or []]
-            correct += bool(result.get("answerable", True)) and any(a in answer for a in expected)
+            correct += answer_is_right(row, result)
         else:
             unanswerable += 1
-            abstained += result.get("answerable") is False
+            abstained += answer_is_right(row, result)
     latencies = [by_id[qid]["latency_ms"] for qid in gold if "latency_ms" in by_id.get(qid, {})]
     return {
         f"hit@{k}": round(hits / max(answerable, 1), 3),
