@@ -64,15 +64,20 @@ def ask_in_page(browser, url: str, question: str):
     return page
 
 
-def test_question_in_the_page_shows_answer_and_sources(browser, page_url):
-    page = ask_in_page(browser, page_url, "Which Berkeley professor helped develop Vicuna?")
-    assert "Ion Stoica" in page.locator("#chat").inner_text()
+@pytest.mark.parametrize("lang, question, expected, source", [
+    ("en", "Which Berkeley professor helped develop Vicuna?", "Ion Stoica", "001_60e2eac473953ea2.txt"),
+    ("zh", "伯克利的哪位计算机教授参与开发了Vicuna？", "Ion Stoica", "001_60e2eac473953ea2.txt"),
+    ("fr", "Quand Meta a-t-il publié Llama ?", "En mars de cette année", "004_ffe0c9b88f98e370.txt"),
+])
+def test_question_in_the_page_shows_answer_and_sources(browser, page_url, lang, question, expected, source):
+    page = ask_in_page(browser, page_url, question)
+    assert expected in page.locator("#chat").inner_text()
     sources = page.locator("#sources").inner_text()
-    assert "[1] 001_60e2eac473953ea2.txt" in sources and "chars" in sources
+    assert f"[1] {source}" in sources and "chars" in sources
     assert page.locator("#sources mark").count() >= 1
     assert page.locator('#chat a[href="#source-1"]').count() >= 1
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "chat-en-question-zh-source.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"chat-{lang}.png"), full_page=True)
     page.close()
 
 
