@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from qa.answer import answer_question
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.settings import Settings
-from store import ChromaStore, Document, open_store
+from store import ChromaStore, Document, StoreUnavailableError, open_store
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,20 @@ class App:
     _keywords: KeywordIndex | None = field(default=None, repr=False)
 
     def ask(self, question: str, k: int | None = None, lang: str | None = None) -> Answer:
-        """Answer a question with cited passages; `lang` keeps only passages in that language."""
-        return answer_question(
-            question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker, lang
-        )
+        """Answer a question with cited passages; `lang` keeps only passages in that language.
+
+        A lost connection to a Chroma server is retried once: a server restart or a dropped
+        keep-alive connection should not cost a user their question.
+        """
+        for attempt in (1, 2):
+            try:
+                return answer_question(
+                    question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker, lang
+                )
+            except StoreUnavailableError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
 
     def surrounding_text(self, citation: Citation, chars: int = 600) -> tuple[str, str]:
         """The document text just before and just after a cited passage."""

@@ -14,10 +14,11 @@ import click
 from ingest import EmbedderError, IngestError, IngestInputError
 from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import load_settings
-from store import IndexMismatchError, StoreError
+from store import IndexMismatchError, StoreError, StoreUnavailableError
 
-# Errors the user can fix by changing the input: exit code 2.
-_INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexError, SettingsError, EmbedderError)
+# Errors the user can fix by changing the input or the setup (a server to start): exit code 2.
+_INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexError, SettingsError, EmbedderError,
+                 StoreUnavailableError)
 _OTHER_ERRORS = (IngestError, QAError, StoreError, IndexMismatchError)
 
 
@@ -60,9 +61,14 @@ def _app(ctx: click.Context):
     metavar="NAME|PATH",
     help="'use-multilingual-v3' (default) or a local sentence-transformers model folder [env CORPUS_QA_EMBEDDER].",
 )
+@click.option(
+    "--chroma-url",
+    metavar="URL",
+    help="Use this Chroma server (`chroma run`) instead of the local store [env CORPUS_QA_CHROMA_URL].",
+)
 @click.pass_context
 @_one_line_errors
-def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None):
+def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_url: str | None):
     """Ask questions about a folder of articles in English, Chinese or French.
 
     Every answer cites the passages it rests on, with their file and offsets.
@@ -74,7 +80,7 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None):
       corpus-qa ask "Who created Chatbot Arena?"
       corpus-qa serve                       # chat at http://127.0.0.1:7860
     """
-    ctx.meta["overrides"] = {"data_dir": data_dir, "embedder": embedder}
+    ctx.meta["overrides"] = {"data_dir": data_dir, "embedder": embedder, "chroma_url": chroma_url}
     ctx.obj = load_settings(os.environ, ctx.meta["overrides"])
 
 

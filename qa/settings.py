@@ -102,6 +102,10 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),
     "AUTH": ("ui", "auth"),
+    "CHROMA_URL": ("store", "url"),
+    "CHROMA_TOKEN": ("store", "token"),
+    "CHROMA_TENANT": ("store", "tenant"),
+    "CHROMA_DATABASE": ("store", "database"),
 }
 
 
@@ -120,7 +124,7 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     data_dir = Path(overrides.get("data_dir") or environ.get("CORPUS_QA_DATA_DIR") or default_data_dir(environ))
     data_dir = data_dir.expanduser()
-    sections: dict[str, dict[str, Any]] = {"ingest": {}, "qa": {}, "ui": {}}
+    sections: dict[str, dict[str, Any]] = {"ingest": {}, "qa": {}, "ui": {}, "store": {}}
     origin: dict[tuple[str, str], str] = {}
     for suffix, (section, name) in ENV_FIELDS.items():
         if overrides.get(suffix.lower()) is not None:
@@ -129,8 +133,10 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
         elif environ.get(f"CORPUS_QA_{suffix}"):
             sections[section][name] = environ[f"CORPUS_QA_{suffix}"]
             origin[(section, name)] = f"CORPUS_QA_{suffix}"
+    store = sections.pop("store")
+    store["mode"] = "server" if store.get("url") else "embedded"
     try:
-        return Settings(data_dir=data_dir, store=StoreSettings(path=data_dir / "chroma"), **sections)
+        return Settings(data_dir=data_dir, store=StoreSettings(path=data_dir / "chroma", **store), **sections)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = tuple(str(part) for part in error["loc"][:2])

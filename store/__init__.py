@@ -1,6 +1,6 @@
 """Persistence of chunks and their vectors in Chroma: the only package that knows Chroma."""
 
-from store.errors import IndexMismatchError, StoreError
+from store.errors import IndexMismatchError, StoreError, StoreUnavailableError
 from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 from store.chroma import ChromaStore, open_store
@@ -13,5 +13,6 @@ __all__ = [
     "Passage",
     "StoreError",
     "StoreSettings",
+    "StoreUnavailableError",
     "open_store",
 ]

@@ -9,8 +9,9 @@ import re
 from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
-from store.errors import IndexMismatchError, StoreError
+from store.errors import IndexMismatchError, StoreError, StoreUnavailableError
 from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 
@@ -29,6 +30,51 @@ def _persistent_client(path: str):
         return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
     except Exception as exc:  # chromadb raises plain exceptions for unusable folders
         raise StoreError(f"cannot open the Chroma store at {path}: {exc}") from exc
+
+
+@functools.cache
+def _http_client(url: str, token: str | None, tenant: str, database: str):
+    """One HTTP client per server and process."""
+    import chromadb
+    from chromadb.config import Settings
+
+    parsed = urlparse(url)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        return chromadb.HttpClient(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            headers=headers,
+            tenant=tenant,
+            database=database,
+            settings=Settings(anonymized_telemetry=False),
+        )
+    except Exception as exc:  # chromadb raises ValueError("Could not connect ...") and friends
+        raise StoreUnavailableError(f"cannot reach the Chroma server at {url}: {exc}") from exc
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError)) or "could not connect" in str(exc).lower()
+
+
+def _server_errors(method):
+    """Turn a lost connection inside a store call into StoreUnavailableError naming the server."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise StoreUnavailableError(f"lost the Chroma server at {self.location}: {exc}") from exc
+            raise
+
+    return wrapper
 
 
 def collection_key(embedder_name: str) -> str:
@@ -63,12 +109,14 @@ class ChromaStore:
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
         self._max_batch = client.get_max_batch_size()
 
+    @_server_errors
     def documents(self) -> list[Document]:
         """Every document in the manifest, sorted by id."""
         got = self._documents.get(include=["metadatas"])
         docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.doc_id)
 
+    @_server_errors
     def fingerprint(self) -> str:
         """A hash of the manifest (ids and content hashes): it changes whenever a document does."""
         got = self._documents.get(include=["metadatas"])
@@ -79,12 +127,18 @@ class ChromaStore:
         """(chunk_id, text) of every stored chunk, a page at a time."""
         offset = 0
         while True:
-            got = self._chunks.get(include=["documents"], limit=page, offset=offset)
-            yield from zip(got["ids"], got["documents"])
-            if len(got["ids"]) < page:
+            ids, texts = self._chunk_page(offset, page)
+            yield from zip(ids, texts)
+            if len(ids) < page:
                 return
             offset += page
 
+    @_server_errors
+    def _chunk_page(self, offset: int, limit: int) -> tuple[list[str], list[str]]:
+        got = self._chunks.get(include=["documents"], limit=limit, offset=offset)
+        return got["ids"], got["documents"]
+
+    @_server_errors
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
         """Chunks by id, with their stored vectors, in the order asked (missing ids left out)."""
         if not chunk_ids:
@@ -96,10 +150,12 @@ class ChromaStore:
         }
         return [found[c] for c in chunk_ids if c in found]
 
+    @_server_errors
     def chunk_count(self) -> int:
         """How many chunks are stored."""
         return self._chunks.count()
 
+    @_server_errors
     def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
         """Replace the chunks of several documents, then record them in the manifest.
 
@@ -136,6 +192,7 @@ class ChromaStore:
             documents=[document.source for document, _, _ in items],
         )
 
+    @_server_errors
     def move_document(self, doc_id: str, source: str) -> None:
         """Record that a document's file moved: its chunks get the new source, keeping their vectors."""
         pairs = self.get_chunks(self._chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
@@ -143,11 +200,13 @@ class ChromaStore:
         old = next(d for d in self.documents() if d.doc_id == doc_id)
         self.put_documents([(replace(old, source=source), chunks, [vector for _, vector in pairs])])
 
+    @_server_errors
     def remove_document(self, doc_id: str) -> None:
         """Forget a document: its manifest entry first, then its chunks."""
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
 
+    @_server_errors
     def search(self, embedding: Sequence[float], k: int, lang: str | None = None) -> list[Passage]:
         """The k chunks nearest to a query vector, best first; only chunks in `lang` when given."""
         from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
@@ -185,6 +244,22 @@ def _document_from_metadata(doc_id: str, meta: dict) -> Document:
 
 
 def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> ChromaStore:
-    """Open (creating if needed) the collections of one embedder."""
-    location = str(Path(settings.path).expanduser().resolve())
-    return ChromaStore(_persistent_client(location), location, embedder_name, dimension)
+    """Open (creating if needed) the collections of one embedder, in the folder or on the server.
+
+    Raises:
+        StoreUnavailableError: the server cannot be reached.
+    """
+    if settings.mode == "server":
+        client = _http_client(settings.url, settings.token, settings.tenant, settings.database)
+        location = settings.url
+    else:
+        location = str(Path(settings.path).expanduser().resolve())
+        client = _persistent_client(location)
+    try:
+        return ChromaStore(client, location, embedder_name, dimension)
+    except StoreError:
+        raise
+    except Exception as exc:
+        if _is_connection_error(exc):
+            raise StoreUnavailableError(f"cannot reach the Chroma server at {location}: {exc}") from exc
+        raise

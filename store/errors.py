@@ -7,3 +7,7 @@ class StoreError(Exception):
 
 class IndexMismatchError(StoreError):
     """The stored index was built by a different embedder than the one configured."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Chroma server cannot be reached, or went away."""

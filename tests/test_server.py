@@ -1,0 +1,124 @@
+"""corpus-qa against a real Chroma server (`chroma run`), started by the tests on a free loopback port."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+XQUAD_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "xquad-dev" / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChromaServer:
+    """A `chroma run` process over a folder; can be stopped and started again on the same port."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.proc = folder, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.folder.parent / "chroma.log", "ab")
+        self.proc = subprocess.Popen([str(BIN / "chroma"), "run", "--path", str(self.folder), "--host", "127.0.0.1",
+                                      "--port", str(self.port)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"chroma run did not answer its heartbeat at {self.url} within 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    chroma = ChromaServer(tmp_path / "chroma-server")
+    chroma.start()
+    yield chroma
+    chroma.stop()
+
+
+def corpus_qa(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "corpus-qa"), *args], env=env, capture_output=True, text=True, check=check)
+
+
+def test_ingest_then_ask_through_the_server_writes_nothing_locally(server, tmp_path, app_factory):
+    data = tmp_path / "data"
+    app = app_factory(data, CORPUS_QA_CHROMA_URL=server.url)
+    assert app.ingest(progress=False).documents_added == 5
+    answer = app.ask("伯克利的哪位计算机教授参与开发了Vicuna？")
+    assert "Stoica" in answer.text and app.status().store == server.url
+    assert not (data / "chroma").exists(), "nothing goes to the local store"
+
+
+def test_one_process_ingests_and_another_asks_the_same_data(server, tmp_path):
+    env = {**os.environ, "CORPUS_QA_CHROMA_URL": server.url}
+    ingester = {**env, "CORPUS_QA_DATA_DIR": str(tmp_path / "machine-a")}
+    asker = {**env, "CORPUS_QA_DATA_DIR": str(tmp_path / "machine-b")}
+    before = json.loads(corpus_qa("status", "--json", env=asker).stdout)
+    assert before["chunks"] == 0
+    corpus_qa("ingest", env=ingester)
+    answer = json.loads(corpus_qa("ask", "Quand Meta a-t-il publié Llama ?", "--json", env=asker).stdout)
+    assert "En mars de cette année" in answer["answer"]
+    # The asker's keyword index was built from the server's chunks, not from a local copy.
+    hits = corpus_qa("ask", "护城河", "--json", env=asker).stdout
+    assert "护城河" in json.loads(hits)["citations"][0]["text"]
+
+
+def test_server_down_exits_2_naming_the_url(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(tmp_path / "data"), "CORPUS_QA_CHROMA_URL": url}
+    result = corpus_qa("ask", "Who released Llama?", env=env, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"Error: cannot reach the Chroma server at {url}: "
+                                     "Could not connect to a Chroma server. Are you sure it is running?")
+
+
+def test_ask_retries_a_lost_connection_once(server, tmp_path, app_factory):
+    app = app_factory(tmp_path / "data", CORPUS_QA_CHROMA_URL=server.url)
+    app.ingest(progress=False)
+    server.stop()
+    server.start()  # same folder, same port: the old keep-alive connection is dead
+    assert "Stoica" in app.ask("伯克利的哪位计算机教授参与开发了Vicuna？").text
+
+
+def test_server_stopped_mid_ingest_then_resumed_gives_exact_chunks(server, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for copy in range(2):
+        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
+            (docs / f"{copy}-{source.name}").write_bytes(source.read_bytes())
+    env = {**os.environ, "CORPUS_QA_CHROMA_URL": server.url, "CORPUS_QA_DATA_DIR": str(tmp_path / "data"),
+           "CORPUS_QA_WRITE_BATCH_CHUNKS": "40"}
+    proc = subprocess.Popen([str(BIN / "corpus-qa"), "ingest", str(docs)], env=env, stderr=subprocess.PIPE, text=True)
+    for _ in range(20):
+        proc.stderr.readline()
+    server.stop()
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 2
+    assert f"Chroma server at {server.url}" in rest.splitlines()[-1]
+    server.start()
+    corpus_qa("ingest", str(docs), env=env)
+    status = json.loads(corpus_qa("status", "--json", env=env).stdout)
+    clean_env = {**os.environ, "CORPUS_QA_DATA_DIR": str(tmp_path / "clean")}
+    corpus_qa("ingest", str(docs), env=clean_env)
+    clean = json.loads(corpus_qa("status", "--json", env=clean_env).stdout)
+    assert (status["documents"], status["chunks"]) == (clean["documents"], clean["chunks"]) == (48, clean["chunks"])
