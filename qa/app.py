@@ -41,6 +41,7 @@ class App:
     store: ChromaStore
     reranker: Reranker | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
+    _keywords_checked: float = field(default=0.0, repr=False)
 
     def ask(self, question: str, k: int | None = None, lang: str | None = None) -> Answer:
         """Answer a question with cited passages; `lang` keeps only passages in that language.
@@ -69,7 +70,7 @@ class App:
         report = ingest_paths(
             list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress, prune
         )
-        self.keywords()
+        self.keywords(max_age=0)
         return report
 
     def remove(self, target: str) -> Document:
@@ -84,13 +85,21 @@ class App:
         if found is None:
             raise IngestInputError(f"no ingested document has the id or path {target!r}; `corpus-qa status` lists them")
         self.store.remove_document(found.doc_id)
-        self.keywords()
+        self.keywords(max_age=0)
         return found
 
-    def keywords(self) -> KeywordIndex:
-        """The keyword index of what the store holds now; rebuilt when another run changed the store."""
-        if self._keywords is None or self._keywords.fingerprint != self.store.fingerprint():
-            self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords")
+    def keywords(self, max_age: float = 2.0) -> KeywordIndex:
+        """The keyword index of what the store holds; rebuilt when another run changed the store.
+
+        The store's fingerprint is read at most every `max_age` seconds: on a server with
+        thousands of documents it is a request of its own, too dear to repeat per question.
+        So another machine's ingest shows up within `max_age`; this app's own at once.
+        """
+        now = time.monotonic()
+        if self._keywords is None or now - self._keywords_checked >= max_age:
+            if self._keywords is None or self._keywords.fingerprint != self.store.fingerprint():
+                self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords")
+            self._keywords_checked = now
         return self._keywords
 
     def documents(self) -> list[Document]:

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""How corpus-qa's cost grows with the corpus: 1x, 10x and 100x the bundled one, on a Chroma server.
+
+The corpus at size N is the bundled articles plus copies of them and of the xquad-dev articles
+(each copy under its own file name, so each is its own document) until it holds N times the
+bundled corpus's bytes. For each size, in a fresh `chroma run` server and a fresh process:
+ingest throughput, warm `ask` p50/p95 over the dev questions, and peak memory (max RSS) of the
+corpus-qa process. At the largest size it also serves the chat and sends 20 concurrent `/ask`
+clients at it (5 questions each): p50/p95 as the clients see them, and errors.
+
+Usage: bench/scale.py [--sizes 1 10 100] [--json]   (takes about 3 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from run import SHARED_EVAL, _peak_rss_mb, _percentile  # noqa: E402
+
+BIN = Path(sys.executable).parent
+QUESTIONS = [
+    "Which university created the Chatbot Arena ranking?",
+    "伯克利的哪位计算机教授参与开发了Vicuna？",
+    "Quand Meta a-t-il publié Llama ?",
+    "华沙证券交易所是什么时候恢复运营的？",
+    "What is Stable Diffusion comparable to?",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+def build_corpus(folder: Path, times: int) -> int:
+    """Write a corpus of about `times` x the bundled one's bytes into `folder`; returns its bytes."""
+    from ingest import bundled_corpus
+
+    bundled = sorted(bundled_corpus().glob("*.txt"))
+    extra = sorted((SHARED_EVAL / "xquad-dev" / "corpus").glob("*.txt"))
+    target = times * sum(p.stat().st_size for p in bundled)
+    folder.mkdir(parents=True)
+    written, copy = 0, 0
+    while written < target:
+        for source in bundled + (extra if copy else []):
+            if copy and written >= target:
+                break
+            data = source.read_bytes()
+            (folder / f"c{copy:03d}-{source.name}").write_bytes(data)
+            written += len(data)
+        copy += 1
+    return written
+
+
+def measure_size(corpus: Path, chroma_url: str) -> dict:
+    """In this (fresh) process: ingest the corpus into the server, then time warm asks."""
+    from qa.app import build_app
+    from qa.evaluate import read_question_file
+    from qa.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as data:
+        app = build_app(load_settings({**os.environ, "CORPUS_QA_DATA_DIR": data, "CORPUS_QA_CHROMA_URL": chroma_url}))
+        app.warm()
+        started = time.perf_counter()
+        report = app.ingest([corpus], progress=False)
+        ingest_s = time.perf_counter() - started
+        lines = [line for line in read_question_file(SHARED_EVAL / "dev.jsonl") if not line.error]
+        for line in lines:  # warm-up pass: sentence vectors of the passages get cached
+            app.ask(line.question)
+        latencies = []
+        for _ in range(3):
+            for line in lines:
+                started = time.perf_counter()
+                app.ask(line.question)
+                latencies.append((time.perf_counter() - started) * 1000)
+        return {
+            "documents": report.documents_added,
+            "chunks": report.chunks_total,
+            "ingest_s": round(ingest_s, 2),
+            "chunks_per_s": round(report.chunks_total / ingest_s, 1),
+            "ask_p50_ms": _percentile(latencies, 50),
+            "ask_p95_ms": _percentile(latencies, 95),
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+
+
+def load_test(chroma_url: str, data: Path, clients: int = 20, per_client: int = 5) -> dict:
+    """Serve the chat over the server's corpus and send `clients` concurrent /ask clients at it."""
+    from gradio_client import Client
+
+    port = _free_port()
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(data), "CORPUS_QA_CHROMA_URL": chroma_url}
+    serve = subprocess.Popen([str(BIN / "corpus-qa"), "serve", "--port", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/")
+        latencies, errors = [], []
+
+        def one_client(n: int) -> None:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            for i in range(per_client):
+                started = time.perf_counter()
+                try:
+                    answer = client.predict(QUESTIONS[(n + i) % len(QUESTIONS)], api_name="/ask")
+                    if not answer.get("citations"):
+                        errors.append("no citations")
+                except Exception as exc:  # any failure counts; the figure is the error count
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(one_client, range(clients)))
+        wall = time.perf_counter() - started
+        return {"clients": clients, "requests": len(latencies), "errors": len(errors),
+                "p50_ms": _percentile(latencies, 50), "p95_ms": _percentile(latencies, 95),
+                "requests_per_s": round(len(latencies) / wall, 1), "first_error": errors[0] if errors else None}
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100], help="corpus sizes, x the bundled one")
+    parser.add_argument("--json", action="store_true", help="end with one JSON object holding every figure")
+    parser.add_argument("--worker", nargs=2, metavar=("CORPUS", "CHROMA_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure_size(Path(args.worker[0]), args.worker[1])))
+        return 0
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "sizes": {}}
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        for times in args.sizes:
+            corpus = work / f"corpus-{times}x"
+            size = build_corpus(corpus, times)
+            port = _free_port()
+            chroma = subprocess.Popen([str(BIN / "chroma"), "run", "--path", str(work / f"chroma-{times}x"),
+                                       "--host", "127.0.0.1", "--port", str(port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                _wait_for(f"{url}/api/v2/heartbeat")
+                proc = subprocess.run([sys.executable, __file__, "--worker", str(corpus), url],
+                                      capture_output=True, text=True, check=True)
+                figures = {"bytes": size, **json.loads(proc.stdout.strip().splitlines()[-1])}
+                if times == max(args.sizes):
+                    figures["load"] = load_test(url, work / "serve-data")
+            finally:
+                chroma.terminate()
+                chroma.wait(timeout=30)
+            results["sizes"][f"{times}x"] = figures
+            print(f"{times}x: " + " ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
