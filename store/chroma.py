@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
@@ -60,19 +61,26 @@ def _is_connection_error(exc: Exception) -> bool:
     return isinstance(exc, (httpx.TransportError, ConnectionError)) or "could not connect" in str(exc).lower()
 
 
+@contextlib.contextmanager
+def _connection_errors(message: str):
+    """Re-raise a lost or refused connection as StoreUnavailableError(message: cause)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        if _is_connection_error(exc):
+            raise StoreUnavailableError(f"{message}: {exc}") from exc
+        raise
+
+
 def _server_errors(method):
     """Turn a lost connection inside a store call into StoreUnavailableError naming the server."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        try:
+        with _connection_errors(f"lost the Chroma server at {self.location}"):
             return method(self, *args, **kwargs)
-        except StoreError:
-            raise
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise StoreUnavailableError(f"lost the Chroma server at {self.location}: {exc}") from exc
-            raise
 
     return wrapper
 
@@ -255,11 +263,5 @@ def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> C
     else:
         location = str(Path(settings.path).expanduser().resolve())
         client = _persistent_client(location)
-    try:
+    with _connection_errors(f"cannot reach the Chroma server at {location}"):
         return ChromaStore(client, location, embedder_name, dimension)
-    except StoreError:
-        raise
-    except Exception as exc:
-        if _is_connection_error(exc):
-            raise StoreUnavailableError(f"cannot reach the Chroma server at {location}: {exc}") from exc
-        raise
