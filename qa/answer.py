@@ -12,6 +12,7 @@ from ingest import Embedder, detect_language
 from ingest.keywords import KeywordIndex, keyword_tokens
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
+from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
 from qa.records import Answer, Citation, Span
 from qa.rerank import Reranker
 from qa.retrieve import Evidence, Sentence, find_evidence, is_question, query_coverage
@@ -56,6 +57,8 @@ def answer_question(
     k: int | None = None,
     reranker: Reranker | None = None,
     lang: str | None = None,
+    generator: Generator | None = None,
+    on_token: OnToken | None = None,
 ) -> Answer:
     """Answer one question from the store, citing the passages it rests on.
 
@@ -71,7 +74,25 @@ def answer_question(
         raise EmptyIndexError(f"nothing is ingested in {store.location} yet: run `corpus-qa ingest` first")
     evidence = find_evidence(question, store, embedder, keywords, settings, reranker, lang)[: k or settings.top_k]
     answer = compose_answer(question, evidence, settings)
+    if generator is not None and answer.answerable:
+        answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+def generate_answer(extractive: Answer, generator: Generator, settings: QASettings, on_token: OnToken | None) -> Answer:
+    """A generated answer from the cited passages, keeping only sentences they support;
+    the extractive answer, with a remark, when generation fails, times out or cites nothing."""
+    messages = build_messages(extractive.question, extractive.citations, extractive.answer_language)
+    try:
+        text = generator.generate(messages, settings.llm_max_tokens, settings.llm_timeout, on_token)
+    except GenerationError as exc:
+        return replace(extractive, remark=f"Generation failed ({exc}); this is the extractive answer.")
+    kept, dropped = supported_sentences(text, extractive.citations)
+    if not kept:
+        return replace(extractive, remark="The generated answer had no sentence its cited passages support; "
+                                          "this is the extractive answer.")
+    remark = f"{len(dropped)} unsupported generated sentence(s) left out." if dropped else None
+    return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 
 
 def compose_answer(question: str, evidence: list[Evidence], settings: QASettings) -> Answer:

@@ -11,6 +11,7 @@ from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ing
 from ingest.keywords import KeywordIndex, load_keyword_index
 from ingest.readers import read_document
 from qa.answer import answer_question
+from qa.generate import Generator, OnToken, load_generator
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.settings import Settings
@@ -40,10 +41,12 @@ class App:
     embedder: Embedder
     store: ChromaStore
     reranker: Reranker | None = None
+    generator: Generator | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
     _keywords_checked: float = field(default=0.0, repr=False)
 
-    def ask(self, question: str, k: int | None = None, lang: str | None = None) -> Answer:
+    def ask(self, question: str, k: int | None = None, lang: str | None = None,
+            on_token: OnToken | None = None) -> Answer:
         """Answer a question with cited passages; `lang` keeps only passages in that language.
 
         A lost connection to a Chroma server is retried once: a server restart or a dropped
@@ -51,9 +54,8 @@ class App:
         """
         for attempt in (1, 2):
             try:
-                return answer_question(
-                    question, self.store, self.embedder, self.keywords(), self.settings.qa, k, self.reranker, lang
-                )
+                return answer_question(question, self.store, self.embedder, self.keywords(), self.settings.qa, k,
+                                       self.reranker, lang, self.generator, on_token)
             except StoreUnavailableError:
                 if attempt == 2:
                     raise
@@ -126,4 +128,5 @@ def build_app(settings: Settings) -> App:
     """Load the embedder (cached per process) and open its collections in the store."""
     embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
     reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
-    return App(settings, embedder, open_store(settings.store, embedder.name, embedder.dimension), reranker)
+    store = open_store(settings.store, embedder.name, embedder.dimension)
+    return App(settings, embedder, store, reranker, load_generator(settings.qa))

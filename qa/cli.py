@@ -155,7 +155,12 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
     from qa.answer import check_question
 
     check_question(question, ctx.obj.qa)  # fail fast, before loading the model
-    answer = _app(ctx).ask(question, k)
+    app = _app(ctx)
+    # On a terminal, a local model's tokens show as they come; the checked answer follows.
+    stream = app.generator is not None and not as_json and sys.stdout.isatty()
+    answer = app.ask(question, k, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None)
+    if stream:
+        click.echo("\n", err=True)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return

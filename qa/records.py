@@ -98,13 +98,19 @@ class Answer:
     source_language: str | None
     mode: str = "extractive"
     latency_ms: float = 0.0
+    remark: str | None = None  # why a generated answer fell back, or what was left out of it
 
     @property
     def note(self) -> str | None:
-        """A one-line note, in the question's language, when the answer quotes a source in another."""
-        if not self.answerable or not self.source_language or self.source_language == self.answer_language:
-            return None
-        return source_language_note(self.answer_language, self.source_language)
+        """One line for the reader: the source's language when it differs from the question's
+        (extractive answers quote it verbatim), and any remark on generation."""
+        notes = []
+        if (self.answerable and self.mode == "extractive" and self.source_language
+                and self.source_language != self.answer_language):
+            notes.append(source_language_note(self.answer_language, self.source_language))
+        if self.remark:
+            notes.append(self.remark)
+        return " ".join(notes) or None
 
     def to_json(self, question_id: str | None = None) -> dict:
         """The answer object of FORMAT.md."""

