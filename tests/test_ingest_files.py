@@ -155,12 +155,9 @@ def test_verbose_shows_what_cleaning_left_out(data_dir):
     assert "repeated text" in result.output
 
 
-def test_german_document_language_is_detected(tmp_path, app_factory):
-    app = app_factory(tmp_path / "data")
-    path = tmp_path / "de.txt"
-    path.write_text("Offene Modelle\n\nDie offenen Sprachmodelle werden immer besser und die Gemeinschaft "
-                    "wächst jeden Tag weiter.\n", encoding="utf-8")
-    app.ingest([path], progress=False)
+def test_german_document_language_is_detected(app_with_document):
+    app, _ = app_with_document("Offene Modelle\n\nDie offenen Sprachmodelle werden immer besser und die "
+                               "Gemeinschaft wächst jeden Tag weiter.\n", "de.txt")
     assert app.documents()[0].lang == "de"
 
 

@@ -53,23 +53,17 @@ def test_answer_is_short_and_every_sentence_carries_a_marker(bundled_app):
     assert sentences and all(re.search(r"\[\d+\]$", s) for s in sentences)
 
 
-def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(tmp_path, app_factory):
-    app = app_factory(tmp_path / "data")
-    path = tmp_path / "tower.txt"
-    path.write_text("芝加哥大学\n\n（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。）其他建筑也是如此。\n", encoding="utf-8")
-    app.ingest([path], progress=False)
+def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(app_with_document):
+    app, path = app_with_document("芝加哥大学\n\n（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。）其他建筑也是如此。\n")
     answer = app.ask("米切尔塔是仿照哪座塔建造的？")
     assert answer.text.startswith("（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。 [1]")
     span = answer.citations[0].answer_spans[0]
     assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
 
 
-def test_a_sentence_that_asks_is_never_the_answer(tmp_path, app_factory):
-    app = app_factory(tmp_path / "data")
-    path = tmp_path / "faq.txt"
-    path.write_text("Open models\n\nWhy do open models matter so much? Open models matter because anyone can "
-                    "inspect and improve them.\n", encoding="utf-8")
-    app.ingest([path], progress=False)
+def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
+    app, _ = app_with_document("Open models\n\nWhy do open models matter so much? Open models matter because "
+                               "anyone can inspect and improve them.\n")
     answer = app.ask("Why do open models matter?")
     assert answer.text.startswith("Open models matter because anyone can inspect and improve them. [1]")
 
