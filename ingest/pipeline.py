@@ -160,7 +160,7 @@ def ingest_paths(
             continue
         moved = vanished.pop(decoded.content_hash, None) if previous is None else None
         if moved is not None:
-            store.move_document(moved.doc_id, source)
+            store.move_document(moved, source)
             renamed += 1
             _plain_line(progress, f"[{n}/{len(files)}] renamed {moved.source} -> {source}")
             continue

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,9 @@ class App:
 
     def surrounding_text(self, citation: Citation, chars: int = 600) -> tuple[str, str]:
         """The document text just before and just after a cited passage."""
-        decoded = read_document(Path(citation.source), int(self.settings.ingest.max_file_mb * 1e6))
-        text = decoded.text
+        stat = Path(citation.source).stat()
+        text = _document_text(citation.source, stat.st_mtime_ns, stat.st_size,
+                              int(self.settings.ingest.max_file_mb * 1e6))
         return text[max(0, citation.start - chars) : citation.start], text[citation.end : citation.end + chars]
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True, prune: bool = False) -> IngestReport:
@@ -122,6 +124,13 @@ class App:
         """Run the model once, so the first real question is not the one that pays for loading."""
         self.embedder.embed_query("warm-up")
         self.keywords().search("warm-up 预热", 1)  # Chinese too: jieba loads its dictionary on first use
+
+
+@functools.lru_cache(maxsize=32)
+def _document_text(source: str, mtime_ns: int, size: int, max_bytes: int) -> str:
+    """A document's text, read once per version of the file: an answer often cites one
+    document several times, and HTML or PDF text is extracted anew on every read."""
+    return read_document(Path(source), max_bytes).text
 
 
 def build_app(settings: Settings) -> App:

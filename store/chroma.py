@@ -201,12 +201,11 @@ class ChromaStore:
         )
 
     @_server_errors
-    def move_document(self, doc_id: str, source: str) -> None:
+    def move_document(self, document: Document, source: str) -> None:
         """Record that a document's file moved: its chunks get the new source, keeping their vectors."""
-        pairs = self.get_chunks(self._chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+        pairs = self.get_chunks(self._chunks.get(where={"doc_id": document.doc_id}, include=[])["ids"])
         chunks = [replace(chunk, source=source) for chunk, _ in pairs]
-        old = next(d for d in self.documents() if d.doc_id == doc_id)
-        self.put_documents([(replace(old, source=source), chunks, [vector for _, vector in pairs])])
+        self.put_documents([(replace(document, source=source), chunks, [vector for _, vector in pairs])])
 
     @_server_errors
     def remove_document(self, doc_id: str) -> None:
@@ -219,7 +218,7 @@ class ChromaStore:
         """The k chunks nearest to a query vector, best first; only chunks in `lang` when given."""
         from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
 
-        if k <= 0 or self.chunk_count() == 0:
+        if k <= 0:  # an empty collection needs no guard: Chroma answers it with no results
             return []
         filters = MetadataFilters(filters=[MetadataFilter(key="lang", value=lang)]) if lang else None
         query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k, filters=filters)

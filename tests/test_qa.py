@@ -98,3 +98,12 @@ def test_dev_set_answers_match_their_gold_evidence(bundled_app):
             found += any(g in t for g in row["gold"] for t in texts)
     # The dense baseline finds the evidence in the top 5 for 7 of the 11 answerable questions.
     assert found >= 7
+
+
+def test_surrounding_text_follows_the_file_when_it_changes(app_with_document):
+    app, path = app_with_document("Zeppelins\n\nThe Hindenburg burned at Lakehurst in 1937.\n")
+    citation = app.ask("Where did the Hindenburg burn?").citations[0]
+    assert app.surrounding_text(citation)[1] == "\n"
+    path.write_text(path.read_text(encoding="utf-8") + "Nobody flew zeppelins across the Atlantic again.\n",
+                    encoding="utf-8")
+    assert "across the Atlantic" in app.surrounding_text(citation)[1], "a changed file is read again, not cached"
