@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,45 +59,104 @@ def _stem(word: str) -> str:
 
 def keyword_tokens(text: str) -> list[str]:
     """Tokens for keyword search: jieba words for Chinese, folded and stemmed words otherwise."""
-    tokens = []
+    return [token for token, _ in keyword_terms(text)]
+
+
+def keyword_terms(text: str) -> list[tuple[str, str]]:
+    """(token, word) pairs: each keyword token with the word it came from, as written but lower-cased."""
+    terms = []
     cursor = 0
     for run in _HAN_RUN.finditer(text):
-        tokens += _latin_tokens(text[cursor : run.start()])
-        tokens += [w for w in _jieba().cut_for_search(run.group()) if w not in _STOPWORDS]
+        terms += _latin_terms(text[cursor : run.start()])
+        terms += [(w, w) for w in _jieba().cut_for_search(run.group()) if w not in _STOPWORDS]
         cursor = run.end()
-    tokens += _latin_tokens(text[cursor:])
-    return tokens
+    terms += _latin_terms(text[cursor:])
+    return terms
 
 
-def _latin_tokens(text: str) -> list[str]:
-    words = (_fold(w.lower()) for w in _WORD.findall(text))
-    return [_stem(w) for w in words if w not in _STOPWORDS and (len(w) > 1 or w.isdigit())]
+def _latin_terms(text: str) -> list[tuple[str, str]]:
+    terms = []
+    for word in _WORD.findall(text):
+        word = word.lower()
+        folded = _fold(word)
+        if folded not in _STOPWORDS and (len(folded) > 1 or folded.isdigit()):
+            terms.append((_stem(folded), word))
+    return terms
 
 
 @dataclass(frozen=True)
 class KeywordHits:
-    """Keyword evidence for a query: the best chunks by BM25, and each chunk's query coverage."""
+    """Keyword evidence for a query: the best chunks by BM25, and each chunk's query coverage.
+
+    `coverage` also credits a chunk for words that translate a query word (see `TermVectors`);
+    `exact_coverage` counts the query's own words only.
+    """
 
     chunk_ids: list[str]
     coverage: dict[str, float]
+    exact_coverage: dict[str, float]
+
+
+class TermVectors:
+    """The embedder's vector of every indexed word, to find a query word's translations in the corpus.
+
+    A multilingual sentence embedder places "moat", "douve" and "护城河" near each other, so the
+    nearest indexed words of a query word are, often, its translations. Raw nearest neighbours are
+    dominated by hubs (vague words close to everything); CSLS scoring (Conneau et al. 2018,
+    "Word translation without parallel data") subtracts each word's mean similarity to its own
+    neighbourhood, which removes most of them.
+    """
+
+    def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10, sample: int = 4096):
+        self.words = words
+        self.vectors = vectors.astype(np.float32)
+        self.neighbours = neighbours
+        rows = np.random.default_rng(0).permutation(len(words))[:sample]
+        self.hubness = np.zeros(len(words), np.float32)
+        for block in range(0, len(words), 2048):
+            similarity = self.vectors[block : block + 2048] @ self.vectors[rows].T
+            similarity[similarity > 0.9999] = -1.0  # a word is not its own neighbour
+            self.hubness[block : block + 2048] = _mean_of_top(similarity, neighbours)
+
+    def translations(self, query_vectors: np.ndarray, threshold: float, limit: int) -> list[dict[int, float]]:
+        """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold."""
+        similarity = query_vectors @ self.vectors.T
+        csls = 2 * similarity - _mean_of_top(similarity, self.neighbours)[:, None] - self.hubness[None, :]
+        found = []
+        for row in range(len(query_vectors)):
+            best = np.argsort(-csls[row])[:limit]
+            found.append({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
+        return found
+
+
+def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, similarity.shape[1])
+    return np.partition(similarity, -k, axis=1)[:, -k:].mean(axis=1) if k else np.zeros(len(similarity))
 
 
 class KeywordIndex:
     """BM25 over the store's chunks, plus the IDF share of a query each chunk contains."""
 
-    def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]]):
+    def __init__(self, fingerprint: str, chunk_ids: list[str], term_lists: list[list[tuple[str, str]]]):
         import bm25s
         import scipy.sparse as sp
 
         self.fingerprint = fingerprint
         self.chunk_ids = chunk_ids
         vocab: dict[str, int] = {}
+        words: dict[str, Counter] = {}
         rows, cols = [], []
-        for row, tokens in enumerate(token_lists):
-            for token in set(tokens):
+        for row, terms in enumerate(term_lists):
+            for token, word in terms:
+                words.setdefault(token, Counter())[word] += 1
+            for token in {token for token, _ in terms}:
                 rows.append(row)
                 cols.append(vocab.setdefault(token, len(vocab)))
         self.vocab = vocab
+        self.tokens = list(vocab)
+        # The word each token is most often written as: what the embedder understands best.
+        self.words = [words[token].most_common(1)[0][0] for token in self.tokens]
+        self.term_vectors: TermVectors | None = None
         n = max(len(chunk_ids), 1)
         self.presence = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
         df = np.asarray(self.presence.sum(axis=0)).ravel()
@@ -105,40 +165,87 @@ class KeywordIndex:
         self.unseen_idf = float(np.log((n + 0.5) / 0.5 + 1.0))
         self.bm25 = bm25s.BM25()
         if chunk_ids:
-            self.bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)
+            self.bm25.index([[token for token, _ in terms] or [""] for terms in term_lists], show_progress=False)
 
-    def search(self, query: str, k: int) -> KeywordHits:
-        """The top-k chunks by BM25 and, for every chunk with any match, its query coverage."""
-        tokens = list(dict.fromkeys(keyword_tokens(query)))
-        if not tokens or not self.chunk_ids:
-            return KeywordHits([], {})
-        known = [self.vocab[t] for t in tokens if t in self.vocab]
-        total = float(self.idf[known].sum()) + self.unseen_idf * (len(tokens) - len(known))
-        if not known:
-            return KeywordHits([], {})
-        matched = self.presence[:, known] @ self.idf[known]
+    def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> None:
+        """Give every indexed word its vector, reusing those of a previous index of the same embedder."""
+        known = {}
+        earlier = getattr(previous, "term_vectors", None)  # None too for a pickle from an older version
+        if earlier is not None:
+            known = dict(zip(earlier.words, earlier.vectors))
+        missing = sorted({w for w in self.words if w not in known})
+        if missing:
+            known.update(zip(missing, embedder.embed_documents(missing)))
+        vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), -1)
+        self.term_vectors = TermVectors(self.words, vectors)
+
+    def search(self, query: str, k: int, embedder=None, threshold: float = 0.1, limit: int = 3) -> KeywordHits:
+        """The top-k chunks by BM25 and, for every chunk with any match, its query coverage.
+
+        With an embedder (and term vectors), each query word also matches up to `limit` indexed
+        words that translate it, credited by their similarity; a query word the corpus lacks then
+        weighs as much as its rarest translation.
+        """
+        terms = list(dict.fromkeys(keyword_terms(query)))
+        if not terms or not self.chunk_ids:
+            return KeywordHits([], {}, {})
+        translations: list[dict[int, float]] = [{} for _ in terms]
+        if embedder is not None and self.term_vectors is not None and self.tokens:
+            query_vectors = embedder.embed_cached([word for _, word in terms])
+            translations = self.term_vectors.translations(query_vectors, threshold, limit)
+        weights, columns = [], []
+        for (token, _), found in zip(terms, translations):
+            own = self.vocab.get(token)
+            found = {c: s for c, s in found.items() if c != own}
+            if own is not None:
+                weights.append(float(self.idf[own]))
+            else:
+                weights.append(max((float(self.idf[c]) for c in found), default=self.unseen_idf))
+            columns.append((own, found))
+        if all(own is None and not found for own, found in columns):
+            return KeywordHits([], {}, {})
+        total = sum(weights)
+        exact = np.zeros(len(self.chunk_ids), np.float32)
+        matched = np.zeros(len(self.chunk_ids), np.float32)
+        for weight, (own, found) in zip(weights, columns):
+            credit = {**found, **({own: 1.0} if own is not None else {})}
+            if not credit:
+                continue
+            cols = list(credit)
+            present = self.presence[:, cols].multiply(np.array([credit[c] for c in cols], np.float32))
+            matched += weight * present.max(axis=1).toarray().ravel()
+            if own is not None:
+                exact += weight * self.presence[:, own].toarray().ravel()
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
-        scores = self.bm25.get_scores([t for t in tokens if t in self.vocab])
+        exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
+        query_tokens = [self.tokens[c] for own, found in columns for c in ([own] if own is not None else []) + list(found)]
+        scores = self.bm25.get_scores(list(dict.fromkeys(query_tokens)))
         top = np.argsort(-scores)[:k]
-        return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage)
+        return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
 
 
-def load_keyword_index(store, cache_dir: Path) -> KeywordIndex:
-    """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached."""
+def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
+    """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
+
+    With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
+    """
     fingerprint = store.fingerprint()
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
+    previous = None
     try:
         with open(path, "rb") as f:
-            index = pickle.load(f)
-        if index.fingerprint == fingerprint:
-            return index
+            previous = pickle.load(f)
+        if previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None):
+            return previous
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
         pass
     ids, texts = [], []
     for chunk_id, text in store.iter_chunks():
         ids.append(chunk_id)
         texts.append(text)
-    index = KeywordIndex(fingerprint, ids, [keyword_tokens(t) for t in texts])
+    index = KeywordIndex(fingerprint, ids, [keyword_terms(t) for t in texts])
+    if embedder is not None:
+        index.embed_terms(embedder, previous if isinstance(previous, KeywordIndex) else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     with open(partial, "wb") as f:

@@ -8,16 +8,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from ingest import Embedder, detect_language
-from ingest.keywords import KeywordIndex, keyword_tokens
+from ingest import detect_language
+from ingest.keywords import keyword_tokens
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
 from qa.records import Answer, Citation, Span
-from qa.rerank import Reranker
-from qa.retrieve import Evidence, Sentence, find_evidence, is_question, query_coverage
+from qa.retrieve import Evidence, Retrieval, Sentence, find_evidence, is_question, query_coverage
 from qa.settings import QASettings
-from store import ChromaStore
 
 ABSTENTION = {
     "en": "The articles don't say.",
@@ -50,12 +48,9 @@ def check_question(question: str, settings: QASettings) -> str:
 
 def answer_question(
     question: str,
-    store: ChromaStore,
-    embedder: Embedder,
-    keywords: KeywordIndex,
+    retrieval: Retrieval,
     settings: QASettings,
     k: int | None = None,
-    reranker: Reranker | None = None,
     lang: str | None = None,
     generator: Generator | None = None,
     on_token: OnToken | None = None,
@@ -70,9 +65,9 @@ def answer_question(
         raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
     started = time.perf_counter()
     question = check_question(question, settings)
-    if store.chunk_count() == 0:
-        raise EmptyIndexError(f"nothing is ingested in {store.location} yet: run `corpus-qa ingest` first")
-    evidence = find_evidence(question, store, embedder, keywords, settings, reranker, lang)[: k or settings.top_k]
+    if retrieval.store.chunk_count() == 0:
+        raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
+    evidence = find_evidence(question, retrieval, settings, lang)[: k or settings.top_k]
     answer = compose_answer(question, evidence, settings)
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)
@@ -125,9 +120,15 @@ def compose_answer(question: str, evidence: list[Evidence], settings: QASettings
 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
-    """The best passage's score, less a penalty when it shares the question's language but no keyword."""
-    unmatched = best.passage.chunk.lang == question_lang and best.coverage < _NO_KEYWORD_COVERAGE
-    return best.passage.score - (settings.unmatched_penalty if unmatched else 0.0)
+    """The best passage's score on the question's own words, less a penalty when it shares the
+    question's language but none of those words.
+
+    Translated words help ranking but not this decision: an off-topic question's words still
+    have loose translations somewhere in the corpus ("weather" -> "temps").
+    """
+    score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
+    unmatched = best.passage.chunk.lang == question_lang and best.exact_coverage < _NO_KEYWORD_COVERAGE
+    return score - (settings.unmatched_penalty if unmatched else 0.0)
 
 
 def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]:

@@ -15,6 +15,7 @@ from qa.answer import answer_question
 from qa.generate import Generator, OnToken, load_generator
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
+from qa.retrieve import Retrieval
 from qa.settings import Settings
 from store import ChromaStore, Document, StoreUnavailableError, open_store
 
@@ -55,8 +56,7 @@ class App:
         """
         for attempt in (1, 2):
             try:
-                return answer_question(question, self.store, self.embedder, self.keywords(), self.settings.qa, k,
-                                       self.reranker, lang, self.generator, on_token)
+                return answer_question(question, self.retrieval(), self.settings.qa, k, lang, self.generator, on_token)
             except StoreUnavailableError:
                 if attempt == 2:
                     raise
@@ -102,9 +102,13 @@ class App:
         now = time.monotonic()
         if self._keywords is None or now - self._keywords_checked >= max_age:
             if self._keywords is None or self._keywords.fingerprint != self.store.fingerprint():
-                self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords")
+                self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder)
             self._keywords_checked = now
         return self._keywords
+
+    def retrieval(self) -> Retrieval:
+        """The store, the current keyword index and the models, as answering takes them."""
+        return Retrieval(self.store, self.embedder, self.keywords(), self.reranker)
 
     def documents(self) -> list[Document]:
         """The ingested documents."""
@@ -123,7 +127,7 @@ class App:
     def warm(self) -> None:
         """Run the model once, so the first real question is not the one that pays for loading."""
         self.embedder.embed_query("warm-up")
-        self.keywords().search("warm-up 预热", 1)  # Chinese too: jieba loads its dictionary on first use
+        self.keywords().search("warm-up 预热", 1, self.embedder)  # Chinese too: jieba loads its dictionary on first use
 
 
 @functools.lru_cache(maxsize=32)

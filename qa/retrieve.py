@@ -30,7 +30,8 @@ class Evidence:
 
     passage: Passage  # passage.score is the final score
     cosine: float
-    coverage: float
+    coverage: float  # translations of query words included
+    exact_coverage: float  # the query's own words only
     sentences: tuple[Sentence, ...] = ()
 
     @property
@@ -39,27 +40,29 @@ class Evidence:
         return max((s.similarity for s in self.sentences), default=0.0)
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """What questions are answered from: the store, its keyword index, and the models (each loaded once)."""
+
+    store: ChromaStore
+    embedder: Embedder
+    keywords: KeywordIndex
+    reranker: Reranker | None = None
+
+
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
     return sentence.rstrip(" ”’」』）)\"'*").endswith(("?", "？"))
 
 
-def find_evidence(
-    question: str,
-    store: ChromaStore,
-    embedder: Embedder,
-    keywords: KeywordIndex,
-    settings: QASettings,
-    reranker: Reranker | None = None,
-    lang: str | None = None,
-) -> list[Evidence]:
+def find_evidence(question: str, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
-    query = embedder.embed_query(question)
-    fused = fuse_candidates(question, query, store, keywords, settings, lang)
-    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], embedder, settings)
-    if reranker is not None:
-        head = rescore_by_cross_encoder(question, head, reranker, settings.reranker_weight)
+    query = retrieval.embedder.embed_query(question)
+    fused = fuse_candidates(question, query, retrieval, settings, lang)
+    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
+    if retrieval.reranker is not None:
+        head = rescore_by_cross_encoder(question, head, retrieval.reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
 
 
@@ -74,29 +77,27 @@ def rescore_by_cross_encoder(
 
 
 def fuse_candidates(
-    question: str,
-    query: np.ndarray,
-    store: ChromaStore,
-    keywords: KeywordIndex,
-    settings: QASettings,
-    lang: str | None = None,
+    question: str, query: np.ndarray, retrieval: Retrieval, settings: QASettings, lang: str | None = None
 ) -> list[Evidence]:
     """Dense and keyword candidates, scored cosine + weight x keyword coverage, best first.
 
     Coverage is the share of the question's IDF mass a chunk contains, not a normalised
     BM25 score: on a cross-lingual question BM25 still ranks something first on a stray
     shared word, while its coverage stays near zero and so does its say in the ranking.
+    Corpus words that translate a query word count too (see `ingest.keywords.TermVectors`).
     """
-    candidates = {p.chunk.chunk_id: p for p in store.search(query, settings.dense_candidates, lang)}
-    hits = keywords.search(question, settings.keyword_candidates)
+    candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query, settings.dense_candidates, lang)}
+    hits = retrieval.keywords.search(question, settings.keyword_candidates, retrieval.embedder,
+                                     settings.translation_threshold, settings.translations_per_word)
     keyword_only = [chunk_id for chunk_id in hits.chunk_ids if chunk_id not in candidates]
-    for chunk, vector in store.get_chunks(keyword_only):
+    for chunk, vector in retrieval.store.get_chunks(keyword_only):
         if lang is None or chunk.lang == lang:
             candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)
-        evidence.append(Evidence(Passage(p.chunk, p.score + settings.keyword_weight * coverage), p.score, coverage))
+        evidence.append(Evidence(Passage(p.chunk, p.score + settings.keyword_weight * coverage), p.score, coverage,
+                                 hits.exact_coverage.get(chunk_id, 0.0)))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
 
 
@@ -117,7 +118,7 @@ def rescore_by_sentences(
     rescored = []
     for i, ev in enumerate(evidence):
         sentences = tuple(per_passage.get(i, ()))
-        candidate = Evidence(ev.passage, ev.cosine, ev.coverage, sentences)
+        candidate = replace(ev, sentences=sentences)
         score = ev.passage.score + settings.sentence_weight * candidate.best_sentence
         rescored.append(replace(candidate, passage=Passage(ev.passage.chunk, score)))
     return sorted(rescored, key=lambda e: e.passage.score, reverse=True)

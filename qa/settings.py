@@ -40,6 +40,14 @@ class QASettings(BaseModel):
     keyword_weight: float = Field(
         0.3, ge=0.0, le=2.0, description="Weight of keyword coverage (share of the question's IDF mass) in fusion."
     )
+    translation_threshold: float = Field(
+        0.1,
+        ge=-2.0,
+        le=2.0,
+        # Chosen on ../shared/eval (both sets); above 1 nothing counts as a translation.
+        description="CSLS score a corpus word needs to count as a translation of a question word in keyword matching.",
+    )
+    translations_per_word: int = Field(3, ge=0, le=20, description="Most corpus words matched per question word.")
     dense_candidates: int = Field(30, ge=1, le=500, description="Nearest chunks taken from the vector search.")
     keyword_candidates: int = Field(20, ge=0, le=500, description="Best BM25 chunks added to the candidates.")
     rescore_candidates: int = Field(
@@ -109,6 +117,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "LLM_GGUF": ("qa", "llm_gguf"),
     "LLM_TIMEOUT": ("qa", "llm_timeout"),
     "MIN_SCORE": ("qa", "min_score"),
+    "TRANSLATION_THRESHOLD": ("qa", "translation_threshold"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),
     "AUTH": ("ui", "auth"),

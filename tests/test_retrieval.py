@@ -1,6 +1,7 @@
 """Hybrid retrieval: language-aware keywords, fusion that keeps cross-lingual dense hits, re-scoring, abstention."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -29,6 +30,20 @@ def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     assert max(hits.coverage.values()) == pytest.approx(1.0)
 
 
+def test_english_keyword_matches_its_chinese_translation(bundled_app):
+    hits = bundled_app.keywords().search("leaked", 5, bundled_app.embedder)
+    store_texts = dict(bundled_app.store.iter_chunks())
+    assert hits.exact_coverage == {}, "no chunk holds the English word itself"
+    assert hits.chunk_ids and all("泄" in store_texts[c] for c in hits.chunk_ids), "泄漏/泄露: leaked"
+    assert all("泄" in store_texts[c] for c in hits.coverage)
+
+
+def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
+    # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
+    assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
+    assert bundled_app.ask("What is the weather tomorrow?").answerable is False
+
+
 def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     docs = write_docs(tmp_path / "docs", {
@@ -39,7 +54,7 @@ def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
     question = "华沙证券交易所是哪一年重新开放的？"
     keyword_top = app.keywords().search(question, 5).chunk_ids[0]
     assert keyword_top.startswith("beijing"), "BM25 alone ranks the one-stray-word match first"
-    fused = fuse_candidates(question, app.embedder.embed_query(question), app.store, app.keywords(), app.settings.qa)
+    fused = fuse_candidates(question, app.embedder.embed_query(question), app.retrieval(), app.settings.qa)
     assert fused[0].passage.chunk.doc_id == "warsaw"
     assert app.ask(question).citations[0].doc_id == "warsaw"
 
@@ -92,9 +107,10 @@ def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, a
     CrossEncoder(minilm_path, num_labels=1, device="cpu").save(str(folder))
     app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_RERANKER=str(folder))
     question, head = "Who released Llama 2?", app.settings.qa.rescore_candidates
-    args = (question, app.store, app.embedder, app.keywords(), app.settings.qa)
-    plain = {e.passage.chunk.chunk_id: e.passage.score for e in find_evidence(*args)[:head]}
-    reranked = find_evidence(*args, app.reranker)[:head]
+    plain_retrieval = replace(app.retrieval(), reranker=None)
+    plain = {e.passage.chunk.chunk_id: e.passage.score
+             for e in find_evidence(question, plain_retrieval, app.settings.qa)[:head]}
+    reranked = find_evidence(question, app.retrieval(), app.settings.qa)[:head]
     logits = CrossEncoder(str(folder), device="cpu").predict([(question, e.passage.chunk.text) for e in reranked])
     expected = [plain[e.passage.chunk.chunk_id] + 1 / (1 + math.exp(-x)) for e, x in zip(reranked, logits)]
     assert [e.passage.score for e in reranked] == pytest.approx(expected, abs=1e-4)
