@@ -59,7 +59,13 @@ def _stem(word: str) -> str:
 
 def keyword_tokens(text: str) -> list[str]:
     """Tokens for keyword search: jieba words for Chinese, folded and stemmed words otherwise."""
-    return [token for token, _ in keyword_terms(text)]
+    return list(_cached_tokens(text))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _cached_tokens(text: str) -> tuple[str, ...]:
+    # Answering tokenises the same candidate sentences question after question.
+    return tuple(token for token, _ in keyword_terms(text))
 
 
 def keyword_terms(text: str) -> list[tuple[str, str]]:
@@ -124,7 +130,7 @@ class TermVectors:
         csls = 2 * similarity - _mean_of_top(similarity, self.neighbours)[:, None] - self.hubness[None, :]
         found = []
         for row in range(len(query_vectors)):
-            best = np.argsort(-csls[row])[:limit]
+            best = np.argpartition(-csls[row], limit)[:limit] if limit < csls.shape[1] else range(csls.shape[1])
             found.append({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
         return found
 
@@ -158,7 +164,8 @@ class KeywordIndex:
         self.words = [words[token].most_common(1)[0][0] for token in self.tokens]
         self.term_vectors: TermVectors | None = None
         n = max(len(chunk_ids), 1)
-        self.presence = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
+        # By column: a query reads a handful of words' columns.
+        self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
         df = np.asarray(self.presence.sum(axis=0)).ravel()
         self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
         # A query word no chunk contains is as informative as the rarest word.
@@ -205,17 +212,18 @@ class KeywordIndex:
         if all(own is None and not found for own, found in columns):
             return KeywordHits([], {}, {})
         total = sum(weights)
+        credits = [{**found, **({own: 1.0} if own is not None else {})} for own, found in columns]
+        wanted = sorted({c for credit in credits for c in credit})
+        present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
+        position = {c: i for i, c in enumerate(wanted)}
         exact = np.zeros(len(self.chunk_ids), np.float32)
         matched = np.zeros(len(self.chunk_ids), np.float32)
-        for weight, (own, found) in zip(weights, columns):
-            credit = {**found, **({own: 1.0} if own is not None else {})}
-            if not credit:
-                continue
-            cols = list(credit)
-            present = self.presence[:, cols].multiply(np.array([credit[c] for c in cols], np.float32))
-            matched += weight * present.max(axis=1).toarray().ravel()
+        for weight, (own, _), credit in zip(weights, columns, credits):
+            if credit:
+                at = [position[c] for c in credit]
+                matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
             if own is not None:
-                exact += weight * self.presence[:, own].toarray().ravel()
+                exact += weight * present[:, position[own]]
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
         query_tokens = [self.tokens[c] for own, found in columns for c in ([own] if own is not None else []) + list(found)]
