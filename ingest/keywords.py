@@ -183,7 +183,7 @@ class KeywordIndex:
         missing = sorted({w for w in self.words if w not in known})
         if missing:
             known.update(zip(missing, embedder.embed_documents(missing)))
-        vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), -1)
+        vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
         self.term_vectors = TermVectors(self.words, vectors)
 
     def search(self, query: str, k: int, embedder=None, threshold: float = 0.1, limit: int = 3) -> KeywordHits:

@@ -73,9 +73,9 @@ def test_question_in_the_page_shows_answer_and_sources(browser, page_url, lang, 
     page = ask_in_page(browser, page_url, question)
     assert expected in page.locator("#chat").inner_text()
     sources = page.locator("#sources").inner_text()
-    assert f"[1] {source}" in sources and "chars" in sources
+    assert source in sources and "chars" in sources
     assert page.locator("#sources mark").count() >= 1
-    assert page.locator('#chat a[href="#source-1"]').count() >= 1
+    assert page.locator('#chat a[href^="#source-"]').count() >= 1, "markers link to their sources"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"chat-{lang}.png"), full_page=True)
     page.close()

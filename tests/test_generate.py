@@ -107,3 +107,23 @@ def test_unreachable_endpoint_falls_back_with_a_note(bundled_app, app_factory):
     app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_URL="http://127.0.0.1:9/v1")
     answer = app.ask("Who released Llama 2?")
     assert answer.mode == "extractive" and answer.remark.startswith("Generation failed")
+
+
+def test_chat_shows_generated_tokens_as_they_come_then_the_checked_answer(bundled_app, app_factory, gguf):
+    from ui.chat import render_answer, stream_reply
+
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf)
+    updates = list(stream_reply(app, "Who released Llama 2?", [], 5, None))
+    partial = [history[-1]["content"].removesuffix(" ▌") for history, answer in updates if answer is None]
+    assert len(partial) > 3, "tokens reach the chat one update at a time"
+    assert all(b.startswith(a) for a, b in zip(partial, partial[1:])), "each update extends the last"
+    history, answer = updates[-1]
+    assert answer is not None and history[-1]["content"] == render_answer(answer), "then the checked answer"
+    assert [m["role"] for m in history] == ["user", "assistant"]
+
+
+def test_chat_without_a_model_answers_in_one_update(bundled_app):
+    from ui.chat import stream_reply
+
+    updates = list(stream_reply(bundled_app, "Who released Llama 2?", [], 5, None))
+    assert len(updates) == 1 and updates[0][1].mode == "extractive"

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import html
 import os
+import queue
 import re
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from qa import Answer, Citation, QAError
@@ -31,9 +34,42 @@ def render_answer(answer: Answer) -> str:
     text = _MARKER.sub(r'<a href="#source-\1">[\1]</a>', html.escape(answer.text))
     if not answer.answerable:
         return f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
-    if answer.note:
-        text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
+    for line in (answer.note, answer.remark):
+        if line:
+            text += f"<br><small><i>{html.escape(line)}</i></small>"
     return text
+
+
+def stream_reply(app: App, message: str, history: list, k: int, lang: str | None) -> Iterator[tuple[list, Answer | None]]:
+    """(chat history, answer) updates for one question: with a local model configured, one per
+    generated token (the raw text, not yet checked), then the checked answer; else just the answer.
+
+    Raises the app's QAError for a bad question, so the page can show it.
+    """
+    history = list(history or []) + [{"role": "user", "content": html.escape(message)}]
+    tokens: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def answer_in_background() -> None:
+        try:
+            outcome["answer"] = app.ask(message, k, lang, on_token=tokens.put)
+        except Exception as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            tokens.put(None)
+
+    worker = threading.Thread(target=answer_in_background, daemon=True)
+    worker.start()
+    streamed = ""
+    while (token := tokens.get()) is not None:
+        streamed += token
+        # Unchecked until the end: shown as it comes, then replaced by the checked answer.
+        yield history + [{"role": "assistant", "content": _lines(html.escape(streamed)) + " ▌"}], None
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    answer = outcome["answer"]
+    yield history + [{"role": "assistant", "content": render_answer(answer)}], answer
 
 
 def render_sources(answer: Answer, app: App | None = None) -> str:
@@ -98,14 +134,10 @@ def build_ui(app: App):
 
     def respond(message: str, history: list, k: int, lang: str):
         try:
-            answer = app.ask(message, int(k), None if lang == "any" else lang)
+            for updated, answer in stream_reply(app, message, history, int(k), None if lang == "any" else lang):
+                yield updated, (gr.skip() if answer is None else render_sources(answer, app)), ""
         except QAError as exc:
             raise gr.Error(str(exc)) from None
-        history = list(history or []) + [
-            {"role": "user", "content": html.escape(message)},
-            {"role": "assistant", "content": render_answer(answer)},
-        ]
-        return history, render_sources(answer, app), ""
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
