@@ -113,11 +113,14 @@ class TermVectors:
     neighbourhood, which removes most of them.
     """
 
-    def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10, sample: int = 4096):
+    def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10, sample: int = 8192):
         self.words = words
         self.vectors = vectors.astype(np.float32)
         self.neighbours = neighbours
-        rows = np.random.default_rng(0).permutation(len(words))[:sample]
+        # Neighbourhoods are measured against at most `sample` words, picked by spelling so the
+        # same corpus gives the same scores whatever order its chunks come in.
+        by_spelling = np.array(sorted(range(len(words)), key=words.__getitem__), dtype=np.int64)
+        rows = by_spelling[np.linspace(0, len(words) - 1, min(sample, len(words))).astype(np.int64)]
         self.hubness = np.zeros(len(words), np.float32)
         for block in range(0, len(words), 2048):
             similarity = self.vectors[block : block + 2048] @ self.vectors[rows].T
@@ -140,6 +143,10 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
     return np.partition(similarity, -k, axis=1)[:, -k:].mean(axis=1) if k else np.zeros(len(similarity))
 
 
+# Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
+INDEX_FORMAT = 2
+
+
 class KeywordIndex:
     """BM25 over the store's chunks, plus the IDF share of a query each chunk contains."""
 
@@ -147,6 +154,7 @@ class KeywordIndex:
         import bm25s
         import scipy.sparse as sp
 
+        self.format = INDEX_FORMAT
         self.fingerprint = fingerprint
         self.chunk_ids = chunk_ids
         vocab: dict[str, int] = {}
@@ -163,6 +171,7 @@ class KeywordIndex:
         # The word each token is most often written as: what the embedder understands best.
         self.words = [words[token].most_common(1)[0][0] for token in self.tokens]
         self.term_vectors: TermVectors | None = None
+        self.language_bias: dict[str, np.ndarray] = {}  # see `language_bias`
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
@@ -232,10 +241,28 @@ class KeywordIndex:
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
 
 
+def language_bias(vectors_by_lang: dict[str, list]) -> dict[str, np.ndarray]:
+    """Per language, its chunks' mean vector less the mean vector of all chunks.
+
+    Similarities to chunks of different languages are not on one scale: for a given question
+    the embedder may score all Chinese chunks higher, on average, than all French ones (the
+    question's language, the script and each language's topics all play a part). A question's
+    dot product with these vectors is exactly how much higher, since a mean of dot products is
+    the dot product with the mean. Subtracting it centres each language's scores, as when
+    merging the result lists of per-language collections.
+    """
+    if not vectors_by_lang:
+        return {}
+    sums = {lang: np.asarray(v, np.float32).sum(axis=0) for lang, v in vectors_by_lang.items()}
+    overall = sum(sums.values()) / sum(len(v) for v in vectors_by_lang.values())
+    return {lang: total / len(vectors_by_lang[lang]) - overall for lang, total in sums.items()}
+
+
 def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
+    The same pass over the store gives each language's bias (see `language_bias`).
     """
     fingerprint = store.fingerprint()
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
@@ -243,15 +270,18 @@ def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
     try:
         with open(path, "rb") as f:
             previous = pickle.load(f)
-        if previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None):
+        fresh = getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
+        if fresh and (embedder is None or previous.term_vectors is not None):
             return previous
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
         pass
-    ids, texts = [], []
-    for chunk_id, text in store.iter_chunks():
-        ids.append(chunk_id)
-        texts.append(text)
+    ids, texts, vectors_by_lang = [], [], {}
+    for chunk, vector in store.iter_chunks():
+        ids.append(chunk.chunk_id)
+        texts.append(chunk.text)
+        vectors_by_lang.setdefault(chunk.lang, []).append(vector)
     index = KeywordIndex(fingerprint, ids, [keyword_terms(t) for t in texts])
+    index.language_bias = language_bias(vectors_by_lang)
     if embedder is not None:
         index.embed_terms(embedder, previous if isinstance(previous, KeywordIndex) else None)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""What kind of thing a question asks for (a number, a date, a name), and whether a sentence holds one."""
+"""What kind of thing a question asks for (a number, a date, a name, a title), and whether a sentence holds one."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ _ASKS = {
         re.IGNORECASE,
     ),
     "name": re.compile(r"\bwho(m|se)?\b|谁|哪位|哪个人|\bqui\b(?! est-ce que)", re.IGNORECASE),
+    "title": re.compile(
+        r"\b(called|named|entitled|titled)\b|\bwhat (is|was) the (name|title)\b|叫什么|名为|名叫|名字|标题|题目|"
+        r"\bappel[ée]e?s?\b|\bs'appel|\bintitul[ée]|\bquel est le (nom|titre)\b",
+        re.IGNORECASE,
+    ),
 }
 _MONTHS = (
     r"january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -25,11 +30,13 @@ _HOLDS = {
     "date": re.compile(rf"\b1\d{{3}}\b|\b20\d{{2}}\b|\d+\s*[年月日]|[一二三四五六七八九十]+月|\b({_MONTHS})\b", re.IGNORECASE),
     "number": re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个位次年种家岁倍亿万千百%]|\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b", re.IGNORECASE),
     "name": re.compile(r"(?<=[\w,;:] )[A-Z][a-zà-ÿ]+|[\u4e00-\u9fff]·[\u4e00-\u9fff]|(?<=[\u4e00-\u9fff])[A-Z][a-z]+"),
+    # A title or a coined name is quoted (《…》, “…”, «…», "…") or a run of capitalised words.
+    "title": re.compile(r"《[^》]+》|“[^”]+”|«[^»]+»|\"[^\"]+\"|\b[A-Z][\w-]+(?: (?:of |on |for |the |de |du )?[A-Z][\w-]+)+"),
 }
 
 
 def asked_type(question: str) -> str | None:
-    """'date', 'number' or 'name' when the question asks for one, else None."""
+    """'date', 'number', 'name' or 'title' when the question asks for one, else None."""
     for kind, pattern in _ASKS.items():
         if pattern.search(question):
             return kind

@@ -79,7 +79,7 @@ def rescore_by_cross_encoder(
 def fuse_candidates(
     question: str, query: np.ndarray, retrieval: Retrieval, settings: QASettings, lang: str | None = None
 ) -> list[Evidence]:
-    """Dense and keyword candidates, scored cosine + weight x keyword coverage, best first.
+    """Dense and keyword candidates, scored cosine - weight x language bias + weight x keyword coverage, best first.
 
     Coverage is the share of the question's IDF mass a chunk contains, not a normalised
     BM25 score: on a cross-lingual question BM25 still ranks something first on a stray
@@ -93,11 +93,12 @@ def fuse_candidates(
     for chunk, vector in retrieval.store.get_chunks(keyword_only):
         if lang is None or chunk.lang == lang:
             candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
+    bias = {lang: float(v @ query) for lang, v in retrieval.keywords.language_bias.items()}
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)
-        evidence.append(Evidence(Passage(p.chunk, p.score + settings.keyword_weight * coverage), p.score, coverage,
-                                 hits.exact_coverage.get(chunk_id, 0.0)))
+        score = p.score - settings.language_bias_weight * bias.get(p.chunk.lang, 0.0) + settings.keyword_weight * coverage
+        evidence.append(Evidence(Passage(p.chunk, score), p.score, coverage, hits.exact_coverage.get(chunk_id, 0.0)))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
 
 

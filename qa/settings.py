@@ -48,6 +48,13 @@ class QASettings(BaseModel):
         description="CSLS score a corpus word needs to count as a translation of a question word in keyword matching.",
     )
     translations_per_word: int = Field(3, ge=0, le=20, description="Most corpus words matched per question word.")
+    language_bias_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=2.0,
+        # Chosen on ../shared/eval (both sets): 0.5 and 1.0 gain the same, 1.0 costs XQuAD answers.
+        description="How much of the embedder's pull towards some languages (ingest.keywords.language_bias) is undone.",
+    )
     dense_candidates: int = Field(30, ge=1, le=500, description="Nearest chunks taken from the vector search.")
     keyword_candidates: int = Field(20, ge=0, le=500, description="Best BM25 chunks added to the candidates.")
     rescore_candidates: int = Field(

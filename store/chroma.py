@@ -131,31 +131,27 @@ class ChromaStore:
         pairs = sorted(f"{doc_id}={meta.get('content_hash')}" for doc_id, meta in zip(got["ids"], got["metadatas"]))
         return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
-    def iter_chunks(self, page: int = 5000) -> Iterator[tuple[str, str]]:
-        """(chunk_id, text) of every stored chunk, a page at a time."""
+    def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, list[float]]]:
+        """Every stored chunk with its vector, a page at a time."""
         offset = 0
         while True:
-            ids, texts = self._chunk_page(offset, page)
-            yield from zip(ids, texts)
-            if len(ids) < page:
+            pairs = self._chunk_page(offset, page)
+            yield from pairs
+            if len(pairs) < page:
                 return
             offset += page
 
     @_server_errors
-    def _chunk_page(self, offset: int, limit: int) -> tuple[list[str], list[str]]:
-        got = self._chunks.get(include=["documents"], limit=limit, offset=offset)
-        return got["ids"], got["documents"]
+    def _chunk_page(self, offset: int, limit: int) -> list[tuple[Chunk, list[float]]]:
+        return _chunks_with_vectors(self._chunks.get(include=_CHUNK_FIELDS, limit=limit, offset=offset))
 
     @_server_errors
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
         """Chunks by id, with their stored vectors, in the order asked (missing ids left out)."""
         if not chunk_ids:
             return []
-        got = self._chunks.get(ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"])
-        found = {
-            chunk_id: (Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS}), vector)
-            for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
-        }
+        found = {c.chunk_id: (c, v) for c, v in _chunks_with_vectors(self._chunks.get(ids=list(chunk_ids),
+                                                                                      include=_CHUNK_FIELDS))}
         return [found[c] for c in chunk_ids if c in found]
 
     @_server_errors
@@ -264,3 +260,13 @@ def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> C
         client = _persistent_client(location)
     with _connection_errors(f"cannot reach the Chroma server at {location}"):
         return ChromaStore(client, location, embedder_name, dimension)
+
+
+_CHUNK_FIELDS = ["documents", "metadatas", "embeddings"]
+
+
+def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
+    return [
+        (Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS}), vector)
+        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+    ]

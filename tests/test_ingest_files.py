@@ -99,8 +99,7 @@ def test_broken_link_is_skipped_with_a_reason(tmp_path, app_factory):
 def test_duplicated_french_text_is_stored_once(bundled_app):
     text = (bundled_corpus() / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     second_copy = text.index("En mars de cette année", text.index("En mars de cette année") + 1)
-    ends = [c.end for c in bundled_app.store.get_chunks([i for i, _ in bundled_app.store.iter_chunks()])
-            for c in [c[0]] if c.doc_id == "004_ffe0c9b88f98e370"]
+    ends = [c.end for c, _ in bundled_app.store.iter_chunks() if c.doc_id == "004_ffe0c9b88f98e370"]
     assert ends and max(ends) < second_copy
 
 
@@ -171,7 +170,8 @@ def test_plain_progress_lines_when_output_is_not_a_terminal(data_dir):
 def stored_chunks(data: Path) -> list[tuple[str, str]]:
     code = ("import json, sys; from qa.settings import load_settings; from qa.app import build_app; "
             "app = build_app(load_settings({'CORPUS_QA_DATA_DIR': sys.argv[1]})); "
-            "print(json.dumps([sorted(app.store.iter_chunks()), sorted(app.keywords().chunk_ids), "
+            "print(json.dumps([sorted((c.chunk_id, c.text) for c, _ in app.store.iter_chunks()), "
+            "sorted(app.keywords().chunk_ids), "
             "len(app.documents())]))")
     out = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)

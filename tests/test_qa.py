@@ -61,6 +61,14 @@ def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(
     assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
 
 
+def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_title(app_with_document):
+    app, _ = app_with_document("谷歌内部文件\n\n十天前，谷歌的一份内部文件泄漏了，引起了很大的讨论。"
+                               "这份文件名为《我们没有护城河》，作者认为开源模型正在追上来。"
+                               "许多工程师都读过这份内部文件。\n")
+    answer = app.ask("What was the leaked internal document called?")
+    assert answer.text.startswith("这份文件名为《我们没有护城河》")
+
+
 def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
     app, _ = app_with_document("Open models\n\nWhy do open models matter so much? Open models matter because "
                                "anyone can inspect and improve them.\n")

@@ -3,6 +3,7 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from ingest import bundled_corpus
@@ -25,14 +26,14 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
 
 def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     hits = bundled_app.keywords().search("护城河", 3)
-    store_texts = dict(bundled_app.store.iter_chunks())
+    store_texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
     assert hits.chunk_ids and all("护城河" in store_texts[c] for c in hits.chunk_ids)
     assert max(hits.coverage.values()) == pytest.approx(1.0)
 
 
 def test_english_keyword_matches_its_chinese_translation(bundled_app):
     hits = bundled_app.keywords().search("leaked", 5, bundled_app.embedder)
-    store_texts = dict(bundled_app.store.iter_chunks())
+    store_texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
     assert hits.exact_coverage == {}, "no chunk holds the English word itself"
     assert hits.chunk_ids and all("泄" in store_texts[c] for c in hits.chunk_ids), "泄漏/泄露: leaked"
     assert all("泄" in store_texts[c] for c in hits.coverage)
@@ -42,6 +43,28 @@ def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundle
     # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
     assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
     assert bundled_app.ask("What is the weather tomorrow?").answerable is False
+
+
+def test_language_bias_is_how_much_higher_a_language_scores_than_the_whole_corpus(bundled_app):
+    question = bundled_app.embedder.embed_query("哪家初创公司为客户提供人工智能咨询？")
+    similarities: dict[str, list[float]] = {}
+    for chunk, vector in bundled_app.store.iter_chunks():
+        similarities.setdefault(chunk.lang, []).append(float(np.dot(vector, question)))
+    overall = np.mean([s for values in similarities.values() for s in values])
+    bias = bundled_app.keywords().language_bias
+    assert set(bias) == {"en", "zh", "fr"}
+    for lang, values in similarities.items():
+        assert float(bias[lang] @ question) == pytest.approx(np.mean(values) - overall, abs=1e-5)
+
+
+def test_fusion_centres_each_languages_scores(bundled_app):
+    question = "Quelle start-up conseille les clients en IA ?"
+    query = bundled_app.embedder.embed_query(question)
+    bias = {lang: float(v @ query) for lang, v in bundled_app.keywords().language_bias.items()}
+    settings = bundled_app.settings.qa
+    for e in fuse_candidates(question, query, bundled_app.retrieval(), settings):
+        expected = e.cosine - settings.language_bias_weight * bias[e.passage.chunk.lang] + settings.keyword_weight * e.coverage
+        assert e.passage.score == pytest.approx(expected, abs=1e-6)
 
 
 def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
