@@ -91,6 +91,32 @@ def _latin_terms(text: str) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
+class QueryTerms:
+    """A query's keyword tokens, each with its weight (IDF) and the tokens that match it: itself
+    with credit 1.0, and indexed words that translate it with their similarity."""
+
+    tokens: tuple[str, ...]
+    weights: tuple[float, ...]
+    matches: tuple[dict[str, float], ...]
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights)
+
+    def coverage(self, text: str, exact: bool = False) -> float:
+        """The share of the query's weight that a text's words match (`exact`: by the query's own words only)."""
+        present = set(keyword_tokens(text))
+        if not self.tokens or not present:
+            return 0.0
+        if exact:
+            matched = sum(w for w, t in zip(self.weights, self.tokens) if t in present)
+        else:
+            matched = sum(w * max((c for t, c in m.items() if t in present), default=0.0)
+                          for w, m in zip(self.weights, self.matches))
+        return matched / self.total
+
+
+@dataclass(frozen=True)
 class KeywordHits:
     """Keyword evidence for a query: the best chunks by BM25, and each chunk's query coverage.
 
@@ -195,48 +221,53 @@ class KeywordIndex:
         vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
         self.term_vectors = TermVectors(self.words, vectors)
 
-    def search(self, query: str, k: int, embedder=None, threshold: float = 0.1, limit: int = 3) -> KeywordHits:
-        """The top-k chunks by BM25 and, for every chunk with any match, its query coverage.
+    def query_terms(self, query: str, embedder=None, threshold: float = 0.1, limit: int = 3) -> QueryTerms:
+        """The query's words as this index weighs them, each with the tokens that match it.
 
         With an embedder (and term vectors), each query word also matches up to `limit` indexed
         words that translate it, credited by their similarity; a query word the corpus lacks then
         weighs as much as its rarest translation.
         """
         terms = list(dict.fromkeys(keyword_terms(query)))
-        if not terms or not self.chunk_ids:
-            return KeywordHits([], {}, {})
         translations: list[dict[int, float]] = [{} for _ in terms]
-        if embedder is not None and self.term_vectors is not None and self.tokens:
+        if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])
             translations = self.term_vectors.translations(query_vectors, threshold, limit)
-        weights, columns = [], []
+        weights, matches, own_tokens = [], [], []
         for (token, _), found in zip(terms, translations):
             own = self.vocab.get(token)
-            found = {c: s for c, s in found.items() if c != own}
             if own is not None:
                 weights.append(float(self.idf[own]))
             else:
                 weights.append(max((float(self.idf[c]) for c in found), default=self.unseen_idf))
-            columns.append((own, found))
-        if all(own is None and not found for own, found in columns):
+            matches.append({**{self.tokens[c]: sim for c, sim in found.items()}, token: 1.0})
+            own_tokens.append(token)
+        return QueryTerms(tuple(own_tokens), tuple(weights), tuple(matches))
+
+    def search(self, query: str, k: int, embedder=None, threshold: float = 0.1, limit: int = 3) -> KeywordHits:
+        """The top-k chunks by BM25 and, for every chunk with any match, its query coverage."""
+        return self.search_terms(self.query_terms(query, embedder, threshold, limit), k)
+
+    def search_terms(self, terms: QueryTerms, k: int) -> KeywordHits:
+        """`search` for a query already weighed by `query_terms`."""
+        known = [{self.vocab[t]: credit for t, credit in match.items() if t in self.vocab} for match in terms.matches]
+        if not self.chunk_ids or not any(known):
             return KeywordHits([], {}, {})
-        total = sum(weights)
-        credits = [{**found, **({own: 1.0} if own is not None else {})} for own, found in columns]
-        wanted = sorted({c for credit in credits for c in credit})
+        wanted = sorted({c for credit in known for c in credit})
         present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
         position = {c: i for i, c in enumerate(wanted)}
         exact = np.zeros(len(self.chunk_ids), np.float32)
         matched = np.zeros(len(self.chunk_ids), np.float32)
-        for weight, (own, _), credit in zip(weights, columns, credits):
+        for weight, token, credit in zip(terms.weights, terms.tokens, known):
             if credit:
                 at = [position[c] for c in credit]
                 matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
-            if own is not None:
-                exact += weight * present[:, position[own]]
+            if token in self.vocab:
+                exact += weight * present[:, position[self.vocab[token]]]
+        total = terms.total
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
-        query_tokens = [self.tokens[c] for own, found in columns for c in ([own] if own is not None else []) + list(found)]
-        scores = self.bm25.get_scores(list(dict.fromkeys(query_tokens)))
+        scores = self.bm25.get_scores([self.tokens[c] for c in wanted])
         top = np.argsort(-scores)[:k]
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
 

@@ -9,12 +9,11 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.keywords import keyword_tokens
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
 from qa.records import Answer, Citation, Span
-from qa.retrieve import Evidence, Retrieval, Sentence, find_evidence, is_question, query_coverage
+from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_question, make_query
 from qa.settings import QASettings
 
 ABSTENTION = {
@@ -27,7 +26,7 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _CLOSERS_AFTER_CJK_END = re.compile(r"(?<=[。！？])[”’」』）)\"']+$")
 _WORD = re.compile(r"[^\W_]+")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
-_SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.1, 0.2
+_SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
 _NO_KEYWORD_COVERAGE = 0.05
 # A further sentence joins the answer only if it scores nearly as well as the best one.
@@ -67,8 +66,9 @@ def answer_question(
     question = check_question(question, settings)
     if retrieval.store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
-    evidence = find_evidence(question, retrieval, settings, lang)[: k or settings.top_k]
-    answer = compose_answer(question, evidence, settings)
+    query = make_query(question, retrieval, settings)
+    evidence = find_evidence(query, retrieval, settings, lang)[: k or settings.top_k]
+    answer = compose_answer(query, evidence, settings)
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
@@ -90,20 +90,20 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 
 
-def compose_answer(question: str, evidence: list[Evidence], settings: QASettings) -> Answer:
+def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings) -> Answer:
     """Pick the one to three sentences of the top passages that best answer the question."""
+    question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
     if not evidence or abstention_score(lang, evidence[0], settings) < settings.min_score:
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None)
     candidates = _candidate_sentences(evidence[: settings.answer_passages])
-    question_tokens = set(keyword_tokens(question))
     kind = asked_type(question)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
         + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
-        + _KEYWORD_WEIGHT * query_coverage(question_tokens, sentence.text)
+        + _KEYWORD_WEIGHT * query.terms.coverage(sentence.text)
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence in candidates
     ])

@@ -8,7 +8,7 @@ import numpy as np
 
 from ingest import Embedder
 from ingest.chunking import split_sentences
-from ingest.keywords import KeywordIndex, keyword_tokens
+from ingest.keywords import KeywordIndex, QueryTerms
 from qa.rerank import Reranker
 from qa.settings import QASettings
 from store import ChromaStore, Passage
@@ -50,19 +50,34 @@ class Retrieval:
     reranker: Reranker | None = None
 
 
+@dataclass(frozen=True)
+class Query:
+    """A question as retrieval reads it: its text, its vector, and its weighed keyword terms."""
+
+    text: str
+    vector: np.ndarray
+    terms: QueryTerms
+
+
+def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
+    """Embed a question and weigh its words (with their translations) against the keyword index."""
+    terms = retrieval.keywords.query_terms(question, retrieval.embedder, settings.translation_threshold,
+                                           settings.translations_per_word)
+    return Query(question, retrieval.embedder.embed_query(question), terms)
+
+
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
     return sentence.rstrip(" ”’」』）)\"'*").endswith(("?", "？"))
 
 
-def find_evidence(question: str, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
+def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
-    query = retrieval.embedder.embed_query(question)
-    fused = fuse_candidates(question, query, retrieval, settings, lang)
-    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
+    fused = fuse_candidates(query, retrieval, settings, lang)
+    head = rescore_by_sentences(query.vector, fused[: settings.rescore_candidates], retrieval.embedder, settings)
     if retrieval.reranker is not None:
-        head = rescore_by_cross_encoder(question, head, retrieval.reranker, settings.reranker_weight)
+        head = rescore_by_cross_encoder(query.text, head, retrieval.reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
 
 
@@ -76,9 +91,7 @@ def rescore_by_cross_encoder(
     return sorted(rescored, key=lambda e: e.passage.score, reverse=True)
 
 
-def fuse_candidates(
-    question: str, query: np.ndarray, retrieval: Retrieval, settings: QASettings, lang: str | None = None
-) -> list[Evidence]:
+def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Dense and keyword candidates, scored cosine - weight x language bias + weight x keyword coverage, best first.
 
     Coverage is the share of the question's IDF mass a chunk contains, not a normalised
@@ -86,14 +99,13 @@ def fuse_candidates(
     shared word, while its coverage stays near zero and so does its say in the ranking.
     Corpus words that translate a query word count too (see `ingest.keywords.TermVectors`).
     """
-    candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query, settings.dense_candidates, lang)}
-    hits = retrieval.keywords.search(question, settings.keyword_candidates, retrieval.embedder,
-                                     settings.translation_threshold, settings.translations_per_word)
+    candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query.vector, settings.dense_candidates, lang)}
+    hits = retrieval.keywords.search_terms(query.terms, settings.keyword_candidates)
     keyword_only = [chunk_id for chunk_id in hits.chunk_ids if chunk_id not in candidates]
     for chunk, vector in retrieval.store.get_chunks(keyword_only):
         if lang is None or chunk.lang == lang:
-            candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query)))
-    bias = {lang: float(v @ query) for lang, v in retrieval.keywords.language_bias.items()}
+            candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query.vector)))
+    bias = {lang: float(v @ query.vector) for lang, v in retrieval.keywords.language_bias.items()}
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)
@@ -123,8 +135,3 @@ def rescore_by_sentences(
         score = ev.passage.score + settings.sentence_weight * candidate.best_sentence
         rescored.append(replace(candidate, passage=Passage(ev.passage.chunk, score)))
     return sorted(rescored, key=lambda e: e.passage.score, reverse=True)
-
-
-def query_coverage(question_tokens: set[str], text: str) -> float:
-    """The share of the question's distinct keyword tokens that a text contains."""
-    return len(question_tokens & set(keyword_tokens(text))) / len(question_tokens) if question_tokens else 0.0

@@ -8,7 +8,7 @@ import pytest
 
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
-from qa.retrieve import fuse_candidates
+from qa.retrieve import find_evidence, fuse_candidates, make_query
 
 
 def write_docs(folder, docs: dict[str, str]):
@@ -39,6 +39,13 @@ def test_english_keyword_matches_its_chinese_translation(bundled_app):
     assert all("泄" in store_texts[c] for c in hits.coverage)
 
 
+def test_a_sentence_covers_a_question_word_by_its_translation(bundled_app):
+    terms = bundled_app.keywords().query_terms("leaked", bundled_app.embedder)
+    assert terms.coverage("谷歌的一份内部文件泄漏。") > 0.5
+    assert terms.coverage("谷歌的一份内部文件泄漏。", exact=True) == 0.0
+    assert terms.coverage("The memo leaked.", exact=True) == 1.0
+
+
 def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
     # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
     assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
@@ -58,11 +65,10 @@ def test_language_bias_is_how_much_higher_a_language_scores_than_the_whole_corpu
 
 
 def test_fusion_centres_each_languages_scores(bundled_app):
-    question = "Quelle start-up conseille les clients en IA ?"
-    query = bundled_app.embedder.embed_query(question)
-    bias = {lang: float(v @ query) for lang, v in bundled_app.keywords().language_bias.items()}
     settings = bundled_app.settings.qa
-    for e in fuse_candidates(question, query, bundled_app.retrieval(), settings):
+    query = make_query("Quelle start-up conseille les clients en IA ?", bundled_app.retrieval(), settings)
+    bias = {lang: float(v @ query.vector) for lang, v in bundled_app.keywords().language_bias.items()}
+    for e in fuse_candidates(query, bundled_app.retrieval(), settings):
         expected = e.cosine - settings.language_bias_weight * bias[e.passage.chunk.lang] + settings.keyword_weight * e.coverage
         assert e.passage.score == pytest.approx(expected, abs=1e-6)
 
@@ -77,7 +83,7 @@ def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
     question = "华沙证券交易所是哪一年重新开放的？"
     keyword_top = app.keywords().search(question, 5).chunk_ids[0]
     assert keyword_top.startswith("beijing"), "BM25 alone ranks the one-stray-word match first"
-    fused = fuse_candidates(question, app.embedder.embed_query(question), app.retrieval(), app.settings.qa)
+    fused = fuse_candidates(make_query(question, app.retrieval(), app.settings.qa), app.retrieval(), app.settings.qa)
     assert fused[0].passage.chunk.doc_id == "warsaw"
     assert app.ask(question).citations[0].doc_id == "warsaw"
 
@@ -121,8 +127,6 @@ def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, a
     import torch
     from sentence_transformers import CrossEncoder
 
-    from qa.retrieve import find_evidence
-
     # No cross-encoder ships its weights in a package: this one is MiniLM with a fresh head,
     # saved and loaded by path like any user's model. Its scores mean nothing; the plumbing is real.
     torch.manual_seed(0)
@@ -132,8 +136,10 @@ def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, a
     question, head = "Who released Llama 2?", app.settings.qa.rescore_candidates
     plain_retrieval = replace(app.retrieval(), reranker=None)
     plain = {e.passage.chunk.chunk_id: e.passage.score
-             for e in find_evidence(question, plain_retrieval, app.settings.qa)[:head]}
-    reranked = find_evidence(question, app.retrieval(), app.settings.qa)[:head]
+             for e in find_evidence(make_query(question, plain_retrieval, app.settings.qa), plain_retrieval,
+                                    app.settings.qa)[:head]}
+    reranked = find_evidence(make_query(question, app.retrieval(), app.settings.qa), app.retrieval(),
+                             app.settings.qa)[:head]
     logits = CrossEncoder(str(folder), device="cpu").predict([(question, e.passage.chunk.text) for e in reranked])
     expected = [plain[e.passage.chunk.chunk_id] + 1 / (1 + math.exp(-x)) for e, x in zip(reranked, logits)]
     assert [e.passage.score for e in reranked] == pytest.approx(expected, abs=1e-4)
