@@ -53,6 +53,11 @@ _TRAILER_HEADING = re.compile(
 _LETTER = re.compile(r"[^\W\d_]")
 # Lines shorter than this may repeat legitimately (short headings, "Yes."); longer repeats are copies.
 _MIN_REPEAT_CHARS = 12
+# Below a fifth of the text kept, the rest of a page is its footer.
+_FOOTER_KEPT_SHARE = 5
+# A site slogan just above the footer: short and not a sentence.
+_MAX_TAGLINE_CHARS = 30
+_SENTENCE_ENDS = ("。", "！", "？", ".", "!", "?", "…", ":", "：")
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,9 @@ def iter_lines(text: str):
 
 def find_content_spans(text: str) -> CleanText:
     """Spans of article text: runs of kept lines, broken wherever a line was dropped."""
-    spans: list[tuple[int, int]] = []
-    dropped: list[tuple[int, int, str]] = []
+    lines: list[list] = []  # [start, end, reason or None] of each non-blank line
     seen: set[str] = set()
-    run: list[int] | None = None  # [start, end] of the current run of kept lines
     in_trailer = after_repeat = False
-    title = ""
     for start, end in iter_lines(text):
         line = text[start:end]
         if not line.strip():
@@ -88,17 +90,49 @@ def find_content_spans(text: str) -> CleanText:
         if reason is None and _TRAILER_HEADING.match(line.strip()):
             in_trailer, reason = True, "related-links heading"
         after_repeat = reason == "repeated text"
+        lines.append([start, end, reason])
+    _drop_page_footer(text, lines)
+    spans: list[tuple[int, int]] = []
+    run: list[int] | None = None  # [start, end] of the current run of kept lines
+    for start, end, reason in lines:
         if reason is None:
-            title = title or line.strip()[:200]
             run = [run[0], end] if run else [start, end]
-            continue
-        dropped.append((start, end, reason))
-        if run:
+        elif run:
             spans.append(tuple(run))
             run = None
     if run:
         spans.append(tuple(run))
-    return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=tuple(dropped), title=title)
+    title = next((text[start:end].strip()[:200] for start, end, reason in lines if reason is None), "")
+    dropped = tuple((start, end, reason) for start, end, reason in lines if reason is not None)
+    return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=dropped, title=title)
+
+
+def _drop_page_footer(text: str, lines: list[list]) -> None:
+    """Mark the page footer dropped: from the first dropped line after which kept text is under
+    a fifth of all text, to the end, plus the short unpunctuated tagline lines just before it.
+
+    A footer mixes furniture a pattern names ("follow us", a copyright line) with site
+    descriptions and slogans no pattern could name; the company they keep gives them away.
+    """
+    footer, kept, total = None, 0, 0
+    for i in range(len(lines) - 1, 0, -1):
+        start, end, reason = lines[i]
+        total += end - start
+        kept += (end - start) if reason is None else 0
+        if reason is not None and kept * _FOOTER_KEPT_SHARE < total:
+            footer = i
+    if footer is None:
+        return
+    while footer > 1 and lines[footer - 1][2] is None and _is_tagline(text[lines[footer - 1][0] : lines[footer - 1][1]]):
+        footer -= 1
+    for line in lines[footer:]:
+        if line[2] is None:
+            line[2] = "page footer"
+
+
+def _is_tagline(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) <= _MAX_TAGLINE_CHARS and not stripped.endswith(_SENTENCE_ENDS)
 
 
 def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:

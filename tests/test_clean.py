@@ -33,6 +33,22 @@ def test_related_downloads_list_is_left_out():
     assert "Sublime Text" in text and "Sublime Text" not in kept
 
 
+def test_site_slogans_in_the_page_footer_are_left_out_with_it():
+    text = (CORPUS / "002_9ea95638bbf7ccf3.txt").read_text(encoding="utf-8")
+    kept = kept_text(text)
+    assert kept.rstrip().endswith("但这并不能帮助他们建造护城河。"), "the article's last sentence is kept"
+    for slogan in ("优秀的个人博客,低调大师", "低调大师中文资讯倾力打造"):
+        assert slogan in text and slogan not in kept
+
+
+def test_an_article_with_a_share_line_near_its_end_keeps_its_last_paragraphs():
+    article = "\n\n".join(f"Paragraph {i} says something long enough to be article text, in a full sentence."
+                           for i in range(6))
+    text = f"Title\n\n{article}\n\nShare\n\nA closing paragraph that is still part of the article, at length.\n"
+    kept = kept_text(text)
+    assert "A closing paragraph" in kept and "Paragraph 5" in kept and "Share" not in kept
+
+
 def test_duplicated_french_text_is_kept_once():
     text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     sentence = "En mars de cette année, Meta a publié Llama"
