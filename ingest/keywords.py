@@ -141,17 +141,18 @@ class TermVectors:
 
     def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10, sample: int = 8192):
         self.words = words
-        self.vectors = vectors.astype(np.float32)
+        self.vectors = np.asarray(vectors, np.float32)
         self.neighbours = neighbours
         # Neighbourhoods are measured against at most `sample` words, picked by spelling so the
         # same corpus gives the same scores whatever order its chunks come in.
         by_spelling = np.array(sorted(range(len(words)), key=words.__getitem__), dtype=np.int64)
         rows = by_spelling[np.linspace(0, len(words) - 1, min(sample, len(words))).astype(np.int64)]
         self.hubness = np.zeros(len(words), np.float32)
-        for block in range(0, len(words), 2048):
-            similarity = self.vectors[block : block + 2048] @ self.vectors[rows].T
+        reference = self.vectors if len(rows) == len(words) else self.vectors[rows]
+        for block in range(0, len(words), 512):  # 512 rows at a time: a few MB, not hundreds
+            similarity = self.vectors[block : block + 512] @ reference.T
             similarity[similarity > 0.9999] = -1.0  # a word is not its own neighbour
-            self.hubness[block : block + 2048] = _mean_of_top(similarity, neighbours)
+            self.hubness[block : block + 512] = _mean_of_top(similarity, neighbours)
 
     def translations(self, query_vectors: np.ndarray, threshold: float, limit: int) -> list[dict[int, float]]:
         """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold."""
@@ -216,8 +217,9 @@ class KeywordIndex:
         if earlier is not None:
             known = dict(zip(earlier.words, earlier.vectors))
         missing = sorted({w for w in self.words if w not in known})
-        if missing:
-            known.update(zip(missing, embedder.embed_documents(missing)))
+        for at in range(0, len(missing), 256):
+            batch = missing[at : at + 256]
+            known.update(zip(batch, embedder.embed_documents(batch)))
         vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
         self.term_vectors = TermVectors(self.words, vectors)
 
@@ -272,8 +274,9 @@ class KeywordIndex:
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
 
 
-def language_bias(vectors_by_lang: dict[str, list]) -> dict[str, np.ndarray]:
-    """Per language, its chunks' mean vector less the mean vector of all chunks.
+def language_bias(sums: dict[str, np.ndarray], counts: dict[str, int]) -> dict[str, np.ndarray]:
+    """Per language, its chunks' mean vector less the mean vector of all chunks (from each
+    language's sum of chunk vectors and its chunk count).
 
     Similarities to chunks of different languages are not on one scale: for a given question
     the embedder may score all Chinese chunks higher, on average, than all French ones (the
@@ -282,11 +285,10 @@ def language_bias(vectors_by_lang: dict[str, list]) -> dict[str, np.ndarray]:
     the dot product with the mean. Subtracting it centres each language's scores, as when
     merging the result lists of per-language collections.
     """
-    if not vectors_by_lang:
+    if not counts:
         return {}
-    sums = {lang: np.asarray(v, np.float32).sum(axis=0) for lang, v in vectors_by_lang.items()}
-    overall = sum(sums.values()) / sum(len(v) for v in vectors_by_lang.values())
-    return {lang: total / len(vectors_by_lang[lang]) - overall for lang, total in sums.items()}
+    overall = sum(sums.values()) / sum(counts.values())
+    return {lang: sums[lang] / counts[lang] - overall for lang in sums}
 
 
 def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
@@ -306,13 +308,14 @@ def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
             return previous
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
         pass
-    ids, texts, vectors_by_lang = [], [], {}
-    for chunk, vector in store.iter_chunks():
+    ids, term_lists, sums, counts = [], [], {}, Counter()
+    for chunk, vector in store.iter_chunks():  # vectors summed as they come: a large store's don't fit twice
         ids.append(chunk.chunk_id)
-        texts.append(chunk.text)
-        vectors_by_lang.setdefault(chunk.lang, []).append(vector)
-    index = KeywordIndex(fingerprint, ids, [keyword_terms(t) for t in texts])
-    index.language_bias = language_bias(vectors_by_lang)
+        term_lists.append(keyword_terms(chunk.text))
+        sums[chunk.lang] = sums.get(chunk.lang, 0.0) + np.asarray(vector, np.float32)
+        counts[chunk.lang] += 1
+    index = KeywordIndex(fingerprint, ids, term_lists)
+    index.language_bias = language_bias(sums, counts)
     if embedder is not None:
         index.embed_terms(embedder, previous if isinstance(previous, KeywordIndex) else None)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ class ChromaStore:
         pairs = sorted(f"{doc_id}={meta.get('content_hash')}" for doc_id, meta in zip(got["ids"], got["metadatas"]))
         return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
-    def iter_chunks(self, page: int = 5000) -> Iterator[tuple[Chunk, list[float]]]:
+    def iter_chunks(self, page: int = 1000) -> Iterator[tuple[Chunk, list[float]]]:
         """Every stored chunk with its vector, a page at a time."""
         offset = 0
         while True:
