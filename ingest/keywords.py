@@ -177,7 +177,9 @@ INDEX_FORMAT = 2
 class KeywordIndex:
     """BM25 over the store's chunks, plus the IDF share of a query each chunk contains."""
 
-    def __init__(self, fingerprint: str, chunk_ids: list[str], term_lists: list[list[tuple[str, str]]]):
+    def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
+                 spellings: dict[str, Counter] | None = None):
+        """`spellings`: how often each token was written each way (from `keyword_terms`)."""
         import bm25s
         import scipy.sparse as sp
 
@@ -185,18 +187,16 @@ class KeywordIndex:
         self.fingerprint = fingerprint
         self.chunk_ids = chunk_ids
         vocab: dict[str, int] = {}
-        words: dict[str, Counter] = {}
         rows, cols = [], []
-        for row, terms in enumerate(term_lists):
-            for token, word in terms:
-                words.setdefault(token, Counter())[word] += 1
-            for token in {token for token, _ in terms}:
+        for row, tokens in enumerate(token_lists):
+            for token in set(tokens):
                 rows.append(row)
                 cols.append(vocab.setdefault(token, len(vocab)))
         self.vocab = vocab
         self.tokens = list(vocab)
         # The word each token is most often written as: what the embedder understands best.
-        self.words = [words[token].most_common(1)[0][0] for token in self.tokens]
+        spellings = spellings or {}
+        self.words = [spellings[t].most_common(1)[0][0] if spellings.get(t) else t for t in self.tokens]
         self.term_vectors: TermVectors | None = None
         self.language_bias: dict[str, np.ndarray] = {}  # see `language_bias`
         n = max(len(chunk_ids), 1)
@@ -208,7 +208,7 @@ class KeywordIndex:
         self.unseen_idf = float(np.log((n + 0.5) / 0.5 + 1.0))
         self.bm25 = bm25s.BM25()
         if chunk_ids:
-            self.bm25.index([[token for token, _ in terms] or [""] for terms in term_lists], show_progress=False)
+            self.bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)
 
     def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> None:
         """Give every indexed word its vector, reusing those of a previous index of the same embedder."""
@@ -308,13 +308,17 @@ def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
             return previous
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
         pass
-    ids, term_lists, sums, counts = [], [], {}, Counter()
-    for chunk, vector in store.iter_chunks():  # vectors summed as they come: a large store's don't fit twice
+    # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
+    ids, token_lists, spellings, sums, counts = [], [], {}, {}, Counter()
+    for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
-        term_lists.append(keyword_terms(chunk.text))
+        terms = keyword_terms(chunk.text)
+        token_lists.append([token for token, _ in terms])
+        for token, word in terms:
+            spellings.setdefault(token, Counter())[word] += 1
         sums[chunk.lang] = sums.get(chunk.lang, 0.0) + np.asarray(vector, np.float32)
         counts[chunk.lang] += 1
-    index = KeywordIndex(fingerprint, ids, term_lists)
+    index = KeywordIndex(fingerprint, ids, token_lists, spellings)
     index.language_bias = language_bias(sums, counts)
     if embedder is not None:
         index.embed_terms(embedder, previous if isinstance(previous, KeywordIndex) else None)
