@@ -95,7 +95,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
-    if not evidence or abstention_score(lang, evidence[0], settings) < settings.min_score:
+    if not evidence or is_unsupported(lang, evidence[0], settings):
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None)
     candidates = _candidate_sentences(evidence[: settings.answer_passages])
@@ -117,6 +117,12 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     text = " ".join(f"{sentence.text} [{rank}]" for rank, sentence in chosen)
     source_lang = passages[chosen[0][0] - 1].chunk.lang if chosen else passages[0].chunk.lang
     return Answer(question, text, True, citations, lang, source_lang)
+
+
+def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> bool:
+    """Whether the best passage is too weak to answer from: its score is below `min_score`, or
+    its meaning is too far from the question's (`min_cosine`) whatever words it shares."""
+    return best.cosine < settings.min_cosine or abstention_score(question_lang, best, settings) < settings.min_score
 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:

@@ -28,6 +28,14 @@ class QASettings(BaseModel):
         # refuses 13/16 of those and 8/203 answerable questions (all cross-lingual XQuAD ones).
         description="Abstain when the best passage's final score is below this.",
     )
+    min_cosine: float = Field(
+        0.12,
+        ge=-1.0,
+        le=1.0,
+        # Below the best cosine of 99% of answerable questions on ../shared/eval (both sets); an
+        # off-topic question sharing two common words ("公司", "CEO") with a passage lands under it.
+        description="Abstain when the best passage's cosine similarity to the question is below this.",
+    )
     unmatched_penalty: float = Field(
         0.15,
         ge=0.0,
@@ -124,6 +132,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "LLM_GGUF": ("qa", "llm_gguf"),
     "LLM_TIMEOUT": ("qa", "llm_timeout"),
     "MIN_SCORE": ("qa", "min_score"),
+    "MIN_COSINE": ("qa", "min_cosine"),
     "TRANSLATION_THRESHOLD": ("qa", "translation_threshold"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),

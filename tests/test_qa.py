@@ -77,6 +77,13 @@ def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
     assert answer.text.startswith("Open models matter because anyone can inspect and improve them. [1]")
 
 
+@pytest.mark.parametrize("question", ["Who is the CEO of Microsoft?", "亚马逊公司的CEO是谁？"])
+def test_off_topic_question_sharing_common_words_with_a_passage_abstains(bundled_app, question):
+    # "CEO" and "公司" are in the articles; what the question means is not.
+    answer = bundled_app.ask(question)
+    assert not answer.answerable and answer.citations[0].score > 0
+
+
 def test_unanswerable_weather_question_abstains(bundled_app):
     answer = bundled_app.ask("What is the weather in Paris tomorrow?")
     assert not answer.answerable
