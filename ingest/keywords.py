@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+from ingest.language import HAN_CHARACTERS
+
+_HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
 # Function words of the three languages: they match everywhere and say nothing.
 _STOPWORDS = frozenset(

@@ -12,7 +12,9 @@ import re
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "fr": "French"}
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Han characters (CJK unified ideographs, extension A, compatibility ideographs), for a regex class.
+HAN_CHARACTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 _FRENCH_MARKS = re.compile(r"[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
 # Short words frequent in one language and rare in the other: enough to tell French from English.

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
+from ingest.language import HAN_CHARACTERS
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
@@ -22,7 +23,7 @@ ABSTENTION = {
     "fr": "Les articles ne le disent pas.",
 }
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(r"(?<=[。！？])[”’」』）)\"']+$")
 _WORD = re.compile(r"[^\W_]+")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
