@@ -293,13 +293,14 @@ def language_bias(sums: dict[str, np.ndarray], counts: dict[str, int]) -> dict[s
     return {lang: sums[lang] / counts[lang] - overall for lang in sums}
 
 
-def load_keyword_index(store, cache_dir: Path, embedder=None) -> KeywordIndex:
+def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
     The same pass over the store gives each language's bias (see `language_bias`).
+    `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
-    fingerprint = store.fingerprint()
+    fingerprint = fingerprint or store.fingerprint()
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
     previous = None
     try:

@@ -101,8 +101,10 @@ class App:
         """
         now = time.monotonic()
         if self._keywords is None or now - self._keywords_checked >= max_age:
-            if self._keywords is None or self._keywords.fingerprint != self.store.fingerprint():
-                self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder)
+            fingerprint = self.store.fingerprint()
+            if self._keywords is None or self._keywords.fingerprint != fingerprint:
+                self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
+                                                    fingerprint)
             self._keywords_checked = now
         return self._keywords
 
