@@ -124,11 +124,9 @@ class ChromaStore:
         docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.doc_id)
 
-    @_server_errors
     def fingerprint(self) -> str:
         """A hash of the manifest (ids and content hashes): it changes whenever a document does."""
-        got = self._documents.get(include=["metadatas"])
-        pairs = sorted(f"{doc_id}={meta.get('content_hash')}" for doc_id, meta in zip(got["ids"], got["metadatas"]))
+        pairs = sorted(f"{d.doc_id}={d.content_hash}" for d in self.documents())
         return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
     def iter_chunks(self, page: int = 1000) -> Iterator[tuple[Chunk, list[float]]]:
