@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,24 @@ from qa.app import App, build_app
 from qa.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+XQUAD_CORPUS = SHARED / "eval" / "xquad-dev" / "corpus"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_xquad_copies(folder: Path, copies: int = 2) -> Path:
+    """`copies` copies of the xquad-dev articles in `folder` (each its own document): a corpus
+    large enough that an ingest takes several write batches."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for copy in range(copies):
+        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
+            (folder / f"{copy}-{source.name}").write_bytes(source.read_bytes())
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    from conftest import make_app
+    from conftest import free_port, make_app
     from ui import build_ui
 
     data = tmp_path_factory.mktemp("browser")
@@ -33,9 +32,7 @@ def page_url(tmp_path_factory):
     app.ingest(progress=False)
     app.ingest([docs], progress=False)
     page = build_ui(app)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     page.close()

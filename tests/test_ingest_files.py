@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from ingest import bundled_corpus
 from qa.cli import cli
 
+from conftest import write_xquad_copies
+
 EXE = Path(sys.executable).parent / "corpus-qa"
-XQUAD_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "xquad-dev" / "corpus"
 
 
 def copy_bundled(folder: Path) -> Path:
@@ -178,11 +179,7 @@ def stored_chunks(data: Path) -> list[tuple[str, str]]:
 
 
 def test_kill_during_ingest_then_resume_gives_same_chunks(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for copy in range(2):
-        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
-            (docs / f"{copy}-{source.name}").write_bytes(source.read_bytes())
+    docs = write_xquad_copies(tmp_path / "docs")
     env = {**os.environ, "CORPUS_QA_WRITE_BATCH_CHUNKS": "40"}
     killed = {**env, "CORPUS_QA_DATA_DIR": str(tmp_path / "killed")}
     proc = subprocess.Popen([str(EXE), "ingest", str(docs)], env=killed, stderr=subprocess.PIPE, text=True)

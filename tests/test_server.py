@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port, write_xquad_copies
+
 BIN = Path(sys.executable).parent
-XQUAD_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "xquad-dev" / "corpus"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ChromaServer:
@@ -101,11 +96,7 @@ def test_ask_retries_a_lost_connection_once(server, tmp_path, app_factory):
 
 
 def test_server_stopped_mid_ingest_then_resumed_gives_exact_chunks(server, tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for copy in range(2):
-        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
-            (docs / f"{copy}-{source.name}").write_bytes(source.read_bytes())
+    docs = write_xquad_copies(tmp_path / "docs")
     env = {**os.environ, "CORPUS_QA_CHROMA_URL": server.url, "CORPUS_QA_DATA_DIR": str(tmp_path / "data"),
            "CORPUS_QA_WRITE_BATCH_CHUNKS": "40"}
     proc = subprocess.Popen([str(BIN / "corpus-qa"), "ingest", str(docs)], env=env, stderr=subprocess.PIPE, text=True)

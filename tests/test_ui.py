@@ -1,6 +1,5 @@
 """The chat, launched for real and driven by gradio_client."""
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -9,11 +8,8 @@ from qa import Answer, Citation, Span
 from ui import build_ui, render_sources
 from ui.chat import render_answer
 
+from conftest import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
