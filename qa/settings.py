@@ -24,8 +24,8 @@ class QASettings(BaseModel):
         0.40,
         ge=-1.0,
         le=5.0,
-        # Chosen on ../shared/eval (both sets) plus 16 off-topic questions in three languages:
-        # refuses 13/16 of those and 8/203 answerable questions (all cross-lingual XQuAD ones).
+        # Chosen on ../shared/eval (both sets) plus 16 off-topic questions in three languages: with
+        # min_cosine, refuses 14/16 of those and 8/203 answerable questions (all cross-lingual XQuAD ones).
         description="Abstain when the best passage's final score is below this.",
     )
     min_cosine: float = Field(
