@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import pickle
 import re
 import unicodedata
 from collections import Counter
@@ -19,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.cache import read_cached, write_cached
 from ingest.language import HAN_CHARACTERS
+from ingest.lexicon import NO_LEXICON, Lexicon, load_lexicon
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -82,14 +82,26 @@ def keyword_terms(text: str) -> list[tuple[str, str]]:
     return terms
 
 
+def word_tokens(text: str) -> list[str]:
+    """Keyword tokens of the words of a text, Chinese left out: folded, lightly stemmed."""
+    return [token for token, _ in _latin_terms(_HAN_RUN.sub(" ", text))]
+
+
 def _latin_terms(text: str) -> list[tuple[str, str]]:
     terms = []
     for word in _WORD.findall(text):
         word = word.lower()
-        folded = _fold(word)
-        if folded not in _STOPWORDS and (len(folded) > 1 or folded.isdigit()):
-            terms.append((_stem(folded), word))
+        token = _latin_token(word)
+        if token is not None:
+            terms.append((token, word))
     return terms
+
+
+@functools.lru_cache(maxsize=200_000)
+def _latin_token(word: str) -> str | None:
+    # Words recur far more than texts do: the dictionary's 200,000 glosses hold 50,000 words.
+    folded = _fold(word)
+    return _stem(folded) if folded not in _STOPWORDS and (len(folded) > 1 or folded.isdigit()) else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +185,9 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
+# Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
+_LISTED_PER_WORD = 4
 
 
 class KeywordIndex:
@@ -200,6 +214,8 @@ class KeywordIndex:
         spellings = spellings or {}
         self.words = [spellings[t].most_common(1)[0][0] if spellings.get(t) else t for t in self.tokens]
         self.term_vectors: TermVectors | None = None
+        self.lexicon = NO_LEXICON
+        self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
         self.language_bias: dict[str, np.ndarray] = {}  # see `language_bias`
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
@@ -225,12 +241,25 @@ class KeywordIndex:
         vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
         self.term_vectors = TermVectors(self.words, vectors)
 
+    def list_translations(self, lexicon: Lexicon | None) -> None:
+        """Keep, for every word the lexicon lists, its translations that this index holds:
+        {token: {column: credit}}, at most `_LISTED_PER_WORD` each, the rarest first."""
+        self.lexicon = lexicon.name if lexicon else NO_LEXICON
+        self.listed = {}
+        for token, targets in (lexicon.entries.items() if lexicon else ()):
+            held = {self.vocab[t]: credit for t, credit in targets.items() if t in self.vocab}
+            if len(held) > _LISTED_PER_WORD:
+                held = dict(sorted(held.items(), key=lambda item: -self.idf[item[0]])[:_LISTED_PER_WORD])
+            if held:
+                self.listed[token] = held
+
     def query_terms(self, query: str, embedder=None, threshold: float = 0.1, limit: int = 3) -> QueryTerms:
         """The query's words as this index weighs them, each with the tokens that match it.
 
-        With an embedder (and term vectors), each query word also matches up to `limit` indexed
-        words that translate it, credited by their similarity; a query word the corpus lacks then
-        weighs as much as its rarest translation.
+        Each query word also matches the indexed words the lexicon lists as its translations
+        (see `list_translations`) and, with an embedder, up to `limit` indexed words whose
+        vectors say they translate it, credited by their similarity. A query word the corpus
+        lacks weighs as much as its rarest translation.
         """
         terms = list(dict.fromkeys(keyword_terms(query)))
         translations: list[dict[int, float]] = [{} for _ in terms]
@@ -239,6 +268,8 @@ class KeywordIndex:
             translations = self.term_vectors.translations(query_vectors, threshold, limit)
         weights, matches, own_tokens = [], [], []
         for (token, _), found in zip(terms, translations):
+            for column, credit in self.listed.get(token, {}).items():
+                found[column] = max(found.get(column, 0.0), credit)
             own = self.vocab.get(token)
             if own is not None:
                 weights.append(float(self.idf[own]))
@@ -293,24 +324,25 @@ def language_bias(sums: dict[str, np.ndarray], counts: dict[str, int]) -> dict[s
     return {lang: sums[lang] / counts[lang] - overall for lang in sums}
 
 
-def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None) -> KeywordIndex:
+def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
+                       lexicon: str = NO_LEXICON) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
+    With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt), it holds the
+    dictionary translations of words into the words it indexes (see `list_translations`).
     The same pass over the store gives each language's bias (see `language_bias`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
-    previous = None
-    try:
-        with open(path, "rb") as f:
-            previous = pickle.load(f)
-        fresh = getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
-        if fresh and (embedder is None or previous.term_vectors is not None):
-            return previous
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        pass
+    previous = read_cached(path)
+    if not isinstance(previous, KeywordIndex):
+        previous = None
+    elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
+          and previous.lexicon == lexicon and (embedder is None or previous.term_vectors is not None)):
+        return previous
+    # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
     ids, token_lists, spellings, sums, counts = [], [], {}, {}, Counter()
     for chunk, vector in store.iter_chunks():
@@ -323,11 +355,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         counts[chunk.lang] += 1
     index = KeywordIndex(fingerprint, ids, token_lists, spellings)
     index.language_bias = language_bias(sums, counts)
+    index.list_translations(load_lexicon(lexicon, Path(cache_dir)))
     if embedder is not None:
-        index.embed_terms(embedder, previous if isinstance(previous, KeywordIndex) else None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(partial, "wb") as f:
-        pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial, path)  # atomic: a reader sees the old index or the new one, never half
+        index.embed_terms(embedder, previous)
+    write_cached(path, index)
     return index

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_EMBEDDER = "use-multilingual-v3"
+DEFAULT_LEXICON = "cc-cedict"
+NO_LEXICON = "none"
 
 
 class IngestSettings(BaseModel):
@@ -17,6 +21,13 @@ class IngestSettings(BaseModel):
         description=(
             f"'{DEFAULT_EMBEDDER}' (multilingual Universal Sentence Encoder, shipped in its package) "
             "or the path of a local sentence-transformers model folder."
+        ),
+    )
+    lexicon: str = Field(
+        DEFAULT_LEXICON,
+        description=(
+            f"Bilingual dictionary for matching keywords across languages: '{DEFAULT_LEXICON}' (Chinese<->English, "
+            f"shipped in its package), the path of a file in CC-CEDICT format, or '{NO_LEXICON}'."
         ),
     )
     threads: int = Field(2, ge=1, le=64, description="CPU threads the embedder may use.")
@@ -32,3 +43,10 @@ class IngestSettings(BaseModel):
         512, ge=1, le=100_000, description="Chunks embedded and written to the store together."
     )
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused, in MB.")
+
+    @field_validator("lexicon")
+    @classmethod
+    def _lexicon_is_known_or_a_file(cls, spec: str) -> str:
+        if spec not in (DEFAULT_LEXICON, NO_LEXICON) and not Path(spec).expanduser().is_file():
+            raise ValueError(f"not a file: give '{DEFAULT_LEXICON}', '{NO_LEXICON}' or the path of a CC-CEDICT file")
+        return spec

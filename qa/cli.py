@@ -11,14 +11,14 @@ from pathlib import Path
 
 import click
 
-from ingest import EmbedderError, IngestError, IngestInputError
+from ingest import EmbedderError, IngestError, IngestInputError, LexiconError
 from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
 
 # Errors the user can fix by changing the input or the setup (a server to start): exit code 2.
 _INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexError, SettingsError, EmbedderError,
-                 StoreUnavailableError)
+                 LexiconError, StoreUnavailableError)
 _OTHER_ERRORS = (IngestError, QAError, StoreError, IndexMismatchError)
 
 

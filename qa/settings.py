@@ -122,6 +122,7 @@ class Settings(BaseModel):
 ENV_FIELDS: dict[str, tuple[str, str]] = {
     "EMBEDDER": ("ingest", "embedder"),
     "THREADS": ("ingest", "threads"),
+    "LEXICON": ("ingest", "lexicon"),
     "CHUNK_CHARS": ("ingest", "chunk_chars"),
     "MAX_FILE_MB": ("ingest", "max_file_mb"),
     "WRITE_BATCH_CHUNKS": ("ingest", "write_batch_chunks"),

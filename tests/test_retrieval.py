@@ -8,6 +8,7 @@ import pytest
 
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
+from ingest.lexicon import lexicon_from_cedict, load_lexicon
 from qa.retrieve import find_evidence, fuse_candidates, make_query
 
 
@@ -46,6 +47,65 @@ def test_a_sentence_covers_a_question_word_by_its_translation(bundled_app):
     assert terms.coverage("The memo leaked.", exact=True) == 1.0
 
 
+CEDICT_LINES = [
+    "# CC-CEDICT",
+    "福特 福特 [Fu2 te4] /Ford (name)/Ford, US car make/",
+    "關閉 关闭 [guan1 bi4] /to close/to shut/",
+    "證券交易所 证券交易所 [zheng4 quan4 jiao1 yi4 suo3] /stock exchange/",
+    "近 近 [jin4] /near/close to/approximately/",
+    "工廠 工厂 [gong1 chang3] /factory/CL:家[jia1],座[zuo4]/",
+]
+
+
+def test_dictionary_translates_chinese_words_to_english_tokens_and_back():
+    lexicon = lexicon_from_cedict("sample", CEDICT_LINES)
+    assert lexicon.translations("福特") == {"ford": 1.0}
+    assert lexicon.translations("ford") == {"福特": 1.0}
+    assert lexicon.translations("关闭") == {"clos": 1.0, "shut": 1.0}, "'to' goes, words are stemmed as in the index"
+    assert lexicon.translations("证券交易所") == {"stock": 0.5, "exchang": 0.5}, "each word of a phrase: half"
+    assert "证券交易所" not in lexicon.translations("stock"), "a phrase does not translate back word by word"
+    assert "近" not in lexicon.translations("near"), "single characters have too many senses to translate back"
+    assert lexicon.translations("工厂") == {"factory": 1.0}, "measure words (CL:) are not translations"
+
+
+def test_bundled_dictionary_knows_names_the_embedder_does_not():
+    lexicon = load_lexicon("cc-cedict")
+    assert lexicon.translations("日产")["nissan"] == 1.0
+    assert lexicon.translations("nissan")["日产"] == 1.0
+
+
+FACTORIES = """Car making in Victoria
+
+Victoria was long the home of the big car makers' factories. Holden's plant at Elizabeth closed its doors in May 2013 after sixty years. Ford's Victorian plants in Broadmeadows and Geelong will close in October 2016. Toyota's statement outlined a closure year of 2017 for its Altona plant.
+"""
+
+
+def test_chinese_question_picks_the_english_sentence_naming_its_transliterated_company(app_with_document, app_factory):
+    app, _ = app_with_document(FACTORIES)
+    answer = app.ask("福特的工厂什么时候关闭？")
+    assert answer.text.startswith("Ford's Victorian plants in Broadmeadows and Geelong will close in October 2016.")
+    # The embedder alone cannot tell 福特 from the other car makers: the dictionary does.
+    without = app_factory(app.settings.data_dir, CORPUS_QA_LEXICON="none")
+    assert not without.ask("福特的工厂什么时候关闭？").text.startswith("Ford's")
+
+
+def test_missing_dictionary_file_is_a_clear_settings_error(tmp_path, app_factory):
+    from qa import SettingsError
+
+    with pytest.raises(SettingsError, match="CORPUS_QA_LEXICON.*not a file"):
+        app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(tmp_path / "nope.txt"))
+
+
+def test_dictionary_file_in_another_format_is_refused_when_the_index_is_built(tmp_path, app_factory):
+    from ingest import LexiconError
+
+    wrong = tmp_path / "words.txt"
+    wrong.write_text("ford,福特\n", encoding="utf-8")
+    app = app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(wrong))
+    with pytest.raises(LexiconError, match="holds no CC-CEDICT entries"):
+        app.ingest([write_docs(tmp_path / "docs", {"a.txt": "Title\n\nFord builds cars.\n"})], progress=False)
+
+
 def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
     # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
     assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
@@ -74,7 +134,8 @@ def test_fusion_centres_each_languages_scores(bundled_app):
 
 
 def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
-    app = app_factory(tmp_path / "data")
+    # No dictionary: it would translate 华沙 and 证券交易所, and the hit would not be dense-only.
+    app = app_factory(tmp_path / "data", CORPUS_QA_LEXICON="none")
     docs = write_docs(tmp_path / "docs", {
         "warsaw.txt": "Warsaw Stock Exchange\n\nThe Warsaw Stock Exchange reopened in April 1991, after fifty years.\n",
         "beijing.txt": "北京新闻\n\n北京的证券公司今年很忙，员工经常加班。\n",

