@@ -32,6 +32,8 @@ _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2
 _NO_KEYWORD_COVERAGE = 0.05
 # A further sentence joins the answer only if it scores nearly as well as the best one.
 _SECOND_SENTENCE_MARGIN = 0.15
+# A further sentence cut shorter than this would say too little to be worth its place.
+_SHORTEST_CUT = 80
 
 
 def check_question(question: str, settings: QASettings) -> str:
@@ -164,20 +166,24 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
 
 
 def _choose_sentences(candidates, scores: np.ndarray, max_chars: int) -> list[tuple[int, Sentence]]:
-    """The best sentence, then up to two more that score nearly as well."""
+    """The best sentence, then up to two more that score nearly as well, each cut to the room left."""
     if not len(candidates):
         return []
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
-    chosen, used = [], 0
+    chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2
     for i in order[:3]:
         rank, sentence = candidates[i]
-        if chosen and (scores[i] < best - _SECOND_SENTENCE_MARGIN or used + len(sentence.text) + 1 > max_chars):
+        room = max_chars - used - 2
+        if chosen and scores[i] < best - _SECOND_SENTENCE_MARGIN:
             break
-        if not chosen and len(sentence.text) > max_chars:
-            sentence = _shorten(sentence, max_chars)
+        if len(sentence.text) > room:
+            if chosen and room < _SHORTEST_CUT:
+                break
+            # The head of a sentence names what it is about: "Hugging Face, a start-up, ..."
+            sentence = _shorten(sentence, room)
         chosen.append((rank, sentence))
-        used += len(sentence.text) + 1
+        used += len(sentence.text) + 2
     return chosen
 
 

@@ -123,3 +123,22 @@ def test_surrounding_text_follows_the_file_when_it_changes(app_with_document):
     path.write_text(path.read_text(encoding="utf-8") + "Nobody flew zeppelins across the Atlantic again.\n",
                     encoding="utf-8")
     assert "across the Atlantic" in app.surrounding_text(citation)[1], "a changed file is read again, not cached"
+
+
+def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped():
+    import numpy as np
+
+    from qa.answer import _choose_sentences
+    from qa.retrieve import Sentence
+
+    first = "Hugging Face is often named when people talk about open models. " * 3
+    second = ("Hugging Face, a start-up that builds large models, advises clients on AI, and it is a pillar "
+              "of the open-source community, which it serves with a hub of models and data sets.")
+    candidates = [(1, Sentence(0, len(first), first, 0.5)), (2, Sentence(1000, 1000 + len(second), second, 0.5))]
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300)
+    kept = chosen[1][1]
+    assert second.startswith(kept.text) and "advises clients on AI" in kept.text
+    assert second[len(kept.text)] == " ", "cut between words"
+    assert (kept.start, kept.end) == (1000, 1000 + len(kept.text)), "still an exact span of the document"
+    answer = " ".join(f"{s.text} [{rank}]" for rank, s in chosen)
+    assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
