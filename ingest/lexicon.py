@@ -7,7 +7,6 @@ A dictionary knows them. CC-CEDICT (CC BY-SA 4.0) ships in the `chinese-english-
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import re
@@ -88,12 +87,12 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     return Lexicon(name, entries)
 
 
-@functools.cache
 def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
     """The lexicon named by `spec`: 'cc-cedict' (shipped in a package), a CC-CEDICT-format file, or 'none'.
 
     Reading the 120,000 entries takes a second or two; with a `cache_dir`, what was read is
-    kept there and read back in a tenth of that, until the file changes.
+    kept there and read back in a tenth of that, until the file changes. Not kept in memory:
+    only a keyword index rebuild reads it, and keeps just the corpus's words (60 MB less).
 
     Raises:
         LexiconError: the file cannot be found or read.
