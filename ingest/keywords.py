@@ -19,7 +19,7 @@ import numpy as np
 
 from ingest.cache import read_cached, write_cached
 from ingest.language import HAN_CHARACTERS
-from ingest.lexicon import NO_LEXICON, Lexicon, load_lexicon
+from ingest.lexicon import NO_LEXICON, Lexicon, lexicon_version, load_lexicon
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -244,7 +244,7 @@ class KeywordIndex:
     def list_translations(self, lexicon: Lexicon | None) -> None:
         """Keep, for every word the lexicon lists, its translations that this index holds:
         {token: {column: credit}}, at most `_LISTED_PER_WORD` each, the rarest first."""
-        self.lexicon = lexicon.name if lexicon else NO_LEXICON
+        self.lexicon = lexicon.version if lexicon else NO_LEXICON
         self.listed = {}
         for token, targets in (lexicon.entries.items() if lexicon else ()):
             held = {self.vocab[t]: credit for t, credit in targets.items() if t in self.vocab}
@@ -340,7 +340,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     if not isinstance(previous, KeywordIndex):
         previous = None
     elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
-          and previous.lexicon == lexicon and (embedder is None or previous.term_vectors is not None)):
+          and previous.lexicon == lexicon_version(lexicon)
+          and (embedder is None or previous.term_vectors is not None)):
         return previous
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.

@@ -34,7 +34,7 @@ _LONGEST_GLOSS = 3
 # Only a word's first senses translate back: 近's third sense "close" must not match "close".
 _SENSES_TRANSLATED_BACK = 2
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,28 @@ class Lexicon:
     name: str
     entries: dict[str, dict[str, float]]
 
+    @property
+    def version(self) -> str:
+        """What a keyword index built with it records: a change of file or of reading rebuilds it."""
+        return lexicon_version(self.name)
+
     def translations(self, token: str) -> dict[str, float]:
         """{token of the other language: credit} for one keyword token ({} if unlisted)."""
         return self.entries.get(token, {})
 
 
+def lexicon_version(spec: str) -> str:
+    """The version of the lexicon `spec` names, as `Lexicon.version` gives it."""
+    return NO_LEXICON if spec == NO_LEXICON else f"{spec}#{_FORMAT}"
+
+
 def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     """A lexicon from CC-CEDICT lines.
 
-    A one-word gloss is a full translation (credit 1.0); each word of a two- or three-word
-    gloss gets half ("stock exchange" for 证券交易所). Back from English, only one-word glosses
-    of a word's first two senses count, and only for words of two characters or more:
-    single characters have dozens of senses.
+    Only words of two characters or more: single characters have dozens of senses (将 is
+    "will", "general" and "to take"). A one-word gloss is a full translation (credit 1.0);
+    each word of a two- or three-word gloss gets half ("stock exchange" for 证券交易所).
+    Back from English, only one-word glosses of a word's first two senses count.
     """
     from ingest.keywords import word_tokens
 
@@ -71,6 +81,8 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
         if entry is None:  # comments, blank lines
             continue
         word = entry.group(2)
+        if len(word) < 2:
+            continue
         sense = 0
         for gloss in entry.group(3).split("/"):
             if _NOT_A_TRANSLATION.match(gloss):
@@ -82,7 +94,7 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
                 continue
             for token in tokens:
                 add(word, token, 1.0 if len(tokens) == 1 else 0.5)
-            if len(tokens) == 1 and sense <= _SENSES_TRANSLATED_BACK and len(word) >= 2:
+            if len(tokens) == 1 and sense <= _SENSES_TRANSLATED_BACK:
                 add(tokens[0], word, 1.0)
     return Lexicon(name, entries)
 
