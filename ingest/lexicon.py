@@ -33,6 +33,7 @@ _LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
 _LONGEST_GLOSS = 3
 # Only a word's first senses translate back: 近's third sense "close" must not match "close".
 _SENSES_TRANSLATED_BACK = 2
+_FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
 _FORMAT = 2
 
@@ -112,7 +113,6 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
     if spec == NO_LEXICON:
         return None
     path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
-    fix = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
     try:
         stat = path.stat()
         key = hashlib.sha256(f"{_FORMAT}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
@@ -123,12 +123,34 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
         with open(path, encoding="utf-8") as f:
             lexicon = lexicon_from_cedict(spec, f)
     except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {fix}") from None
+        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {_FIX}") from None
     if not lexicon.entries:
-        raise LexiconError(f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {fix}")
+        raise LexiconError(_not_cedict(path))
     if cached:
         write_cached(cached, lexicon)
     return lexicon
+
+
+def check_lexicon(spec: str) -> None:
+    """Fail early, before any work, when a lexicon file is missing or not in CC-CEDICT format (its head is read).
+
+    Raises:
+        LexiconError: the file cannot be read, or its first 1,000 lines hold no entry.
+    """
+    if spec == NO_LEXICON:
+        return
+    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = [line for line, _ in zip(f, range(1000))]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {_FIX}") from None
+    if not any(_ENTRY.match(line) for line in head):
+        raise LexiconError(_not_cedict(path))
+
+
+def _not_cedict(path: Path) -> str:
+    return f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {_FIX}"
 
 
 def _bundled_cedict() -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder
 from ingest.keywords import KeywordIndex, load_keyword_index
+from ingest.lexicon import check_lexicon
 from ingest.readers import read_document
 from qa.answer import answer_question
 from qa.generate import Generator, OnToken, load_generator
@@ -140,7 +141,12 @@ def _document_text(source: str, mtime_ns: int, size: int, max_bytes: int) -> str
 
 
 def build_app(settings: Settings) -> App:
-    """Load the embedder (cached per process) and open its collections in the store."""
+    """Load the embedder (cached per process) and open its collections in the store.
+
+    Raises:
+        LexiconError: the configured lexicon file is not in CC-CEDICT format.
+    """
+    check_lexicon(settings.ingest.lexicon)
     embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
     reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
     store = open_store(settings.store, embedder.name, embedder.dimension)

@@ -96,14 +96,13 @@ def test_missing_dictionary_file_is_a_clear_settings_error(tmp_path, app_factory
         app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(tmp_path / "nope.txt"))
 
 
-def test_dictionary_file_in_another_format_is_refused_when_the_index_is_built(tmp_path, app_factory):
+def test_dictionary_file_in_another_format_is_refused_before_any_work(tmp_path, app_factory):
     from ingest import LexiconError
 
     wrong = tmp_path / "words.txt"
     wrong.write_text("ford,福特\n", encoding="utf-8")
-    app = app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(wrong))
     with pytest.raises(LexiconError, match="holds no CC-CEDICT entries"):
-        app.ingest([write_docs(tmp_path / "docs", {"a.txt": "Title\n\nFord builds cars.\n"})], progress=False)
+        app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(wrong))
 
 
 def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
