@@ -325,12 +325,13 @@ def language_bias(sums: dict[str, np.ndarray], counts: dict[str, int]) -> dict[s
 
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
-                       lexicon: str = NO_LEXICON) -> KeywordIndex:
+                       lexicon: str = NO_LEXICON, lexicon_cache: Path | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
-    With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt), it holds the
-    dictionary translations of words into the words it indexes (see `list_translations`).
+    With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt, through its
+    cache in `lexicon_cache`), it holds the dictionary translations of words into the words it
+    indexes (see `list_translations`).
     The same pass over the store gives each language's bias (see `language_bias`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
@@ -356,7 +357,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         counts[chunk.lang] += 1
     index = KeywordIndex(fingerprint, ids, token_lists, spellings)
     index.language_bias = language_bias(sums, counts)
-    index.list_translations(load_lexicon(lexicon, Path(cache_dir)))
+    index.list_translations(load_lexicon(lexicon, lexicon_cache))
     if embedder is not None:
         index.embed_terms(embedder, previous)
     write_cached(path, index)

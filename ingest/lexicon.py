@@ -127,7 +127,10 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
     if not lexicon.entries:
         raise LexiconError(_not_cedict(path))
     if cached:
-        write_cached(cached, lexicon)
+        try:
+            write_cached(cached, lexicon)
+        except OSError:
+            pass  # a read-only cache folder costs the next run a second, nothing more
     return lexicon
 
 

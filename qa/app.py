@@ -105,7 +105,7 @@ class App:
             fingerprint = self.store.fingerprint()
             if self._keywords is None or self._keywords.fingerprint != fingerprint:
                 self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
-                                                    fingerprint, self.settings.ingest.lexicon)
+                                                    fingerprint, self.settings.ingest.lexicon, self.settings.cache_dir)
             self._keywords_checked = now
         return self._keywords
 

@@ -112,6 +112,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path = Field(description="Folder that holds all of corpus-qa's data.")
+    cache_dir: Path = Field(
+        description="Folder for what is derived from installed files and shared by every data dir (the read lexicon)."
+    )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     store: StoreSettings
     qa: QASettings = Field(default_factory=QASettings)
@@ -151,6 +154,12 @@ def default_data_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "corpus-qa"
 
 
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    """The per-user cache folder: $XDG_CACHE_HOME/corpus-qa, else ~/.cache/corpus-qa."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or str(Path.home()), ".cache")
+    return Path(base) / "corpus-qa"
+
+
 def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Settings:
     """Merge defaults, CORPUS_QA_* variables from `environ`, then non-None `overrides`.
 
@@ -160,6 +169,7 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     data_dir = Path(overrides.get("data_dir") or environ.get("CORPUS_QA_DATA_DIR") or default_data_dir(environ))
     data_dir = data_dir.expanduser()
+    cache_dir = Path(environ.get("CORPUS_QA_CACHE_DIR") or default_cache_dir(environ)).expanduser()
     sections: dict[str, dict[str, Any]] = {"ingest": {}, "qa": {}, "ui": {}, "store": {}}
     origin: dict[tuple[str, str], str] = {}
     for suffix, (section, name) in ENV_FIELDS.items():
@@ -172,7 +182,7 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
     store = sections.pop("store")
     store["mode"] = "server" if store.get("url") else "embedded"
     try:
-        return Settings(data_dir=data_dir, store=StoreSettings(path=data_dir / "chroma", **store), **sections)
+        return Settings(data_dir=data_dir, cache_dir=cache_dir, store=StoreSettings(path=data_dir / "chroma", **store), **sections)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = tuple(str(part) for part in error["loc"][:2])

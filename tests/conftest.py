@@ -32,20 +32,32 @@ def write_xquad_copies(folder: Path, copies: int = 2) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_dir(tmp_path_factory):
+    """One cache folder for the whole session, set before any app is built (module and session
+    fixtures included): the lexicon is read once, and the user's own cache is never touched."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["CORPUS_QA_CACHE_DIR"] = str(folder)
+    yield folder
+    os.environ.pop("CORPUS_QA_CACHE_DIR", None)
+
+
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch) -> Path:
-    """Point CORPUS_QA_DATA_DIR at a fresh folder, so no test touches the user's index."""
+def data_dir(tmp_path, monkeypatch, cache_dir) -> Path:
+    """Point CORPUS_QA_DATA_DIR at a fresh folder, so no test touches the user's index or cache."""
     folder = tmp_path / "data"
-    monkeypatch.setenv("CORPUS_QA_DATA_DIR", str(folder))
     for name in list(os.environ):
-        if name.startswith("CORPUS_QA_") and name != "CORPUS_QA_DATA_DIR":
+        if name.startswith("CORPUS_QA_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CORPUS_QA_DATA_DIR", str(folder))
+    monkeypatch.setenv("CORPUS_QA_CACHE_DIR", str(cache_dir))
     return folder
 
 
 def make_app(data: Path, **env: str) -> App:
     """An app over its own data dir, built through the real settings and wiring."""
-    return build_app(load_settings({"CORPUS_QA_DATA_DIR": str(data), **env}))
+    cache = os.environ["CORPUS_QA_CACHE_DIR"]  # the session's (see `cache_dir`)
+    return build_app(load_settings({"CORPUS_QA_DATA_DIR": str(data), "CORPUS_QA_CACHE_DIR": cache, **env}))
 
 
 @pytest.fixture

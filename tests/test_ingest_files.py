@@ -170,11 +170,13 @@ def test_plain_progress_lines_when_output_is_not_a_terminal(data_dir):
 
 def stored_chunks(data: Path) -> list[tuple[str, str]]:
     code = ("import json, sys; from qa.settings import load_settings; from qa.app import build_app; "
-            "app = build_app(load_settings({'CORPUS_QA_DATA_DIR': sys.argv[1]})); "
+            "app = build_app(load_settings({'CORPUS_QA_DATA_DIR': sys.argv[1], "
+            "'CORPUS_QA_CACHE_DIR': sys.argv[2]})); "
             "print(json.dumps([sorted((c.chunk_id, c.text) for c, _ in app.store.iter_chunks()), "
             "sorted(app.keywords().chunk_ids), "
             "len(app.documents())]))")
-    out = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(data), os.environ["CORPUS_QA_CACHE_DIR"]],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
