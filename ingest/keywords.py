@@ -12,6 +12,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +71,18 @@ def _cached_tokens(text: str) -> tuple[str, ...]:
     return tuple(token for token, _ in keyword_terms(text))
 
 
-def keyword_terms(text: str) -> list[tuple[str, str]]:
-    """(token, word) pairs: each keyword token with the word it came from, as written but lower-cased."""
+def keyword_terms(text: str, chinese_words: Callable[[str], Iterable[str]] | None = None) -> list[tuple[str, str]]:
+    """(token, word) pairs: each keyword token with the word it came from, as written but lower-cased.
+
+    `chinese_words` splits a run of Chinese into words; by default jieba's search mode, which
+    gives long words and their sub-words too (华沙证券交易所: 华沙, 证券, 交易, 交易所, ...).
+    """
+    split = chinese_words or _jieba().cut_for_search
     terms = []
     cursor = 0
     for run in _HAN_RUN.finditer(text):
         terms += _latin_terms(text[cursor : run.start()])
-        terms += [(w, w) for w in _jieba().cut_for_search(run.group()) if w not in _STOPWORDS]
+        terms += [(w, w) for w in split(run.group()) if w not in _STOPWORDS]
         cursor = run.end()
     terms += _latin_terms(text[cursor:])
     return terms
@@ -253,6 +259,19 @@ class KeywordIndex:
             if held:
                 self.listed[token] = held
 
+    def _whole_words(self, run: str) -> list[str]:
+        """A question's Chinese words, whole (jieba's precise mode), or those of a word's
+        sub-words the index holds when it lacks the word itself.
+
+        Search mode's overlapping sub-words would weigh one name many times over: 维多利亚州
+        gives 维多, 多利, 利亚, 维多利, 多利亚, 利亚州 and itself, seven rare words for one.
+        """
+        words = []
+        for word in _jieba().cut(run):
+            held = [w for w in _jieba().cut_for_search(word) if w != word and w in self.vocab]
+            words += [word] if word in self.vocab or not held else held
+        return words
+
     def query_terms(self, query: str, embedder=None, threshold: float = 0.1, limit: int = 3) -> QueryTerms:
         """The query's words as this index weighs them, each with the tokens that match it.
 
@@ -261,7 +280,7 @@ class KeywordIndex:
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """
-        terms = list(dict.fromkeys(keyword_terms(query)))
+        terms = list(dict.fromkeys(keyword_terms(query, self._whole_words)))
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])

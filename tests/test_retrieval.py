@@ -25,11 +25,24 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
     assert keyword_tokens("What is the weather?") == ["weather"]
 
 
+def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
+    from ingest.keywords import KeywordIndex
+
+    texts = ["墨尔本是维多利亚州的首府。", "悉尼是新南威尔士州的首府。"]
+    index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
+    assert {"维多", "维多利亚州"} <= set(index.vocab), "the index holds the name and its sub-words"
+    terms = index.query_terms("维多利亚州的首府是哪里？")
+    assert terms.tokens == ("维多利亚州", "首府", "哪里")
+    assert terms.coverage(texts[0]) > 2 * terms.coverage(texts[1])
+
+
 def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     hits = bundled_app.keywords().search("护城河", 3)
     store_texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
-    assert hits.chunk_ids and all("护城河" in store_texts[c] for c in hits.chunk_ids)
-    assert max(hits.coverage.values()) == pytest.approx(1.0)
+    assert hits.exact_coverage and all("护城河" in store_texts[c] for c in hits.exact_coverage)
+    assert max(hits.exact_coverage.values()) == pytest.approx(1.0)
+    # The dictionary's translation finds the English articles' moat too.
+    assert any("moat" in store_texts[c] for c in hits.chunk_ids)
 
 
 def test_english_keyword_matches_its_chinese_translation(bundled_app):
