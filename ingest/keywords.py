@@ -88,6 +88,17 @@ def keyword_terms(text: str, chinese_words: Callable[[str], Iterable[str]] | Non
     return terms
 
 
+def _whole_words(run: str) -> list[str]:
+    """Chinese words whole (jieba's precise mode), for questions.
+
+    Search mode's overlapping sub-words would weigh one name many times over: 维多利亚州
+    gives 维多, 多利, 利亚, 维多利, 多利亚, 利亚州 and itself, seven rare words for one. A
+    whole word the index lacks still matches its nearest indexed words (see `TermVectors`):
+    维多利亚州 matches 维多利亚.
+    """
+    return list(_jieba().cut(run))
+
+
 def word_tokens(text: str) -> list[str]:
     """Keyword tokens of the words of a text, Chinese left out: folded, lightly stemmed."""
     return [token for token, _ in _latin_terms(_HAN_RUN.sub(" ", text))]
@@ -259,19 +270,6 @@ class KeywordIndex:
             if held:
                 self.listed[token] = held
 
-    def _whole_words(self, run: str) -> list[str]:
-        """A question's Chinese words, whole (jieba's precise mode), or those of a word's
-        sub-words the index holds when it lacks the word itself.
-
-        Search mode's overlapping sub-words would weigh one name many times over: 维多利亚州
-        gives 维多, 多利, 利亚, 维多利, 多利亚, 利亚州 and itself, seven rare words for one.
-        """
-        words = []
-        for word in _jieba().cut(run):
-            held = [w for w in _jieba().cut_for_search(word) if w != word and w in self.vocab]
-            words += [word] if word in self.vocab or not held else held
-        return words
-
     def query_terms(self, query: str, embedder=None, threshold: float = 0.1, limit: int = 3) -> QueryTerms:
         """The query's words as this index weighs them, each with the tokens that match it.
 
@@ -280,7 +278,7 @@ class KeywordIndex:
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """
-        terms = list(dict.fromkeys(keyword_terms(query, self._whole_words)))
+        terms = list(dict.fromkeys(keyword_terms(query, _whole_words)))
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])

@@ -30,6 +30,8 @@ _WORD = re.compile(r"[^\W_]+")
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
 _NO_KEYWORD_COVERAGE = 0.05
+# At or above this share of the question's IDF mass, a passage holds every one of its words.
+_ALL_WORDS = 0.99
 # A further sentence joins the answer only if it scores nearly as well as the best one.
 _SECOND_SENTENCE_MARGIN = 0.15
 # A further sentence cut shorter than this would say too little to be worth its place.
@@ -124,8 +126,13 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
 
 def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> bool:
     """Whether the best passage is too weak to answer from: its score is below `min_score`, or
-    its meaning is too far from the question's (`min_cosine`) whatever words it shares."""
-    return best.cosine < settings.min_cosine or abstention_score(question_lang, best, settings) < settings.min_score
+    its meaning is too far from the question's (`min_cosine`) and it lacks some of its words.
+
+    A passage holding every word of the question is on its topic whatever the cosine says:
+    a question of one rare name ("NASUWT是什么？") is embedded too poorly to judge by meaning.
+    """
+    far = best.cosine < settings.min_cosine and best.exact_coverage < _ALL_WORDS
+    return far or abstention_score(question_lang, best, settings) < settings.min_score
 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:

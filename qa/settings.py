@@ -25,7 +25,7 @@ class QASettings(BaseModel):
         ge=-1.0,
         le=5.0,
         # Chosen on ../shared/eval (both sets) plus 16 off-topic questions in three languages: with
-        # min_cosine, refuses 14/16 of those and 8/203 answerable questions (all cross-lingual XQuAD ones).
+        # min_cosine, refuses 14/16 of those and 7/203 answerable questions (all cross-lingual XQuAD ones).
         description="Abstain when the best passage's final score is below this.",
     )
     min_cosine: float = Field(
@@ -34,7 +34,10 @@ class QASettings(BaseModel):
         le=1.0,
         # Below the best cosine of 99% of answerable questions on ../shared/eval (both sets); an
         # off-topic question sharing two common words ("公司", "CEO") with a passage lands under it.
-        description="Abstain when the best passage's cosine similarity to the question is below this.",
+        description=(
+            "Abstain when the best passage's cosine similarity to the question is below this, "
+            "unless it holds every word of the question."
+        ),
     )
     unmatched_penalty: float = Field(
         0.15,

@@ -118,6 +118,15 @@ def test_dictionary_file_in_another_format_is_refused_before_any_work(tmp_path, 
         app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(wrong))
 
 
+def test_a_question_of_one_rare_name_is_answered_though_its_meaning_is_far(app_with_document):
+    app, _ = app_with_document("Teachers in Wales\n\nTeachers in Wales can be registered members of trade unions "
+                               "such as ATL, NUT or NASUWT. Reports in recent years suggest that the average age "
+                               "of teachers in Wales is falling.\n")
+    answer = app.ask("NASUWT是什么？")
+    assert answer.answerable, "the passage holds every word of the question"
+    assert answer.text.startswith("Teachers in Wales can be registered members of trade unions")
+
+
 def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
     # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
     assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
