@@ -31,7 +31,8 @@ _PARENTHESES = re.compile(r"\([^)]*\)")
 _LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
 # A gloss of more words than this describes rather than translates.
 _LONGEST_GLOSS = 3
-# Only a word's first senses translate back: 近's third sense "close" must not match "close".
+# Only a word's first senses translate back: later ones are rarer uses, through which an
+# English word such as "open" would reach a dozen Chinese words.
 _SENSES_TRANSLATED_BACK = 2
 _FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
@@ -48,7 +49,7 @@ class Lexicon:
 
     @property
     def version(self) -> str:
-        """What a keyword index built with it records: a change of file or of reading rebuilds it."""
+        """What a keyword index built with it records (see `lexicon_version`)."""
         return lexicon_version(self.name)
 
     def translations(self, token: str) -> dict[str, float]:
@@ -57,8 +58,16 @@ class Lexicon:
 
 
 def lexicon_version(spec: str) -> str:
-    """The version of the lexicon `spec` names, as `Lexicon.version` gives it."""
-    return NO_LEXICON if spec == NO_LEXICON else f"{spec}#{_FORMAT}"
+    """What identifies the lexicon `spec` names: a change of setting, of its file or of how files
+    are read gives another version, and a keyword index built with the old one is rebuilt."""
+    if spec == NO_LEXICON:
+        return NO_LEXICON
+    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"{spec}#{_FORMAT}"  # unreadable: reading it will say so
+    return f"{spec}#{_FORMAT}#{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:

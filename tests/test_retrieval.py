@@ -102,6 +102,18 @@ def test_chinese_question_picks_the_english_sentence_naming_its_transliterated_c
     assert not without.ask("福特的工厂什么时候关闭？").text.startswith("Ford's")
 
 
+def test_an_edited_dictionary_file_rebuilds_the_keyword_index(tmp_path, app_factory):
+    lexicon = tmp_path / "my-cedict.txt"
+    lexicon.write_text("\n".join(CEDICT_LINES[:1] + CEDICT_LINES[2:]) + "\n", encoding="utf-8")  # no 福特 yet
+    docs = write_docs(tmp_path / "docs", {"a.txt": "Car makers\n\nFord's plant will close in October 2016.\n"})
+    app = app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(lexicon))
+    app.ingest([docs], progress=False)
+    assert "ford" not in app.keywords().query_terms("福特").matches[0]
+    lexicon.write_text("\n".join(CEDICT_LINES) + "\n", encoding="utf-8")
+    again = app_factory(tmp_path / "data", CORPUS_QA_LEXICON=str(lexicon))
+    assert again.keywords().query_terms("福特").matches[0]["ford"] == 1.0
+
+
 def test_missing_dictionary_file_is_a_clear_settings_error(tmp_path, app_factory):
     from qa import SettingsError
 
