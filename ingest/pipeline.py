@@ -36,6 +36,11 @@ class IngestReport:
     # Per ingested file: (reason, first characters of the line) of each line cleaning left out.
     dropped: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=())
 
+    @property
+    def changed(self) -> bool:
+        """Whether the run changed what the store holds (a changed file counts as added)."""
+        return bool(self.documents_added or self.documents_renamed or self.documents_removed)
+
     def to_json(self) -> dict:
         """The summary object `ingest --json` prints."""
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class App:
         report = ingest_paths(
             list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress, prune
         )
+        if progress and report.changed:
+            # Seconds on a large corpus (every chunk is read back and tokenised): say why it waits.
+            print("updating the keyword index ...", file=sys.stderr, flush=True)
         self.keywords(max_age=0)
         return report
 

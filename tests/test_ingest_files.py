@@ -166,6 +166,8 @@ def test_plain_progress_lines_when_output_is_not_a_terminal(data_dir):
     assert proc.returncode == 0
     assert [line.split("]")[0] for line in proc.stderr.splitlines() if line.startswith("[")] == [
         "[1/5", "[2/5", "[3/5", "[4/5", "[5/5"]
+    # Then, before the summary, why it waits: the keyword index is rebuilt from the store.
+    assert proc.stderr.splitlines()[-1] == "updating the keyword index ..."
 
 
 def stored_chunks(data: Path) -> list[tuple[str, str]]:
