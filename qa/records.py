@@ -14,12 +14,15 @@ _NAMES = {
     "fr": {"en": "anglais", "zh": "chinois", "fr": "français"},
 }
 _NOTE = {"en": "The source is in {}.", "zh": "来源为{}。", "fr": "La source est en {}."}
+_NOTE_TWO = {"en": "The sources are in {} and {}.", "zh": "来源为{}和{}。", "fr": "Les sources sont en {} et en {}."}
 
 
-def source_language_note(question_lang: str, source_lang: str) -> str:
-    """'The source is in Chinese.' in the question's language (English for any other)."""
+def source_language_note(question_lang: str, *source_langs: str) -> str:
+    """'The source is in Chinese.' in the question's language (English for any other);
+    'The sources are in French and Chinese.' for an answer quoting two languages."""
     lang = question_lang if question_lang in _NOTE else "en"
-    return _NOTE[lang].format(_NAMES[lang].get(source_lang, source_lang))
+    names = [_NAMES[lang].get(source, source) for source in source_langs]
+    return (_NOTE if len(names) == 1 else _NOTE_TWO)[lang].format(*names[:2])
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,21 @@ class Answer:
     remark: str | None = None  # why a generated answer fell back, or what was left out of it
 
     @property
+    def quoted_languages(self) -> list[str]:
+        """The languages of the passages the answer quotes (`source_language` when no citation
+        says), other than the question's, in the order the answer quotes them."""
+        quoted = sorted((c for c in self.citations if c.answer_spans), key=lambda c: self.text.find(f"[{c.rank}]"))
+        found = dict.fromkeys([c.lang for c in quoted] or [self.source_language])
+        return [lang for lang in found if lang and lang != self.answer_language]
+
+    @property
     def note(self) -> str | None:
-        """One line for the reader: the source's language when it differs from the question's
-        (extractive answers quote it verbatim), and any remark on generation."""
+        """One line for the reader: the sources' languages when they differ from the question's
+        (extractive answers quote them verbatim), and any remark on generation."""
         notes = []
-        if (self.answerable and self.mode == "extractive" and self.source_language
-                and self.source_language != self.answer_language):
-            notes.append(source_language_note(self.answer_language, self.source_language))
+        foreign = self.quoted_languages
+        if self.answerable and self.mode == "extractive" and foreign:
+            notes.append(source_language_note(self.answer_language, *foreign))
         if self.remark:
             notes.append(self.remark)
         return " ".join(notes) or None

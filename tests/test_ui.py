@@ -91,6 +91,21 @@ def test_markers_link_to_their_sources_and_cross_lingual_note_is_shown():
     assert "&lt;b&gt;x&lt;/b&gt;" in message and "The source is in Chinese." in message
 
 
+def test_an_answer_quoting_two_languages_names_both_in_its_note():
+    def cited(rank: int, lang: str, text: str, quoted: bool = True) -> Citation:
+        return Citation(rank=rank, doc_id=lang, source=f"/tmp/{lang}.txt", title="t", chunk_id=f"{lang}:0", start=0,
+                        end=len(text), score=0.5, text=text, lang=lang,
+                        answer_spans=(Span(0, len(text)),) if quoted else ())
+
+    citations = (cited(1, "zh", "作者是谷歌的一名研究员。"), cited(2, "en", "Unrelated.", quoted=False),
+                 cited(3, "fr", "Un chercheur."))
+    text = "Un chercheur. [3] 作者是谷歌的一名研究员。 [1]"
+    english = Answer("Who wrote it?", text, True, citations, "en", "fr")
+    assert english.note == "The sources are in French and Chinese.", "in the order the answer quotes them"
+    french = Answer("Qui l'a écrit ?", text, True, citations, "fr", "fr")
+    assert french.note == "La source est en chinois.", "not the question's own language, nor a passage not quoted"
+
+
 def test_abstention_looks_different_from_an_answer():
     message = render_answer(Answer("Weather?", "The articles don't say.", False, (), "en", None))
     assert message.startswith("⚠️") and "closest passages" in message
