@@ -15,7 +15,12 @@ _ASKS = {
         r"多少|几[个位次年种家岁]|多[长大高远久重]|\bcombien\b|\bquel (nombre|montant|pourcentage)\b",
         re.IGNORECASE,
     ),
-    "name": re.compile(r"\bwho(m|se)?\b|谁|哪位|哪个人|\bqui\b(?! est-ce que)", re.IGNORECASE),
+    # French "qui" asks only at the start or after a preposition; elsewhere it is the relative
+    # pronoun ("le document qui a fuité"), which asks for nothing.
+    "name": re.compile(
+        r"\bwho(m|se)?\b|谁|哪位|哪个人|^\W*qui\b(?! est-ce que)|\b(à|de|par|pour|avec|chez|contre) qui\b",
+        re.IGNORECASE,
+    ),
     "title": re.compile(
         r"\b(called|named|entitled|titled)\b|\bwhat (is|was) the (name|title)\b|叫什么|名为|名叫|名字|标题|题目|"
         r"\bappel[ée]e?s?\b|\bs'appel|\bintitul[ée]|\bquel est le (nom|titre)\b",

@@ -142,3 +142,18 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     assert (kept.start, kept.end) == (1000, 1000 + len(kept.text)), "still an exact span of the document"
     answer = " ".join(f"{s.text} [{rank}]" for rank, s in chosen)
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Qui a créé le classement Chatbot Arena ?", "name"),
+    ("Avec qui Meta a-t-il publié Llama ?", "name"),
+    ("Quel est le titre du document interne qui a fuité ?", "title"),  # "qui" here is a relative pronoun
+    ("Quel modèle qui tourne sur un téléphone est cité ?", None),
+    ("Who created Chatbot Arena?", "name"),
+    ("伯克利的哪位教授参与开发了Vicuna？", "name"),
+])
+def test_the_kind_of_thing_a_question_asks_for(question, kind):
+    from qa.answer_type import asked_type
+
+    assert asked_type(question) == kind
+
