@@ -231,7 +231,7 @@ class KeywordIndex:
         spellings = spellings or {}
         self.words = [spellings[t].most_common(1)[0][0] if spellings.get(t) else t for t in self.tokens]
         self.term_vectors: TermVectors | None = None
-        self.lexicon = NO_LEXICON
+        self.lexicon = NO_LEXICON  # the `lexicon_version` its translations come from
         self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
         self.language_bias: dict[str, np.ndarray] = {}  # see `language_bias`
         n = max(len(chunk_ids), 1)
@@ -261,7 +261,6 @@ class KeywordIndex:
     def list_translations(self, lexicon: Lexicon | None) -> None:
         """Keep, for every word the lexicon lists, its translations that this index holds:
         {token: {column: credit}}, at most `_LISTED_PER_WORD` each, the rarest first."""
-        self.lexicon = lexicon.version if lexicon else NO_LEXICON
         self.listed = {}
         for token, targets in (lexicon.entries.items() if lexicon else ()):
             held = {self.vocab[t]: credit for t, credit in targets.items() if t in self.vocab}
@@ -353,13 +352,13 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()
+    version = lexicon_version(lexicon)
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
     previous = read_cached(path)
     if not isinstance(previous, KeywordIndex):
         previous = None
     elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
-          and previous.lexicon == lexicon_version(lexicon)
-          and (embedder is None or previous.term_vectors is not None)):
+          and previous.lexicon == version and (embedder is None or previous.term_vectors is not None)):
         return previous
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
@@ -375,6 +374,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     index = KeywordIndex(fingerprint, ids, token_lists, spellings)
     index.language_bias = language_bias(sums, counts)
     index.list_translations(load_lexicon(lexicon, lexicon_cache))
+    index.lexicon = version
     if embedder is not None:
         index.embed_terms(embedder, previous)
     write_cached(path, index)

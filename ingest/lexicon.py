@@ -47,11 +47,6 @@ class Lexicon:
     name: str
     entries: dict[str, dict[str, float]]
 
-    @property
-    def version(self) -> str:
-        """What a keyword index built with it records (see `lexicon_version`)."""
-        return lexicon_version(self.name)
-
     def translations(self, token: str) -> dict[str, float]:
         """{token of the other language: credit} for one keyword token ({} if unlisted)."""
         return self.entries.get(token, {})
@@ -62,7 +57,7 @@ def lexicon_version(spec: str) -> str:
     are read gives another version, and a keyword index built with the old one is rebuilt."""
     if spec == NO_LEXICON:
         return NO_LEXICON
-    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    path = _lexicon_path(spec)
     try:
         stat = path.stat()
     except OSError:
@@ -114,14 +109,14 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
 
     Reading the 120,000 entries takes a second or two; with a `cache_dir`, what was read is
     kept there and read back in a tenth of that, until the file changes. Not kept in memory:
-    only a keyword index rebuild reads it, and keeps just the corpus's words (60 MB less).
+    only a keyword index rebuild reads it, and keeps just the corpus's words (about 50 MB less).
 
     Raises:
         LexiconError: the file cannot be found or read.
     """
     if spec == NO_LEXICON:
         return None
-    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    path = _lexicon_path(spec)
     try:
         stat = path.stat()
         key = hashlib.sha256(f"{_FORMAT}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
@@ -151,7 +146,7 @@ def check_lexicon(spec: str) -> None:
     """
     if spec == NO_LEXICON:
         return
-    path = _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
+    path = _lexicon_path(spec)
     try:
         with open(path, encoding="utf-8") as f:
             head = [line for line, _ in zip(f, range(1000))]
@@ -163,6 +158,11 @@ def check_lexicon(spec: str) -> None:
 
 def _not_cedict(path: Path) -> str:
     return f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {_FIX}"
+
+
+def _lexicon_path(spec: str) -> Path:
+    """The file a lexicon spec other than 'none' names."""
+    return _bundled_cedict() if spec == CC_CEDICT else Path(spec).expanduser()
 
 
 def _bundled_cedict() -> Path:
