@@ -14,7 +14,7 @@ from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
 from qa.records import Answer, Citation, Span
-from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_question, make_query
+from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query
 from qa.settings import QASettings
 
 ABSTENTION = {
@@ -100,10 +100,11 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
-    if not evidence or is_unsupported(lang, evidence[0], settings):
+    candidates = _candidate_sentences(evidence[: settings.answer_passages])
+    # No candidate sentence: the best passages hold only headings and questions, nothing that tells.
+    if not candidates or is_unsupported(lang, evidence[0], settings):
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None)
-    candidates = _candidate_sentences(evidence[: settings.answer_passages])
     kind = asked_type(question)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
@@ -120,7 +121,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
         Citation.from_passage(rank, p, tuple(spans_by_rank.get(rank, ()))) for rank, p in enumerate(passages, 1)
     )
     text = " ".join(f"{sentence.text} [{rank}]" for rank, sentence in chosen)
-    source_lang = passages[chosen[0][0] - 1].chunk.lang if chosen else passages[0].chunk.lang
+    source_lang = passages[chosen[0][0] - 1].chunk.lang
     return Answer(question, text, True, citations, lang, source_lang)
 
 
@@ -150,8 +151,8 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
 def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]:
     """(rank, sentence) of each sentence of the passages that could answer something.
 
-    The title is left out: it names the topic, so it is close to every question about it.
-    So are sentences that are questions themselves: they resemble the question, never answer it.
+    The title and headings are left out: they name a topic, so they are close to every question
+    about it. So are sentences that are questions themselves: they resemble the question, never answer it.
     """
     out = []
     seen = set()  # overlapping chunks share sentences; each is a candidate once, under its best rank
@@ -159,7 +160,8 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
         chunk = ev.passage.chunk
         for sentence in ev.sentences:
             key = (chunk.doc_id, sentence.start)
-            if sentence.text.strip() == chunk.title or key in seen or is_question(sentence.text):
+            text = sentence.text
+            if key in seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)
@@ -174,8 +176,6 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
 
 def _choose_sentences(candidates, scores: np.ndarray, max_chars: int) -> list[tuple[int, Sentence]]:
     """The best sentence, then up to two more that score nearly as well, each cut to the room left."""
-    if not len(candidates):
-        return []
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
     chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2

@@ -14,6 +14,12 @@ from qa.settings import QASettings
 from store import ChromaStore, Passage
 
 
+_CLOSERS = " ”’」』）)\"'*»"
+_SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
+# Headings are a few words; a line this long without a full stop is a sentence that lacks one.
+_LONGEST_HEADING = 60
+
+
 @dataclass(frozen=True)
 class Sentence:
     """One sentence of a candidate passage, with its offsets in the document and its similarity."""
@@ -36,8 +42,12 @@ class Evidence:
 
     @property
     def best_sentence(self) -> float:
-        """The highest similarity of one of its sentences to the question (0 if not re-scored)."""
-        return max((s.similarity for s in self.sentences), default=0.0)
+        """The highest similarity of one of its sentences to the question (0 if not re-scored).
+
+        Sentences that are questions themselves are left out: "Who needs a closed model?"
+        resembles every question, and lifted off-topic questions over the abstention threshold.
+        """
+        return max((s.similarity for s in self.sentences if not is_question(s.text)), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,13 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
 
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
-    return sentence.rstrip(" ”’」』）)\"'*").endswith(("?", "？"))
+    return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def is_heading(sentence: str) -> bool:
+    """Whether a sentence is a short line without closing punctuation: a heading, which names a topic."""
+    text = sentence.strip().rstrip(_CLOSERS)
+    return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
 
 
 def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:

@@ -77,6 +77,27 @@ def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
     assert answer.text.startswith("Open models matter because anyone can inspect and improve them. [1]")
 
 
+def test_a_heading_is_never_quoted_as_an_answer(app_with_document):
+    app, _ = app_with_document("Airships\n\nZeppelins over Lake Constance\n\nThe first zeppelin, LZ 1, rose over "
+                               "Lake Constance in July 1900. It stayed aloft for eighteen minutes.\n")
+    answer = app.ask("Which zeppelin flew over Lake Constance?")
+    assert answer.text.startswith("The first zeppelin, LZ 1, rose over Lake Constance in July 1900. [1]")
+    assert "Zeppelins over Lake Constance [" not in answer.text
+
+
+def test_a_sentence_that_asks_does_not_lift_its_passage():
+    from qa.retrieve import Evidence, Sentence
+    from store import Chunk, Passage
+
+    # "Who needs a closed model?" resembles every question; as the passage's best sentence it
+    # lifted off-topic questions over the abstention threshold.
+    text = "Who needs a closed model? Banks need closed models for their private data."
+    chunk = Chunk("doc:0:0-75", "doc", text, 0, len(text), 0, "doc.txt", "Closed models", "en")
+    sentences = (Sentence(0, 25, text[:25], 0.9), Sentence(26, len(text), text[26:], 0.4))
+    evidence = Evidence(Passage(chunk, 1.0), cosine=0.5, coverage=0.0, exact_coverage=0.0, sentences=sentences)
+    assert evidence.best_sentence == 0.4
+
+
 @pytest.mark.parametrize("question", ["Who is the CEO of Microsoft?", "亚马逊公司的CEO是谁？"])
 def test_off_topic_question_sharing_common_words_with_a_passage_abstains(bundled_app, question):
     # "CEO" and "公司" are in the articles; what the question means is not.
