@@ -202,7 +202,7 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -233,7 +233,7 @@ class KeywordIndex:
         self.term_vectors: TermVectors | None = None
         self.lexicon = NO_LEXICON  # the `lexicon_version` its translations come from
         self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
-        self.language_bias: dict[str, np.ndarray] = {}  # see `language_bias`
+        self.languages = LanguageSpread()  # see `LanguageSpread`
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
@@ -323,21 +323,82 @@ class KeywordIndex:
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
 
 
-def language_bias(sums: dict[str, np.ndarray], counts: dict[str, int]) -> dict[str, np.ndarray]:
-    """Per language, its chunks' mean vector less the mean vector of all chunks (from each
-    language's sum of chunk vectors and its chunk count).
+class LanguageSpread:
+    """How each language's chunk vectors spread: their mean and covariance, and the whole corpus's.
 
     Similarities to chunks of different languages are not on one scale: for a given question
-    the embedder may score all Chinese chunks higher, on average, than all French ones (the
-    question's language, the script and each language's topics all play a part). A question's
-    dot product with these vectors is exactly how much higher, since a mean of dot products is
-    the dot product with the mean. Subtracting it centres each language's scores, as when
-    merging the result lists of per-language collections.
+    the embedder may score all Chinese chunks higher, and more spread out, than all French ones
+    (the question's language, the script and each language's topics all play a part). For a
+    question vector q, a language's similarities have mean q·mean and variance qᵀ·covariance·q,
+    exactly, so `calibration` can map each language's similarities onto the whole corpus's
+    distribution, as when merging the result lists of per-language collections.
+    Built by streaming: `add` vectors, then `finish`.
     """
-    if not counts:
-        return {}
-    overall = sum(sums.values()) / sum(counts.values())
-    return {lang: sums[lang] / counts[lang] - overall for lang in sums}
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.means: dict[str, np.ndarray] = {}
+        self.covariances: dict[str, np.ndarray] = {}
+        self._sums: dict[str, np.ndarray] = {}
+        self._products: dict[str, np.ndarray] = {}
+        self._pending: dict[str, list[np.ndarray]] = {}
+
+    def add(self, lang: str, vector) -> None:
+        """Count one chunk vector of a language."""
+        self._pending.setdefault(lang, []).append(np.asarray(vector, np.float64))
+        if len(self._pending[lang]) >= 512:  # outer products summed a block at a time: one matrix product
+            self._flush(lang)
+
+    def _flush(self, lang: str) -> None:
+        block = np.stack(self._pending.pop(lang))
+        self.counts[lang] += len(block)
+        self._sums[lang] = self._sums.get(lang, 0.0) + block.sum(axis=0)
+        self._products[lang] = self._products.get(lang, 0.0) + block.T @ block
+
+    def finish(self) -> LanguageSpread:
+        """Turn the sums into means and covariances (per language, and `CORPUS` for all chunks)."""
+        for lang in list(self._pending):
+            self._flush(lang)
+        if not self.counts:
+            return self
+        sums, products = dict(self._sums), dict(self._products)
+        sums[CORPUS], products[CORPUS] = sum(self._sums.values()), sum(self._products.values())
+        counts = {**self.counts, CORPUS: sum(self.counts.values())}
+        for lang, total in sums.items():
+            mean = total / counts[lang]
+            self.means[lang] = mean.astype(np.float32)
+            self.covariances[lang] = (products[lang] / counts[lang] - np.outer(mean, mean)).astype(np.float32)
+        self._sums, self._products = {}, {}
+        return self
+
+    def calibration(self, query: np.ndarray) -> dict[str, tuple[float, float]]:
+        """{language: (shift, scale)}: `shift + scale × similarity` puts a similarity between the
+        question and a chunk of that language on the whole corpus's scale for this question.
+
+        A language of too few chunks to measure keeps its raw similarities (0, 1).
+        """
+        if CORPUS not in self.means:
+            return {}
+        corpus_mean = float(self.means[CORPUS] @ query)
+        corpus_spread = float(np.sqrt(max(query @ self.covariances[CORPUS] @ query, 0.0)))
+        out = {}
+        for lang, count in self.counts.items():
+            spread = float(np.sqrt(max(query @ self.covariances[lang] @ query, 0.0)))
+            if count < _FEWEST_TO_CALIBRATE or spread <= 1e-6:
+                out[lang] = (0.0, 1.0)
+                continue
+            scale = float(np.clip(corpus_spread / spread, *_SCALE_LIMITS))
+            out[lang] = (corpus_mean - scale * float(self.means[lang] @ query), scale)
+        return out
+
+
+# The key of the whole corpus in `LanguageSpread` (not a language code).
+CORPUS = "*"
+# A language with fewer chunks than this is not calibrated: its mean and spread would be noise.
+_FEWEST_TO_CALIBRATE = 10
+# However a language's spread compares with the corpus's, its similarities are not stretched or
+# squeezed more than this.
+_SCALE_LIMITS = (0.5, 2.0)
 
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
@@ -348,7 +409,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt, through its
     cache in `lexicon_cache`), it holds the dictionary translations of words into the words it
     indexes (see `list_translations`).
-    The same pass over the store gives each language's bias (see `language_bias`).
+    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()
@@ -362,17 +423,16 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         return previous
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
-    ids, token_lists, spellings, sums, counts = [], [], {}, {}, Counter()
+    ids, token_lists, spellings, languages = [], [], {}, LanguageSpread()
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
         terms = keyword_terms(chunk.text)
         token_lists.append([token for token, _ in terms])
         for token, word in terms:
             spellings.setdefault(token, Counter())[word] += 1
-        sums[chunk.lang] = sums.get(chunk.lang, 0.0) + np.asarray(vector, np.float32)
-        counts[chunk.lang] += 1
+        languages.add(chunk.lang, vector)
     index = KeywordIndex(fingerprint, ids, token_lists, spellings)
-    index.language_bias = language_bias(sums, counts)
+    index.languages = languages.finish()
     index.list_translations(load_lexicon(lexicon, lexicon_cache))
     index.lexicon = version
     if embedder is not None:

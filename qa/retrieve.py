@@ -108,12 +108,14 @@ def rescore_by_cross_encoder(
 
 
 def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
-    """Dense and keyword candidates, scored cosine - weight x language bias + weight x keyword coverage, best first.
+    """Dense and keyword candidates, scored calibrated cosine + weight x keyword coverage, best first.
 
-    Coverage is the share of the question's IDF mass a chunk contains, not a normalised
-    BM25 score: on a cross-lingual question BM25 still ranks something first on a stray
-    shared word, while its coverage stays near zero and so does its say in the ranking.
-    Corpus words that translate a query word count too (see `ingest.keywords.TermVectors`).
+    The cosine is calibrated per language (see `ingest.keywords.LanguageSpread`), so chunks of
+    every language compete on one scale. Coverage is the share of the question's IDF mass a
+    chunk contains, not a normalised BM25 score: on a cross-lingual question BM25 still ranks
+    something first on a stray shared word, while its coverage stays near zero and so does its
+    say in the ranking. Corpus words that translate a query word count too (see
+    `ingest.keywords.TermVectors`).
     """
     candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query.vector, settings.dense_candidates, lang)}
     hits = retrieval.keywords.search_terms(query.terms, settings.keyword_candidates)
@@ -121,11 +123,12 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     for chunk, vector in retrieval.store.get_chunks(keyword_only):
         if lang is None or chunk.lang == lang:
             candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query.vector)))
-    bias = {lang: float(v @ query.vector) for lang, v in retrieval.keywords.language_bias.items()}
+    calibration = retrieval.keywords.languages.calibration(query.vector)
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)
-        score = p.score - settings.language_bias_weight * bias.get(p.chunk.lang, 0.0) + settings.keyword_weight * coverage
+        shift, scale = calibration.get(p.chunk.lang, (0.0, 1.0))
+        score = shift + scale * p.score + settings.keyword_weight * coverage
         evidence.append(Evidence(Passage(p.chunk, score), p.score, coverage, hits.exact_coverage.get(chunk_id, 0.0)))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
 

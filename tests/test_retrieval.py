@@ -145,24 +145,40 @@ def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundle
     assert bundled_app.ask("What is the weather tomorrow?").answerable is False
 
 
-def test_language_bias_is_how_much_higher_a_language_scores_than_the_whole_corpus(bundled_app):
+def test_calibration_puts_every_languages_similarities_on_the_corpus_scale(bundled_app):
     question = bundled_app.embedder.embed_query("哪家初创公司为客户提供人工智能咨询？")
     similarities: dict[str, list[float]] = {}
     for chunk, vector in bundled_app.store.iter_chunks():
         similarities.setdefault(chunk.lang, []).append(float(np.dot(vector, question)))
-    overall = np.mean([s for values in similarities.values() for s in values])
-    bias = bundled_app.keywords().language_bias
-    assert set(bias) == {"en", "zh", "fr"}
+    everything = [s for values in similarities.values() for s in values]
+    calibration = bundled_app.keywords().languages.calibration(question)
+    assert set(calibration) == {"en", "zh", "fr"}
+    # Chinese chunks score higher for a Chinese question; calibrated, no language is ahead.
+    assert np.mean(similarities["zh"]) > np.mean(everything) + 0.03
     for lang, values in similarities.items():
-        assert float(bias[lang] @ question) == pytest.approx(np.mean(values) - overall, abs=1e-5)
+        shift, scale = calibration[lang]
+        calibrated = shift + scale * np.array(values)
+        assert calibrated.mean() == pytest.approx(np.mean(everything), abs=1e-4)
+        assert calibrated.std() == pytest.approx(np.std(everything), rel=1e-3)
 
 
-def test_fusion_centres_each_languages_scores(bundled_app):
+def test_a_language_of_a_few_chunks_keeps_its_raw_similarities(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = write_docs(tmp_path / "docs", {
+        "en.txt": "Zeppelins\n\n" + " ".join(f"Zeppelin number {i} flew over the lake in {1900 + i}." for i in range(80)),
+        "fr.txt": "Dirigeables\n\nLe premier dirigeable a survolé le lac de Constance en 1900.\n",
+    })
+    app.ingest([docs], progress=False)
+    assert app.keywords().languages.calibration(app.embedder.embed_query("When did it fly?"))["fr"] == (0.0, 1.0)
+
+
+def test_fusion_scores_calibrated_cosine_plus_keyword_coverage(bundled_app):
     settings = bundled_app.settings.qa
     query = make_query("Quelle start-up conseille les clients en IA ?", bundled_app.retrieval(), settings)
-    bias = {lang: float(v @ query.vector) for lang, v in bundled_app.keywords().language_bias.items()}
+    calibration = bundled_app.keywords().languages.calibration(query.vector)
     for e in fuse_candidates(query, bundled_app.retrieval(), settings):
-        expected = e.cosine - settings.language_bias_weight * bias[e.passage.chunk.lang] + settings.keyword_weight * e.coverage
+        shift, scale = calibration[e.passage.chunk.lang]
+        expected = shift + scale * e.cosine + settings.keyword_weight * e.coverage
         assert e.passage.score == pytest.approx(expected, abs=1e-6)
 
 
