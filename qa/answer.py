@@ -109,7 +109,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
         + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
-        + _KEYWORD_WEIGHT * query.terms.coverage(sentence.text)
+        + _KEYWORD_WEIGHT * sentence.coverage
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence in candidates
     ])

@@ -22,12 +22,14 @@ _LONGEST_HEADING = 60
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a candidate passage, with its offsets in the document and its similarity."""
+    """One sentence of a candidate passage: its offsets in the document, its similarity to the
+    question, and the share of the question's keyword weight it holds (translations included)."""
 
     start: int
     end: int
     text: str
     similarity: float
+    coverage: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class Evidence:
         resembles every question, and lifted off-topic questions over the abstention threshold.
         """
         return max((s.similarity for s in self.sentences if not is_question(s.text)), default=0.0)
+
+    @property
+    def best_sentence_coverage(self) -> float:
+        """The largest share of the question's keyword weight one of its sentences holds (questions aside)."""
+        return max((s.coverage for s in self.sentences if not is_question(s.text)), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
     fused = fuse_candidates(query, retrieval, settings, lang)
-    head = rescore_by_sentences(query.vector, fused[: settings.rescore_candidates], retrieval.embedder, settings)
+    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
     if retrieval.reranker is not None:
         head = rescore_by_cross_encoder(query.text, head, retrieval.reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
@@ -134,23 +141,29 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
 
 
 def rescore_by_sentences(
-    query: np.ndarray, evidence: list[Evidence], embedder: Embedder, settings: QASettings
+    query: Query, evidence: list[Evidence], embedder: Embedder, settings: QASettings
 ) -> list[Evidence]:
-    """Add each passage's best sentence similarity to its score: a 400-character window that
-    holds the answer in one sentence among unrelated ones is diluted as a whole, not per sentence."""
+    """Add each passage's best sentence similarity, and the keyword coverage of its best-covering
+    sentence, to its score.
+
+    A 400-character window that holds the answer in one sentence among unrelated ones is
+    diluted as a whole, not per sentence. And the question's words close together, in one
+    sentence, say more than the same words scattered across the window.
+    """
     spans = [(i, s, e) for i, ev in enumerate(evidence) for s, e in split_sentences(ev.passage.chunk.text)]
     if not spans:
         return evidence
     texts = [evidence[i].passage.chunk.text[s:e] for i, s, e in spans]
-    similarities = embedder.embed_cached(texts) @ query
+    similarities = embedder.embed_cached(texts) @ query.vector
     per_passage: dict[int, list[Sentence]] = {}
     for (i, s, e), text, similarity in zip(spans, texts, similarities):
         offset = evidence[i].passage.chunk.start
-        per_passage.setdefault(i, []).append(Sentence(offset + s, offset + e, text, float(similarity)))
+        sentence = Sentence(offset + s, offset + e, text, float(similarity), query.terms.coverage(text))
+        per_passage.setdefault(i, []).append(sentence)
     rescored = []
     for i, ev in enumerate(evidence):
-        sentences = tuple(per_passage.get(i, ()))
-        candidate = replace(ev, sentences=sentences)
-        score = ev.passage.score + settings.sentence_weight * candidate.best_sentence
+        candidate = replace(ev, sentences=tuple(per_passage.get(i, ())))
+        score = (ev.passage.score + settings.sentence_weight * candidate.best_sentence
+                 + settings.sentence_keyword_weight * candidate.best_sentence_coverage)
         rescored.append(replace(candidate, passage=Passage(ev.passage.chunk, score)))
     return sorted(rescored, key=lambda e: e.passage.score, reverse=True)

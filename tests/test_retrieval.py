@@ -9,7 +9,7 @@ import pytest
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
 from ingest.lexicon import lexicon_from_cedict, load_lexicon
-from qa.retrieve import find_evidence, fuse_candidates, make_query
+from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
 
 def write_docs(folder, docs: dict[str, str]):
@@ -180,6 +180,21 @@ def test_fusion_scores_calibrated_cosine_plus_keyword_coverage(bundled_app):
         shift, scale = calibration[e.passage.chunk.lang]
         expected = shift + scale * e.cosine + settings.keyword_weight * e.coverage
         assert e.passage.score == pytest.approx(expected, abs=1e-6)
+
+
+def test_rescoring_adds_the_best_sentence_and_the_keywords_one_sentence_holds(bundled_app):
+    settings, retrieval = bundled_app.settings.qa, bundled_app.retrieval()
+    query = make_query("Which start-up advises clients on AI and is a pillar of the open source community?",
+                       retrieval, settings)
+    fused = {e.passage.chunk.chunk_id: e for e in fuse_candidates(query, retrieval, settings)}
+    head = rescore_by_sentences(query, list(fused.values())[:12], bundled_app.embedder, settings)
+    for e in head:
+        assert all(s.coverage == pytest.approx(query.terms.coverage(s.text)) for s in e.sentences)
+        expected = (fused[e.passage.chunk.chunk_id].passage.score + settings.sentence_weight * e.best_sentence
+                    + settings.sentence_keyword_weight * e.best_sentence_coverage)
+        assert e.passage.score == pytest.approx(expected, abs=1e-6)
+    # The Huging Face sentence holds "clients", "pillar", "community" and "open source" together.
+    assert "Huging Face" in head[0].passage.chunk.text
 
 
 def test_fusion_keeps_dense_only_cross_lingual_hit(tmp_path, app_factory):
