@@ -43,18 +43,23 @@ class Evidence:
     sentences: tuple[Sentence, ...] = ()
 
     @property
-    def best_sentence(self) -> float:
-        """The highest similarity of one of its sentences to the question (0 if not re-scored).
+    def statements(self) -> list[Sentence]:
+        """Its sentences that tell rather than ask (empty if not re-scored).
 
-        Sentences that are questions themselves are left out: "Who needs a closed model?"
-        resembles every question, and lifted off-topic questions over the abstention threshold.
+        A sentence that is a question itself ("Who needs a closed model?") resembles every
+        question, and lifted off-topic questions over the abstention threshold.
         """
-        return max((s.similarity for s in self.sentences if not is_question(s.text)), default=0.0)
+        return [s for s in self.sentences if not is_question(s.text)]
+
+    @property
+    def best_sentence(self) -> float:
+        """The highest similarity of one of its statements to the question (0 if none)."""
+        return max((s.similarity for s in self.statements), default=0.0)
 
     @property
     def best_sentence_coverage(self) -> float:
-        """The largest share of the question's keyword weight one of its sentences holds (questions aside)."""
-        return max((s.coverage for s in self.sentences if not is_question(s.text)), default=0.0)
+        """The largest share of the question's keyword weight one of its statements holds (0 if none)."""
+        return max((s.coverage for s in self.statements), default=0.0)
 
 
 @dataclass(frozen=True)
