@@ -137,11 +137,13 @@ def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> 
 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
-    """The best passage's score on the question's own words, less a penalty when it shares the
-    question's language but none of those words.
+    """The best passage's score with its passage-wide keyword coverage counted on the question's
+    own words only, less a penalty when it shares the question's language but none of those words.
 
-    Translated words help ranking but not this decision: an off-topic question's words still
-    have loose translations somewhere in the corpus ("weather" -> "temps").
+    Translated words help ranking but not the passage-wide part of this decision: an off-topic
+    question's words still have loose translations somewhere in the corpus ("weather" -> "temps").
+    The best sentence's coverage, added in re-scoring, keeps its translations: leaving them out
+    too was measured, and traded answerable for off-topic refusals as moving `min_score` does.
     """
     score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
     unmatched = best.passage.chunk.lang == question_lang and best.exact_coverage < _NO_KEYWORD_COVERAGE
