@@ -5,19 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-# A sentence ends after Chinese end punctuation, or after . ! ? followed by space and a
-# non-lowercase character. Closing quotes and brackets stay with the sentence they close.
-# This splits at least wherever FORMAT.md's verify.py does, so every answer sentence we
-# cut out carries its own marker under that checker.
 # East Asian wide and fullwidth characters (Hangul, CJK, kana, fullwidth forms).
 _WIDE = re.compile(
     "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
     "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
 )
 
+# A sentence ends after Chinese end punctuation, or after . ! ? followed by space and a
+# non-lowercase character. Closing quotes and brackets stay with the sentence they close.
+# This splits at least wherever FORMAT.md's verify.py does, so every answer sentence we
+# cut out carries its own marker under that checker.
+CLOSING_MARKS = "”’」』）)\"'"
+_CLOSING = re.escape(CLOSING_MARKS)
 _SENTENCE_END = re.compile(
-    r"[。！？；]+[”’」』）)\"']*"
-    r"|[.!?…]+[”’」』）)\]\"']*(?=\s+[^\sa-zà-ÿœ])"
+    rf"[。！？；]+[{_CLOSING}]*"
+    rf"|[.!?…]+[{_CLOSING}\]]*(?=\s+[^\sa-zà-ÿœ])"
     r"|(?=\r?\n)"
 )
 

@@ -127,9 +127,9 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
         with open(path, encoding="utf-8") as f:
             lexicon = lexicon_from_cedict(spec, f)
     except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {_FIX}") from None
+        raise _unreadable(path, exc) from None
     if not lexicon.entries:
-        raise LexiconError(_not_cedict(path))
+        raise _not_cedict(path)
     if cached:
         try:
             write_cached(cached, lexicon)
@@ -151,13 +151,17 @@ def check_lexicon(spec: str) -> None:
         with open(path, encoding="utf-8") as f:
             head = [line for line, _ in zip(f, range(1000))]
     except (OSError, UnicodeDecodeError) as exc:
-        raise LexiconError(f"cannot read the dictionary {path} ({exc}): {_FIX}") from None
+        raise _unreadable(path, exc) from None
     if not any(_ENTRY.match(line) for line in head):
-        raise LexiconError(_not_cedict(path))
+        raise _not_cedict(path)
 
 
-def _not_cedict(path: Path) -> str:
-    return f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {_FIX}"
+def _unreadable(path: Path, exc: Exception) -> LexiconError:
+    return LexiconError(f"cannot read the dictionary {path} ({exc}): {_FIX}")
+
+
+def _not_cedict(path: Path) -> LexiconError:
+    return LexiconError(f"{path} holds no CC-CEDICT entries (lines like '中國 中国 [Zhong1 guo2] /China/'): {_FIX}")
 
 
 def _lexicon_path(spec: str) -> Path:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
+from ingest.chunking import CLOSING_MARKS
 from ingest.language import HAN_CHARACTERS
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
@@ -24,7 +25,7 @@ ABSTENTION = {
 }
 
 _HAN = re.compile(f"[{HAN_CHARACTERS}]")
-_CLOSERS_AFTER_CJK_END = re.compile(r"(?<=[。！？])[”’」』）)\"']+$")
+_CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
@@ -100,9 +101,10 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
-    candidates = _candidate_sentences(evidence[: settings.answer_passages])
-    # No candidate sentence: the best passages hold only headings and questions, nothing that tells.
-    if not candidates or is_unsupported(lang, evidence[0], settings):
+    unsupported = is_unsupported(lang, evidence[0], settings)
+    candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
+    # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
+    if not candidates:
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None)
     kind = asked_type(question)

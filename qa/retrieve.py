@@ -7,14 +7,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest import Embedder
-from ingest.chunking import split_sentences
+from ingest.chunking import CLOSING_MARKS, split_sentences
 from ingest.keywords import KeywordIndex, QueryTerms
 from qa.rerank import Reranker
 from qa.settings import QASettings
 from store import ChromaStore, Passage
 
 
-_CLOSERS = " ”’」』）)\"'*»"
+# What may follow a sentence's last mark: a heading can end in a space or a Markdown '*', too.
+_CLOSERS = CLOSING_MARKS + " *»"
 _SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
 # Headings are a few words; a line this long without a full stop is a sentence that lacks one.
 _LONGEST_HEADING = 60
