@@ -10,6 +10,7 @@ import numpy as np
 
 from ingest import detect_language
 from ingest.chunking import CLOSING_MARKS
+from ingest.keywords import QueryTerms
 from ingest.language import HAN_CHARACTERS
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
@@ -27,6 +28,7 @@ ABSTENTION = {
 _HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
+_CLAUSE_END = re.compile(r"[,，;；:：]\s*")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
@@ -115,7 +117,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence in candidates
     ])
-    chosen = _choose_sentences(candidates, scores, settings.max_answer_chars)
+    chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms)
     spans_by_rank: dict[int, list[Span]] = {}
     for rank, sentence in chosen:
         spans_by_rank.setdefault(rank, []).append(Span(sentence.start, sentence.end))
@@ -178,7 +180,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
     return out
 
 
-def _choose_sentences(candidates, scores: np.ndarray, max_chars: int) -> list[tuple[int, Sentence]]:
+def _choose_sentences(candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms) -> list[tuple[int, Sentence]]:
     """The best sentence, then up to two more that score nearly as well, each cut to the room left."""
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
@@ -191,16 +193,35 @@ def _choose_sentences(candidates, scores: np.ndarray, max_chars: int) -> list[tu
         if len(sentence.text) > room:
             if chosen and room < _SHORTEST_CUT:
                 break
-            # The head of a sentence names what it is about: "Hugging Face, a start-up, ..."
-            sentence = _shorten(sentence, room)
+            sentence = _shorten(sentence, room, terms)
         chosen.append((rank, sentence))
         used += len(sentence.text) + 2
     return chosen
 
 
-def _shorten(sentence: Sentence, max_chars: int) -> Sentence:
-    """The longest clause-aligned prefix of an over-long sentence that fits."""
+def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms) -> Sentence:
+    """The part of an over-long sentence that fits: its head, or a clause-aligned part holding
+    more of the question's words.
+
+    The head names what a sentence is about ("Hugging Face, a start-up, ..."), but a long
+    sentence may come to the question's point only in its last clauses, past the room an answer
+    has. Of the parts that hold the most, one that runs to the sentence's end is preferred, the
+    longest such: what follows the question's words is where the answer usually is.
+    """
+    starts = [0] + [m.end() for m in _CLAUSE_END.finditer(sentence.text)]
+    parts = [_head(replace(sentence, text=sentence.text[at:], start=sentence.start + at), max_chars) for at in starts]
+    coverages = [terms.coverage(part.text) for part in parts]
+    if coverages[0] >= max(coverages):
+        return parts[0]
+    richest = [part for part, coverage in zip(parts, coverages) if coverage >= max(coverages)]
+    return next((part for part in richest if part.end == sentence.end), richest[-1])
+
+
+def _head(sentence: Sentence, max_chars: int) -> Sentence:
+    """The longest clause-aligned prefix of a sentence that fits (the sentence itself if it does)."""
     text = sentence.text
+    if len(text) <= max_chars:
+        return sentence
     cut = max(text.rfind(mark, 0, max_chars) for mark in (",", "，", ";", "；", ":", " "))
     cut = cut if cut > max_chars // 2 else max_chars
     text = text[:cut].rstrip()

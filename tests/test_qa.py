@@ -149,6 +149,7 @@ def test_surrounding_text_follows_the_file_when_it_changes(app_with_document):
 def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped():
     import numpy as np
 
+    from ingest.keywords import QueryTerms
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 
@@ -156,13 +157,27 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     second = ("Hugging Face, a start-up that builds large models, advises clients on AI, and it is a pillar "
               "of the open-source community, which it serves with a hub of models and data sets.")
     candidates = [(1, Sentence(0, len(first), first, 0.5)), (2, Sentence(1000, 1000 + len(second), second, 0.5))]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300)
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300, QueryTerms((), (), ()))
     kept = chosen[1][1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
     assert second[len(kept.text)] == " ", "cut between words"
     assert (kept.start, kept.end) == (1000, 1000 + len(kept.text)), "still an exact span of the document"
     answer = " ".join(f"{s.text} [{rank}]" for rank, s in chosen)
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
+
+
+def test_an_over_long_answer_sentence_keeps_the_clauses_that_hold_the_question_words(app_with_document):
+    sentence = ("In the years before the war, shipping lines, newspapers, banks, railway companies and a great many "
+                "private investors on both sides of the Atlantic poured money into airships, hoping for a fast, "
+                "comfortable and profitable service between Europe and the Americas, until the Hindenburg, the "
+                "largest of them all, caught fire while landing at Lakehurst in May 1937.")
+    assert len(sentence) > 300
+    app, path = app_with_document(f"Airships\n\n{sentence}\n")
+    answer = app.ask("Where did the Hindenburg catch fire while landing?")
+    assert "Lakehurst" in answer.text, "the head alone would stop before the Hindenburg is named"
+    assert len(re.sub(r" ?\[\d+\]", "", answer.text)) <= 300
+    span = answer.citations[0].answer_spans[0]
+    assert answer.text.startswith(path.read_text(encoding="utf-8")[span.start : span.end]), "an exact span still"
 
 
 @pytest.mark.parametrize("question, kind", [
