@@ -33,8 +33,8 @@ _MONTHS = (
 )
 _HOLDS = {
     "date": re.compile(rf"\b1\d{{3}}\b|\b20\d{{2}}\b|\d+\s*[年月日]|[一二三四五六七八九十]+月|\b({_MONTHS})\b", re.IGNORECASE),
-    "number": re.compile(r"\d|[一二三四五六七八九十百千万亿两]+[个位次年种家岁倍亿万千百%]|\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b", re.IGNORECASE),
-    "name": re.compile(r"(?<=[\w,;:] )[A-Z][a-zà-ÿ]+|[\u4e00-\u9fff]·[\u4e00-\u9fff]|(?<=[\u4e00-\u9fff])[A-Z][a-z]+"),
+    "number": re.compile(r"\d|[一二三四五六七八九十百千万亿两几数]+[个位次年种家岁倍亿万千百%]|\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b", re.IGNORECASE),
+    "name": re.compile(r"(?<=[\w,;:] )[A-Z][a-zà-ÿ]+|[\u4e00-\u9fff][·•‧・][\u4e00-\u9fff]|(?<=[\u4e00-\u9fff])[A-Z][a-z]+"),
     # A title or a coined name is quoted (《…》, “…”, «…», "…") or a run of capitalised words.
     "title": re.compile(r"《[^》]+》|“[^”]+”|«[^»]+»|\"[^\"]+\"|\b[A-Z][\w-]+(?: (?:of |on |for |the |de |du )?[A-Z][\w-]+)+"),
 }

@@ -193,3 +193,17 @@ def test_the_kind_of_thing_a_question_asks_for(question, kind):
 
     assert asked_type(question) == kind
 
+
+
+@pytest.mark.parametrize("kind, sentence, holds", [
+    ("name", "万有引力定律由艾萨克•牛顿提出。", True),  # Chinese transliterations join names with a dot of any kind
+    ("name", "该理论由罗伯特·莱恩提出。", True),
+    ("name", "这个理论很早就提出了。", False),
+    ("number", "Vicuna 的训练只需要几百美元。", True),
+    ("date", "En mars de cette année, Meta a publié Llama.", True),
+    ("date", "Meta a publié Llama.", False),
+])
+def test_whether_a_sentence_holds_the_kind_of_thing_asked(kind, sentence, holds):
+    from qa.answer_type import holds_type
+
+    assert holds_type(kind, sentence) == holds
