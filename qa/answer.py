@@ -117,7 +117,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence in candidates
     ])
-    chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms)
+    chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms, kind)
     spans_by_rank: dict[int, list[Span]] = {}
     for rank, sentence in chosen:
         spans_by_rank.setdefault(rank, []).append(Span(sentence.start, sentence.end))
@@ -180,7 +180,9 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
     return out
 
 
-def _choose_sentences(candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms) -> list[tuple[int, Sentence]]:
+def _choose_sentences(
+    candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms, kind: str | None = None
+) -> list[tuple[int, Sentence]]:
     """The best sentence, then up to two more that score nearly as well, each cut to the room left."""
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
@@ -193,15 +195,15 @@ def _choose_sentences(candidates, scores: np.ndarray, max_chars: int, terms: Que
         if len(sentence.text) > room:
             if chosen and room < _SHORTEST_CUT:
                 break
-            sentence = _shorten(sentence, room, terms)
+            sentence = _shorten(sentence, room, terms, kind)
         chosen.append((rank, sentence))
         used += len(sentence.text) + 2
     return chosen
 
 
-def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms) -> Sentence:
+def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms, kind: str | None) -> Sentence:
     """The part of an over-long sentence that fits: its head, or a clause-aligned part holding
-    more of the question's words.
+    more of the question's words (of the parts holding the kind of thing asked, if any does).
 
     The head names what a sentence is about ("Hugging Face, a start-up, ..."), but a long
     sentence may come to the question's point only in its last clauses, past the room an answer
@@ -210,10 +212,11 @@ def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms) -> Sentence:
     """
     starts = [0] + [m.end() for m in _CLAUSE_END.finditer(sentence.text)]
     parts = [_head(replace(sentence, text=sentence.text[at:], start=sentence.start + at), max_chars) for at in starts]
+    parts = [part for part in parts if holds_type(kind, part.text)] or parts
     coverages = [terms.coverage(part.text) for part in parts]
-    if coverages[0] >= max(coverages):
-        return parts[0]
     richest = [part for part, coverage in zip(parts, coverages) if coverage >= max(coverages)]
+    if richest[0].start == sentence.start:
+        return richest[0]
     return next((part for part in richest if part.end == sentence.end), richest[-1])
 
 

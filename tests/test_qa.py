@@ -180,6 +180,17 @@ def test_an_over_long_answer_sentence_keeps_the_clauses_that_hold_the_question_w
     assert answer.text.startswith(path.read_text(encoding="utf-8")[span.start : span.end]), "an exact span still"
 
 
+def test_an_over_long_answer_sentence_keeps_the_name_a_who_question_asks_for(app_with_document):
+    sentence = ("In China, the polymath Shen Kuo (1031-1095) formulated a hypothesis for the process of land "
+                "formation: based on his observation of fossil animal shells in a geological stratum in a mountain "
+                "hundreds of miles from the ocean, he inferred that the land was formed by erosion of the mountains "
+                "and by deposition of silt.")
+    assert len(sentence) > 300
+    app, _ = app_with_document(f"Geology\n\n{sentence}\n")
+    answer = app.ask("Who inferred that land was formed by the erosion of mountains and the deposition of silt?")
+    assert "Shen Kuo" in answer.text, "the clauses richest in the question's words hold no name; the head does"
+
+
 @pytest.mark.parametrize("question, kind", [
     ("Qui a créé le classement Chatbot Arena ?", "name"),
     ("Avec qui Meta a-t-il publié Llama ?", "name"),
