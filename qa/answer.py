@@ -142,16 +142,22 @@ def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
     """The best passage's score with its passage-wide keyword coverage counted on the question's
-    own words only, less a penalty when it shares the question's language but none of those words.
+    own words only, less a margin when it is in the question's language, and a penalty more when
+    it is yet holds none of those words.
 
     Translated words help ranking but not the passage-wide part of this decision: an off-topic
     question's words still have loose translations somewhere in the corpus ("weather" -> "temps").
     The best sentence's coverage, added in re-scoring, keeps its translations: leaving them out
     too was measured, and traded answerable for off-topic refusals as moving `min_score` does.
+    A passage in the question's language shares its words and phrasing directly, so an unrelated
+    one scores higher than across languages ("What is the capital of Germany?" against a passage
+    on human capital): it has to score higher to count.
     """
     score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
-    unmatched = best.passage.chunk.lang == question_lang and best.exact_coverage < _NO_KEYWORD_COVERAGE
-    return score - (settings.unmatched_penalty if unmatched else 0.0)
+    if best.passage.chunk.lang != question_lang:
+        return score
+    unmatched = best.exact_coverage < _NO_KEYWORD_COVERAGE
+    return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)
 
 
 def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]:

@@ -105,6 +105,14 @@ def test_off_topic_question_sharing_common_words_with_a_passage_abstains(bundled
     assert not answer.answerable and answer.citations[0].score > 0
 
 
+def test_a_passage_in_the_question_language_must_score_higher_to_answer_it(bundled_app):
+    # No article names Airbus. A French passage on competition shares the question's phrasing
+    # and scores as well as many a cross-lingual answer does; within one language that is too little.
+    answer = bundled_app.ask("Quand Airbus a-t-il été fondé ?")
+    assert not answer.answerable
+    assert answer.citations[0].lang == "fr"
+
+
 def test_unanswerable_weather_question_abstains(bundled_app):
     answer = bundled_app.ask("What is the weather in Paris tomorrow?")
     assert not answer.answerable
