@@ -142,8 +142,8 @@ def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
     """The best passage's score with its passage-wide keyword coverage counted on the question's
-    own words only, less a margin when it is in the question's language, and a penalty more when
-    it is yet holds none of those words.
+    own words only, less a margin when it is in the question's language (and a penalty more when
+    it then holds none of those words).
 
     Translated words help ranking but not the passage-wide part of this decision: an off-topic
     question's words still have loose translations somewhere in the corpus ("weather" -> "temps").
