@@ -24,12 +24,25 @@ _SENTENCE_END = re.compile(
 )
 
 
+# Abbreviations that a number follows: "Convention No. 182", "Jan. 5", "p. 12", "art. 3". A
+# capitalised word after "Dr." or "M." still starts a sentence: verify.py splits there, and
+# each answer sentence must carry its own marker under that checker.
+_BEFORE_A_NUMBER = re.compile(
+    r"(?<![\w.])(?:No|Nos|Nr|Art|Vol|Vols|Ch|Chap|Sec|Fig|Figs|Eq|Ref|p|pp|ca|cf|vs|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|janv|févr|avr|juil|déc)\.$",
+    re.IGNORECASE,
+)
+_NUMBER_NEXT = re.compile(r"\s+\d")
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """(start, end) of each sentence of text[start:end], whitespace trimmed, in order."""
     end = len(text) if end is None else end
     spans = []
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
+        if _NUMBER_NEXT.match(text, match.end(), end) and _BEFORE_A_NUMBER.search(text, cursor, match.end()):
+            continue
         spans.append((cursor, match.end()))
         cursor = match.end()
     spans.append((cursor, end))

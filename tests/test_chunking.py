@@ -54,6 +54,19 @@ def test_decimal_numbers_and_lowercase_continuations_do_not_split():
     assert [text[s:e] for s, e in split_sentences(text)] == ["GPT-3.5 costs 2.5 dollars vs. a little.", "Next sentence."]
 
 
+def test_a_number_after_an_abbreviation_does_not_start_a_sentence():
+    text = "Kenya ratified Convention No. 81 in 1964. It came into force on Jan. 5. 1965 was calm. Dr. Kenyatta spoke."
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Kenya ratified Convention No. 81 in 1964.",
+        "It came into force on Jan. 5.",
+        "1965 was calm.",
+        # verify.py ends a sentence before any capital after a full stop, and every answer
+        # sentence must carry its own marker under it: so "Dr." stays a sentence of its own.
+        "Dr.",
+        "Kenyatta spoke.",
+    ]
+
+
 def test_chunks_overlap_by_one_sentence():
     text = "One sentence here. Two sentence here. Three sentence here. Four sentence here."
     chunks = [text[s:e] for s, e in split_into_chunks(text, [(0, len(text))], max_chars=40)]
