@@ -29,6 +29,8 @@ _HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
 _CLAUSE_END = re.compile(r"[,，;；:：]\s*")
+# Marks where an answer sentence was cut to fit.
+_CUT = "…"
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
@@ -119,12 +121,12 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     ])
     chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms, kind)
     spans_by_rank: dict[int, list[Span]] = {}
-    for rank, sentence in chosen:
+    for rank, sentence, _ in chosen:
         spans_by_rank.setdefault(rank, []).append(Span(sentence.start, sentence.end))
     citations = tuple(
         Citation.from_passage(rank, p, tuple(spans_by_rank.get(rank, ()))) for rank, p in enumerate(passages, 1)
     )
-    text = " ".join(f"{sentence.text} [{rank}]" for rank, sentence in chosen)
+    text = " ".join(f"{shown} [{rank}]" for rank, _, shown in chosen)
     source_lang = passages[chosen[0][0] - 1].chunk.lang
     return Answer(question, text, True, citations, lang, source_lang)
 
@@ -188,22 +190,27 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
 
 def _choose_sentences(
     candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms, kind: str | None = None
-) -> list[tuple[int, Sentence]]:
-    """The best sentence, then up to two more that score nearly as well, each cut to the room left."""
+) -> list[tuple[int, Sentence, str]]:
+    """The best sentence, then up to two more that score nearly as well, each cut to the room left:
+    (rank, the sentence or the part of it kept, how it is shown: with "…" where it was cut)."""
     order = np.argsort(-scores, kind="stable")
     best = scores[order[0]]
     chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2
     for i in order[:3]:
-        rank, sentence = candidates[i]
+        rank, whole = candidates[i]
         room = max_chars - used - 2
         if chosen and scores[i] < best - _SECOND_SENTENCE_MARGIN:
             break
-        if len(sentence.text) > room:
+        sentence = whole
+        if len(whole.text) > room:
             if chosen and room < _SHORTEST_CUT:
                 break
-            sentence = _shorten(sentence, room, terms, kind)
-        chosen.append((rank, sentence))
-        used += len(sentence.text) + 2
+            sentence = _shorten(whole, room - len(_CUT), terms, kind)
+            if sentence.start > whole.start and sentence.end < whole.end:  # cut at both ends: room for two marks
+                sentence = _shorten(whole, room - 2 * len(_CUT), terms, kind)
+        shown = (_CUT if sentence.start > whole.start else "") + sentence.text + (_CUT if sentence.end < whole.end else "")
+        chosen.append((rank, sentence, shown))
+        used += len(shown) + 2
     return chosen
 
 

@@ -166,11 +166,12 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
               "of the open-source community, which it serves with a hub of models and data sets.")
     candidates = [(1, Sentence(0, len(first), first, 0.5)), (2, Sentence(1000, 1000 + len(second), second, 0.5))]
     chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300, QueryTerms((), (), ()))
-    kept = chosen[1][1]
+    _, kept, shown = chosen[1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
     assert second[len(kept.text)] == " ", "cut between words"
+    assert shown == kept.text + "…", "a reader sees where it was cut"
     assert (kept.start, kept.end) == (1000, 1000 + len(kept.text)), "still an exact span of the document"
-    answer = " ".join(f"{s.text} [{rank}]" for rank, s in chosen)
+    answer = " ".join(f"{shown} [{rank}]" for rank, _, shown in chosen)
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
 
 
@@ -194,7 +195,8 @@ def test_an_over_long_answer_sentence_is_cut_to_the_part_that_answers(app_with_d
     assert expected in answer.text
     assert len(re.sub(r" ?\[\d+\]", "", answer.text)) <= 300
     span = answer.citations[0].answer_spans[0]
-    assert answer.text.startswith(path.read_text(encoding="utf-8")[span.start : span.end]), "an exact span still"
+    assert path.read_text(encoding="utf-8")[span.start : span.end] in answer.text, "an exact span still"
+    assert "…" in answer.text, "a reader sees where it was cut"
 
 
 @pytest.mark.parametrize("question, kind", [
