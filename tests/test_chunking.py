@@ -12,6 +12,10 @@ _ALPHABET = st.sampled_from(
 )
 
 
+def sentences_of(text: str) -> list[str]:
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(_ALPHABET, max_size=1500), max_chars=st.integers(20, 500))
 def test_chunks_are_exact_ordered_spans_for_any_text(text, max_chars):
@@ -36,13 +40,12 @@ def test_chunks_are_exact_ordered_spans_for_any_text(text, max_chars):
 
 def test_chinese_text_splits_at_chinese_end_punctuation():
     text = "谷歌的内部文件泄露了。开源模型更快！真的吗？是的；没错"
-    sentences = [text[s:e] for s, e in split_sentences(text)]
-    assert sentences == ["谷歌的内部文件泄露了。", "开源模型更快！", "真的吗？", "是的；", "没错"]
+    assert sentences_of(text) == ["谷歌的内部文件泄露了。", "开源模型更快！", "真的吗？", "是的；", "没错"]
 
 
 def test_french_question_mark_after_a_space_ends_a_sentence():
     text = "Qui a-t-il touché ? La réponse est simple. Un fabricant."
-    assert [text[s:e] for s, e in split_sentences(text)] == [
+    assert sentences_of(text) == [
         "Qui a-t-il touché ?",
         "La réponse est simple.",
         "Un fabricant.",
@@ -51,12 +54,12 @@ def test_french_question_mark_after_a_space_ends_a_sentence():
 
 def test_decimal_numbers_and_lowercase_continuations_do_not_split():
     text = "GPT-3.5 costs 2.5 dollars vs. a little. Next sentence."
-    assert [text[s:e] for s, e in split_sentences(text)] == ["GPT-3.5 costs 2.5 dollars vs. a little.", "Next sentence."]
+    assert sentences_of(text) == ["GPT-3.5 costs 2.5 dollars vs. a little.", "Next sentence."]
 
 
 def test_a_number_after_an_abbreviation_does_not_start_a_sentence():
     text = "Kenya ratified Convention No. 81 in 1964. It came into force on Jan. 5. 1965 was calm. Dr. Kenyatta spoke."
-    assert [text[s:e] for s, e in split_sentences(text)] == [
+    assert sentences_of(text) == [
         "Kenya ratified Convention No. 81 in 1964.",
         "It came into force on Jan. 5.",
         "1965 was calm.",
