@@ -48,6 +48,8 @@ def check_question(question: str, settings: QASettings) -> str:
     stripped = (question or "").strip()
     if not stripped:
         raise QuestionError("the question is empty: ask something, e.g. \"Who created Chatbot Arena?\"")
+    if not _WORD.search(stripped):
+        raise QuestionError(f"the question {stripped[:40]!r} has no words to search for: ask in English, Chinese or French")
     if len(stripped) > settings.max_question_chars:
         raise QuestionError(
             f"the question is {len(stripped)} characters long; the limit is {settings.max_question_chars}"

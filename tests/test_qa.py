@@ -128,9 +128,9 @@ def test_top_k_sets_the_number_of_citations(bundled_app):
     assert len(bundled_app.ask("Who released Llama 2?", k=2).citations) == 2
 
 
-@pytest.mark.parametrize("question", ["", "   \n"])
-def test_empty_question_is_refused(bundled_app, question):
-    with pytest.raises(QuestionError, match="empty"):
+@pytest.mark.parametrize("question, problem", [("", "empty"), ("   \n", "empty"), ("???", "no words"), ("？！…", "no words")])
+def test_a_question_without_words_is_refused(bundled_app, question, problem):
+    with pytest.raises(QuestionError, match=problem):
         bundled_app.ask(question)
 
 
