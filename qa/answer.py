@@ -28,7 +28,8 @@ ABSTENTION = {
 _HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
-_CLAUSE_END = re.compile(r"[,，;；:：]\s*")
+_CLAUSE_MARKS = ",，;；:："
+_CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 # Marks where an answer sentence was cut to fit.
 _CUT = "…"
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
@@ -236,11 +237,12 @@ def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms, kind: str | 
 
 
 def _head(sentence: Sentence, max_chars: int) -> Sentence:
-    """The longest clause-aligned prefix of a sentence that fits (the sentence itself if it does)."""
+    """The longest prefix of a sentence that fits, ending at a clause mark or else between words
+    (the sentence itself if it fits)."""
     text = sentence.text
     if len(text) <= max_chars:
         return sentence
-    cut = max(text.rfind(mark, 0, max_chars) for mark in (",", "，", ";", "；", ":", " "))
+    cut = max(text.rfind(mark, 0, max_chars) for mark in _CLAUSE_MARKS + " ")
     cut = cut if cut > max_chars // 2 else max_chars
     text = text[:cut].rstrip()
     return replace(sentence, text=text, end=sentence.start + len(text))
