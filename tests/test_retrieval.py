@@ -1,7 +1,9 @@
 """Hybrid retrieval: language-aware keywords, fusion that keeps cross-lingual dense hits, re-scoring, abstention."""
 
+import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,23 +223,9 @@ def test_same_language_keywords_lift_the_exact_passage(bundled_app):
 # Questions the bundled articles cannot answer, in three languages: weather, capitals, other
 # companies' figures, sports, science. Some name companies the articles do mention (Microsoft,
 # Amazon) or ask for figures like theirs (a valuation is not revenue), so a few are answered.
-OFF_TOPIC = [
-    "What is the weather in Paris tomorrow?", "What is the capital of Australia?",
-    "How much revenue did Apple make in 2022?", "Quelle est la capitale du Canada ?",
-    "明天北京的天气怎么样？", "苹果公司的CEO是谁？", "When will Ford's factory close?",
-    "Who won the 2018 football World Cup?", "Quel temps fera-t-il demain à Lyon ?",
-    "Combien d'employés a Renault ?", "特斯拉去年的收入是多少？", "日本的首都是哪里？",
-    "How tall is the Eiffel Tower?", "Qui a écrit Les Misérables ?", "谁发明了电话？",
-    "What is the population of Brazil?", "What was Microsoft's revenue last quarter?",
-    "Combien Amazon a-t-il gagné en 2023 ?", "阿里巴巴去年的营收是多少？", "What is the capital of Germany?",
-    "Quelle est la capitale de l'Italie ?", "澳大利亚的首都是哪里？", "Will it rain in London this weekend?",
-    "Quel temps fait-il à Marseille aujourd'hui ?", "上海明天会下雨吗？", "Who is the CEO of Samsung?",
-    "Qui dirige Toyota ?", "百度的创始人是谁？", "How many goals did Messi score in 2022?",
-    "Qui a gagné le Tour de France 2021 ?", "谁赢得了2020年美国总统大选？",
-    "What is the boiling point of water at sea level?", "Combien de lunes a Jupiter ?", "光速是多少？",
-    "What is the price of Bitcoin today?", "Quel est le salaire minimum en France ?", "中国的人口有多少？",
-    "How many employees does Netflix have?", "Quand Airbus a-t-il été fondé ?", "华为的总部在哪里？",
-]
+# The bench asks them of every corpus it measures (bench/run.py).
+_OFF_TOPIC_FILE = Path(__file__).parents[1] / "bench" / "questions" / "off-topic.jsonl"
+OFF_TOPIC = [json.loads(line)["question"] for line in _OFF_TOPIC_FILE.read_text("utf-8").splitlines()]
 
 
 def test_off_topic_questions_are_refused_at_least_three_times_in_four(bundled_app):
