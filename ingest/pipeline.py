@@ -99,6 +99,16 @@ class PreparedDocument:
     dropped: tuple[tuple[int, int, str], ...]
 
 
+# Bumped whenever cleaning or sentence splitting changes what chunks a file gives.
+PREPARATION_VERSION = 2
+
+
+def preparation(settings: IngestSettings) -> str:
+    """What decides a file's chunks besides its bytes: an ingest under another one splits it again."""
+    return (f"v{PREPARATION_VERSION}/{settings.chunk_chars}/{settings.overlap_sentences}"
+            f"/{'title' if settings.embed_title else 'text'}")
+
+
 def make_chunks(doc_id: str, source: str, decoded: DecodedFile, settings: IngestSettings) -> PreparedDocument:
     """Clean and split a document's text into chunks that are exact spans of it."""
     text = decoded.text
@@ -139,8 +149,9 @@ def ingest_paths(
     progress: bool = True,
     prune: bool = False,
 ) -> IngestReport:
-    """Ingest files and folders: unchanged files embed nothing, changed ones replace their chunks,
-    renamed ones keep their vectors; with `prune`, documents whose files are gone are removed."""
+    """Ingest files and folders: unchanged files embed nothing, changed ones (or ones split under
+    another `preparation`) replace their chunks, renamed ones keep their vectors; with `prune`,
+    documents whose files are gone are removed."""
     files, skipped = collect_files(paths)
     known = store.documents()
     by_source = {doc.source: doc for doc in known}
@@ -148,6 +159,7 @@ def ingest_paths(
     vanished = {doc.content_hash: doc for doc in known if not Path(doc.source).exists()}
     taken_ids = {doc.doc_id: doc.source for doc in known}
     unchanged = renamed = 0
+    prepared_with = preparation(settings)
     failures: list[tuple[str, str]] = []
     dropped: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     batch = _PendingDocuments(store, embedder, settings)
@@ -160,7 +172,7 @@ def ingest_paths(
             _plain_line(progress, f"[{n}/{len(files)}] failed {source}: {exc}")
             continue
         previous = by_source.get(source)
-        if previous and previous.content_hash == decoded.content_hash:
+        if previous and previous.content_hash == decoded.content_hash and previous.prepared == prepared_with:
             unchanged += 1
             continue
         moved = vanished.pop(decoded.content_hash, None) if previous is None else None
@@ -168,7 +180,9 @@ def ingest_paths(
             store.move_document(moved, source)
             renamed += 1
             _plain_line(progress, f"[{n}/{len(files)}] renamed {moved.source} -> {source}")
-            continue
+            if moved.prepared == prepared_with:
+                continue
+            previous = moved  # and split anew, below
         doc_id = previous.doc_id if previous else _free_doc_id(path, taken_ids)
         prepared = make_chunks(doc_id, source, decoded, settings)
         dropped.append((source, tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
@@ -178,7 +192,7 @@ def ingest_paths(
         taken_ids[doc_id] = source
         batch.add(
             Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang, decoded.encoding,
-                     len(prepared.chunks)),
+                     len(prepared.chunks), prepared_with),
             prepared.chunks,
         )
         _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")

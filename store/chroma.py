@@ -125,8 +125,8 @@ class ChromaStore:
         return sorted(docs, key=lambda d: d.doc_id)
 
     def fingerprint(self) -> str:
-        """A hash of the manifest (ids and content hashes): it changes whenever a document does."""
-        pairs = sorted(f"{d.doc_id}={d.content_hash}" for d in self.documents())
+        """A hash of the manifest (ids, content hashes and how each was split): it changes whenever a document does."""
+        pairs = sorted(f"{d.doc_id}={d.content_hash}/{d.prepared}" for d in self.documents())
         return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
 
     def iter_chunks(self, page: int = 1000) -> Iterator[tuple[Chunk, list[float]]]:
@@ -237,6 +237,7 @@ def _document_metadata(document: Document) -> dict:
         "lang": document.lang,
         "encoding": document.encoding,
         "chunks": document.chunks,
+        "prepared": document.prepared,
     }
 
 

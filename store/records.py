@@ -32,6 +32,9 @@ class Document:
     lang: str
     encoding: str
     chunks: int
+    # How its chunks were made (see `ingest.pipeline.preparation`): when that changes, the next
+    # ingest splits the file again. "" in manifests written before it was recorded.
+    prepared: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,20 @@ def test_changed_file_replaces_its_old_chunks(tmp_path, app_factory):
     assert texts == ["New title\n\nThe new text says the moon is made of rock."]
 
 
+def test_a_new_chunk_size_splits_unchanged_files_again_on_the_next_ingest(tmp_path, app_with_document, app_factory):
+    app, path = app_with_document(
+        "Zeppelins\n\nThe Hindenburg burned at Lakehurst in 1937. Airships had crossed the Atlantic for years. "
+        "After the fire, nobody flew them across the ocean again. Their hangars became warehouses.\n"
+    )
+    before = app.status().chunks
+    smaller = app_factory(tmp_path / "data", CORPUS_QA_CHUNK_CHARS="60")
+    report = smaller.ingest([path], progress=False)
+    assert (report.documents_added, report.documents_unchanged) == (1, 0), "the same bytes, split anew"
+    assert report.chunks_total > before
+    assert all(len(c.text) <= 60 for c in smaller.ask("Where did the Hindenburg burn?").citations), "the keyword index too"
+    assert smaller.ingest([path], progress=False).documents_unchanged == 1
+
+
 def test_binary_and_empty_files_are_reported_and_batch_goes_on(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     docs = tmp_path / "docs"
