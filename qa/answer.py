@@ -108,7 +108,8 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
-    unsupported = is_unsupported(lang, evidence[0], settings)
+    # Nothing found (a language filter no chunk matches), or too weak a best passage.
+    unsupported = not evidence or is_unsupported(lang, evidence[0], settings)
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:

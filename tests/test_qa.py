@@ -120,6 +120,12 @@ def test_unanswerable_weather_question_abstains(bundled_app):
     assert answer.citations, "the closest passages are still listed"
 
 
+def test_a_language_filter_that_no_passage_matches_abstains_with_no_citations(bundled_app):
+    answer = bundled_app.ask("Who created Chatbot Arena?", lang="de")
+    assert not answer.answerable and answer.citations == ()
+    assert bundled_app.ask("Who created Chatbot Arena?", lang="en").answerable
+
+
 def test_abstention_is_in_the_question_language(bundled_app):
     assert bundled_app.ask("明天巴黎的天气怎么样？").text == "这些文章没有提到。"
 
