@@ -1,6 +1,5 @@
 """Hybrid retrieval: language-aware keywords, fusion that keeps cross-lingual dense hits, re-scoring, abstention."""
 
-import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
 from ingest.lexicon import lexicon_from_cedict, load_lexicon
+from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
 
@@ -225,7 +225,7 @@ def test_same_language_keywords_lift_the_exact_passage(bundled_app):
 # Amazon) or ask for figures like theirs (a valuation is not revenue), so a few are answered.
 # The bench asks them of every corpus it measures (bench/run.py).
 _OFF_TOPIC_FILE = Path(__file__).parents[1] / "bench" / "questions" / "off-topic.jsonl"
-OFF_TOPIC = [json.loads(line)["question"] for line in _OFF_TOPIC_FILE.read_text("utf-8").splitlines()]
+OFF_TOPIC = [line.question for line in read_question_file(_OFF_TOPIC_FILE)]
 
 
 def test_off_topic_questions_are_refused_at_least_three_times_in_four(bundled_app):
