@@ -173,12 +173,14 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
     about it. So are sentences that are questions themselves: they resemble the question, never answer it.
     """
     out = []
-    seen = set()  # overlapping chunks share sentences; each is a candidate once, under its best rank
+    # Overlapping chunks share sentences, and one article may repeat another's: each text is a
+    # candidate once, under its best rank.
+    seen = set()
     for rank, ev in enumerate(evidence, 1):
         chunk = ev.passage.chunk
         for sentence in ev.sentences:
-            key = (chunk.doc_id, sentence.start)
             text = sentence.text
+            key = " ".join(text.split())
             if key in seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.

@@ -103,11 +103,27 @@ def is_heading(sentence: str) -> bool:
 def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
-    fused = fuse_candidates(query, retrieval, settings, lang)
+    fused = drop_repeated_passages(fuse_candidates(query, retrieval, settings, lang))
     head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
     if retrieval.reranker is not None:
         head = rescore_by_cross_encoder(query.text, head, retrieval.reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
+
+
+def drop_repeated_passages(evidence: list[Evidence]) -> list[Evidence]:
+    """The evidence without passages whose text repeats a better one's (spacing aside).
+
+    The same article ingested from two folders, or reposted whole by another site, would
+    otherwise fill the citations with copies and the answer with the same sentence twice.
+    """
+    seen: set[str] = set()
+    distinct = []
+    for ev in evidence:
+        text = " ".join(ev.passage.chunk.text.split())
+        if text not in seen:
+            seen.add(text)
+            distinct.append(ev)
+    return distinct
 
 
 def rescore_by_cross_encoder(

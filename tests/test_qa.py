@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest import bundled_corpus
 from qa import QuestionError
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -34,6 +35,19 @@ def test_sentence_shared_by_overlapping_chunks_is_answered_once(bundled_app):
     answer = bundled_app.ask("Which Berkeley professor helped develop Vicuna?")
     sentences = re.findall(r"(.+?) \[\d+\]\s*", answer.text)
     assert sentences and len(sentences) == len(set(sentences))
+
+
+def test_an_article_ingested_from_two_folders_is_cited_and_quoted_once(app_factory, data_dir, tmp_path):
+    article = next(bundled_corpus().glob("000_*.txt"))
+    for folder in ("downloads", "archive"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / article.name).write_bytes(article.read_bytes())
+    app = app_factory(data_dir)
+    app.ingest([tmp_path / "downloads", tmp_path / "archive"], progress=False)
+    answer = app.ask("Which university created the Chatbot Arena ranking?")
+    assert answer.text.count("UC Berkeley") == 1
+    texts = [c.text for c in answer.citations]
+    assert len(texts) == len(set(texts)) > 1
 
 
 def test_citation_text_is_exact_source_span(bundled_app):
