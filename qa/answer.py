@@ -73,6 +73,7 @@ def answer_question(
         QuestionError: the question is empty or too long, or `lang` is not a language code.
         EmptyIndexError: nothing has been ingested.
     """
+    lang = lang.strip().lower() if lang is not None else None
     if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
         raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
     started = time.perf_counter()

@@ -140,10 +140,11 @@ def remove(ctx: click.Context, target: str):
 @cli.command()
 @click.argument("question")
 @click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="How many passages to cite [default 5].")
+@click.option("--lang", metavar="CODE", help="Cite only passages in this language: en, zh, fr ... [default any].")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer object of FORMAT.md.")
 @click.pass_context
 @_one_line_errors
-def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
+def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_json: bool):
     """Answer QUESTION from the ingested articles, citing numbered sources.
 
     \b
@@ -151,6 +152,7 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
       corpus-qa ask "Which university created the Chatbot Arena ranking?"
       corpus-qa ask "伯克利的哪位计算机教授参与开发了Vicuna？" -k 3
       corpus-qa ask "Quand Meta a-t-il publié Llama ?" --json | jq .answer
+      corpus-qa ask "Who is Ion Stoica?" --lang zh      # from the Chinese articles only
     """
     from qa.answer import check_question
 
@@ -158,7 +160,7 @@ def ask(ctx: click.Context, question: str, k: int | None, as_json: bool):
     app = _app(ctx)
     # On a terminal, a local model's tokens show as they come; the checked answer follows.
     stream = app.generator is not None and not as_json and sys.stdout.isatty()
-    answer = app.ask(question, k, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None)
+    answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None)
     if stream:
         click.echo("\n", err=True)
     if as_json:

@@ -69,6 +69,12 @@ def test_ask_json_is_the_format_answer_object(ingested):
     assert citation["doc_id"] == "001_60e2eac473953ea2"
 
 
+def test_ask_lang_cites_only_passages_in_that_language(ingested):
+    answer = json.loads(run("ask", "Who is Ion Stoica?", "--lang", "ZH", "--json").output)
+    assert answer["answerable"] is True and "Ion Stoica" in answer["answer"]
+    assert {c["doc_id"][:3] for c in answer["citations"]} <= {"001", "002"}  # the two Chinese articles
+
+
 def test_eval_of_dev_set_agrees_with_reference_checkers(ingested, tmp_path):
     out = tmp_path / "answers.jsonl"
     result = run("eval", str(SHARED_EVAL / "dev.jsonl"), "-o", str(out), "--json")
@@ -119,6 +125,7 @@ def test_eval_bad_line_gets_an_error_line_and_batch_goes_on(ingested, tmp_path):
         (["ingest", "/no/such/file.txt"], "no such file or folder: /no/such/file.txt"),
         (["eval", "/no/such/questions.jsonl"], "cannot read /no/such/questions.jsonl"),
         (["ask", "Who?", "-k", "0"], "Invalid value for '-k'"),
+        (["ask", "Who?", "--lang", "French"], "unknown language filter 'french'"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(args, message):
