@@ -14,7 +14,9 @@ from ingest.keywords import QueryTerms
 from ingest.language import HAN_CHARACTERS
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
-from qa.generate import Generator, GenerationError, OnToken, build_messages, supported_sentences
+from qa.generate import (
+    Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
+)
 from qa.records import Answer, Citation, Span
 from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query
 from qa.settings import QASettings
@@ -93,7 +95,8 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     the extractive answer, with a remark, when generation fails, times out or cites nothing."""
     messages = build_messages(extractive.question, extractive.citations, extractive.answer_language)
     try:
-        text = generator.generate(messages, settings.llm_max_tokens, settings.llm_timeout, on_token)
+        text = generator.generate(messages, settings.llm_max_tokens, settings.llm_timeout, on_token,
+                                  marked_sentences_grammar(len(extractive.citations)))
     except GenerationError as exc:
         return replace(extractive, remark=f"Generation failed ({exc}); this is the extractive answer.")
     kept, dropped = supported_sentences(text, extractive.citations)

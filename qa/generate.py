@@ -3,7 +3,8 @@
 Two backends, both optional: an OpenAI-compatible HTTP endpoint (Ollama, llama.cpp server,
 vLLM: CORPUS_QA_LLM_URL and CORPUS_QA_LLM_MODEL), or a GGUF file run in-process by xllamacpp
 (CORPUS_QA_LLM_GGUF). Every generated sentence must end with [n] markers; a sentence whose
-numbers or names are not in the passages it cites is dropped.
+numbers or names are not in the passages it cites is dropped. The in-process model is held to
+that form by a grammar.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
+from qa.retrieve import is_question
 from qa.settings import QASettings
 
 OnToken = Callable[[str], None]
@@ -26,6 +28,8 @@ _SENTENCE_END = re.compile(r"(?:[。！？]|[.!?](?=\s|\[|$))(?:\s*\[\d+\])*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A capitalised word after the first of its sentence: most likely a name.
 _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w'-]+")
+# Characters of one generated sentence at most, under the grammar.
+_LONGEST_GENERATED_SENTENCE = 300
 
 
 class GenerationError(QAError):
@@ -35,17 +39,22 @@ class GenerationError(QAError):
 class Generator:
     """A local chat model behind one call: messages in, text out (tokens streamed to `on_token`)."""
 
-    def __init__(self, name: str, chat: Callable[[list[dict], int, OnToken | None], str]):
+    def __init__(self, name: str, chat: Callable[[list[dict], int, OnToken | None, str | None], str]):
         self.name = name
         self._chat = chat
 
-    def generate(self, messages: list[dict], max_tokens: int, timeout: float, on_token: OnToken | None = None) -> str:
-        """The model's reply, or GenerationError when it fails or takes longer than `timeout` seconds."""
+    def generate(self, messages: list[dict], max_tokens: int, timeout: float, on_token: OnToken | None = None,
+                 grammar: str | None = None) -> str:
+        """The model's reply, or GenerationError when it fails or takes longer than `timeout` seconds.
+
+        A GBNF `grammar` constrains the in-process model's reply; an HTTP endpoint is not sent it
+        (not every OpenAI-compatible server accepts the field), and its reply is checked alike.
+        """
         result: dict = {}
 
         def run() -> None:
             try:
-                result["text"] = self._chat(messages, max_tokens, on_token)
+                result["text"] = self._chat(messages, max_tokens, on_token, grammar)
             except Exception as exc:  # any backend failure becomes a fallback, not a crash
                 result["error"] = exc
 
@@ -84,8 +93,10 @@ def _gguf_generator(path: str, threads: int) -> Generator:
         raise SettingsError(f"cannot load the GGUF model {path}: {exc}") from exc
     lock = threading.Lock()  # one generation at a time per loaded model
 
-    def chat(messages: list[dict], max_tokens: int, on_token: OnToken | None) -> str:
+    def chat(messages: list[dict], max_tokens: int, on_token: OnToken | None, grammar: str | None) -> str:
         request = {"messages": messages, "max_tokens": max_tokens, "temperature": 0}
+        if grammar:
+            request["grammar"] = grammar
         with lock:
             if on_token is None:
                 reply = server.handle_chat_completions(request)
@@ -118,7 +129,7 @@ def _http_generator(url: str, model: str) -> Generator:
     if not endpoint.endswith("/chat/completions"):
         endpoint += "/v1/chat/completions" if not endpoint.endswith("/v1") else "/chat/completions"
 
-    def chat(messages: list[dict], max_tokens: int, on_token: OnToken | None) -> str:
+    def chat(messages: list[dict], max_tokens: int, on_token: OnToken | None, grammar: str | None) -> str:
         request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0}
         if on_token is None:
             response = httpx.post(endpoint, json=request, timeout=None)
@@ -152,6 +163,24 @@ def build_messages(question: str, citations: tuple[Citation, ...], question_lang
             {"role": "user", "content": f"Passages:\n{passages}\n\nQuestion: {question}"}]
 
 
+def marked_sentences_grammar(passages: int) -> str:
+    """A GBNF grammar for one to three sentences, each ending with the marker of one of `passages` passages.
+
+    A model held to it cannot leave a sentence unmarked or cite a passage that does not exist;
+    whether a sentence's numbers and names are in what it cites is still checked after. A full
+    stop before a digit ("GPT-3.5") does not end a sentence, and none starts with a digit or a
+    bullet: small models fall into numbered lists ("1.1.1.1.").
+    """
+    ranks = " | ".join(f'"{n}"' for n in range(1, max(passages, 1) + 1))
+    return "\n".join([
+        'root ::= sentence (" " sentence){0,2}',
+        f"sentence ::= first piece{{3,{_LONGEST_GENERATED_SENTENCE}}} [.!?。！？] marker",
+        r'first ::= [^\[\]\n.!?。！？0-9 #*-]',
+        r'piece ::= [^\[\]\n.!?。！？] | "." [0-9]',
+        f'marker ::= " [" rank "]"\nrank ::= {ranks}',
+    ])
+
+
 def split_generated(text: str) -> list[str]:
     """Sentences of a generated answer, each with its own [n] markers.
 
@@ -174,14 +203,16 @@ def split_generated(text: str) -> list[str]:
 
 def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[list[str], list[str]]:
     """(kept, dropped): a sentence is kept when it cites existing passages and every number and
-    name in it appears in the passages it cites."""
+    name in it appears in the passages it cites. A sentence that asks is dropped: small models
+    echo the question."""
     by_rank = {c.rank: c.text.lower() for c in citations}
     kept, dropped = [], []
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
         claims = _NUMBER.findall(_MARKERS.sub("", sentence)) + _NAME.findall(_MARKERS.sub("", sentence))
-        if ranks and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
+        asks = is_question(_MARKERS.sub("", sentence).strip())
+        if ranks and not asks and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
             kept.append(sentence)
         else:
             dropped.append(sentence)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.generate import build_messages, supported_sentences
+from qa.generate import build_messages, marked_sentences_grammar, supported_sentences
 
 QUESTIONS = ["Which university created the Chatbot Arena ranking?", "Who released Llama 2?",
              "Quand Meta a-t-il publié Llama ?", "伯克利的哪位计算机教授参与开发了Vicuna？"]
@@ -36,13 +36,15 @@ def test_prompt_carries_the_numbered_passages_and_the_rules(bundled_app):
     assert user["content"].endswith("Question: Quand Meta a-t-il publié Llama ?")
 
 
-def test_sentences_with_unsupported_numbers_or_names_or_no_marker_are_dropped(bundled_app):
+def test_sentences_with_unsupported_numbers_or_names_or_no_marker_or_that_ask_are_dropped(bundled_app):
     citations = bundled_app.ask("Quand Meta a-t-il publié Llama ?", k=2).citations
     text = ("En mars de cette année, Meta a publié Llama [1]. Meta a publié Llama en 1999 [1].\n"
-            "Selon Google, Meta a publié Llama [1]. Llama est puissant. Selon [7], Llama est puissant [7].")
+            "Selon Google, Meta a publié Llama [1]. Llama est puissant. Selon [7], Llama est puissant [7].\n"
+            "Quand Meta a-t-il publié Llama ? [1]")
     kept, dropped = supported_sentences(text, citations)
     assert kept == ["En mars de cette année, Meta a publié Llama [1]."]
-    assert len(dropped) == 4
+    assert dropped[-1] == "Quand Meta a-t-il publié Llama ? [1]", "an echo of the question answers nothing"
+    assert len(dropped) == 5
 
 
 def every_sentence_is_marked_and_supported(answer) -> bool:
@@ -63,6 +65,16 @@ def test_gguf_answers_are_checked_or_fall_back_with_a_note(bundled_app, app_fact
             assert answer.text == bundled_app.ask(question).text
         assert answer.to_json()["mode"] == answer.mode
     assert set(modes) <= {"generated", "extractive"}
+
+
+def test_the_in_process_model_writes_only_marked_sentences_held_by_a_grammar(bundled_app, app_factory, gguf):
+    generator = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf).generator
+    for question in QUESTIONS[:2]:
+        citations = bundled_app.ask(question, k=3).citations
+        # Room for three sentences of the grammar's longest, so none is cut off unmarked.
+        reply = generator.generate(build_messages(question, citations, "en"), 1000, 120, None,
+                                   marked_sentences_grammar(len(citations)))
+        assert re.fullmatch(r"[^\[\]\n]+[.!?。！？] \[[1-3]\]( [^\[\]\n]+[.!?。！？] \[[1-3]\]){0,2}", reply), reply
 
 
 def test_tokens_stream_as_they_are_generated(bundled_app, app_factory, gguf):
