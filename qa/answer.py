@@ -11,7 +11,7 @@ import numpy as np
 from ingest import detect_language
 from ingest.chunking import CLOSING_MARKS
 from ingest.keywords import QueryTerms
-from ingest.language import HAN_CHARACTERS
+from ingest.language import HAN_CHARACTERS, LANGUAGE_NAMES
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import (
@@ -91,8 +91,9 @@ def answer_question(
 
 
 def generate_answer(extractive: Answer, generator: Generator, settings: QASettings, on_token: OnToken | None) -> Answer:
-    """A generated answer from the cited passages, keeping only sentences they support;
-    the extractive answer, with a remark, when generation fails, times out or cites nothing."""
+    """A generated answer from the cited passages, keeping only sentences they support; the
+    extractive answer, with a remark, when generation fails, times out, cites nothing or is
+    written in another language than the question."""
     messages = build_messages(extractive.question, extractive.citations, extractive.answer_language)
     try:
         text = generator.generate(messages, settings.llm_max_tokens, settings.llm_timeout, on_token,
@@ -103,6 +104,11 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     if not kept:
         return replace(extractive, remark="The generated answer had no sentence its cited passages support; "
                                           "this is the extractive answer.")
+    written_in = detect_language(re.sub(r"\[\d+\]", "", " ".join(kept)))
+    if written_in != extractive.answer_language:
+        # Small models often answer a Chinese or French question in English: not what was asked.
+        return replace(extractive, remark=f"The generated answer was in {LANGUAGE_NAMES[written_in]}, not "
+                                          f"{LANGUAGE_NAMES[extractive.answer_language]}; this is the extractive answer.")
     remark = f"{len(dropped)} unsupported generated sentence(s) left out." if dropped else None
     return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest import detect_language
 from qa.generate import build_messages, marked_sentences_grammar, supported_sentences
 
 QUESTIONS = ["Which university created the Chatbot Arena ranking?", "Who released Llama 2?",
@@ -60,6 +61,7 @@ def test_gguf_answers_are_checked_or_fall_back_with_a_note(bundled_app, app_fact
         modes.append(answer.mode)
         if answer.mode == "generated":
             assert every_sentence_is_marked_and_supported(answer)
+            assert detect_language(answer.text) == detect_language(question), "in the question's language"
         else:
             assert answer.remark and "extractive answer" in answer.remark
             assert answer.text == bundled_app.ask(question).text
