@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -20,6 +21,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def launched_chat(app: App, **launch):
+    """The chat of `app` served on a free loopback port for the block: yields its URL."""
+    from ui import build_ui
+
+    page = build_ui(app)
+    port = free_port()
+    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        page.close()
 
 
 def write_xquad_copies(folder: Path, copies: int = 2) -> Path:

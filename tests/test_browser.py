@@ -17,8 +17,7 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    from conftest import free_port, make_app
-    from ui import build_ui
+    from conftest import launched_chat, make_app
 
     data = tmp_path_factory.mktemp("browser")
     docs = data / "docs"
@@ -31,11 +30,8 @@ def page_url(tmp_path_factory):
     app = make_app(data / "data")
     app.ingest(progress=False)
     app.ingest([docs], progress=False)
-    page = build_ui(app)
-    port = free_port()
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    page.close()
+    with launched_chat(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

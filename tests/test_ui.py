@@ -5,20 +5,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from qa import Answer, Citation, Span
-from ui import build_ui, render_sources
+from ui import render_sources
 from ui.chat import render_answer
 
-from conftest import free_port
+from conftest import free_port, launched_chat
 
 
 
 @pytest.fixture(scope="module")
 def served(bundled_app):
-    page = build_ui(bundled_app)
-    port = free_port()
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    page.close()
+    with launched_chat(bundled_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +43,11 @@ def test_twenty_concurrent_clients_all_get_answers(served):
 def test_wrong_password_is_refused(bundled_app):
     from gradio_client import Client
 
-    page = build_ui(bundled_app)
-    port = free_port()
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                auth=("ana", "s3cret"))
-    try:
+    with launched_chat(bundled_app, auth=("ana", "s3cret")) as url:
         with pytest.raises(Exception, match="(?i)login|auth|credentials|401|403"):
-            Client(f"http://127.0.0.1:{port}/", auth=("ana", "wrong"), verbose=False)
-        answer = Client(f"http://127.0.0.1:{port}/", auth=("ana", "s3cret"), verbose=False).predict(
-            "Who released Llama 2?", api_name="/ask")
+            Client(url, auth=("ana", "wrong"), verbose=False)
+        answer = Client(url, auth=("ana", "s3cret"), verbose=False).predict("Who released Llama 2?", api_name="/ask")
         assert answer["citations"]
-    finally:
-        page.close()
 
 
 def test_ask_endpoint_answers_english_question_from_chinese_passage(client):
