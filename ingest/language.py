@@ -40,16 +40,33 @@ def detect_language(text: str) -> str:
     return "fr" if french > english else "en"
 
 
+# The languages questions come in win a close call: on a short text the identifier's first guess
+# is often a neighbour of theirs ("nn" for a two-line English note, "ht" for a French sentence,
+# "wuu" for Mandarin), which would keep the document out of a language filter and misname it.
+_FAVOURED = ("en", "fr", "zh")
+# A favoured language wins when it is at least this share as probable as the first guess.
+_CLOSE_CALL = 0.5
+
+
 @functools.cache
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def detect_document_language(text: str) -> str:
-    """The ISO 639-1 code of a document's language ('en', 'zh', 'fr', 'de', ...)."""
+    """The ISO 639-1 code of a document's language ('en', 'zh', 'fr', 'de', ...).
+
+    Varieties without a two-letter code (Cantonese "yue", Wu "wuu", Extremaduran "ext") are left
+    out, so their texts take the code of the language they are written like.
+    """
     sample = text[:20000]
     if not sample.strip():
         return "en"
-    return str(_identifier().classify(sample)[0])
+    ranked = [(lang, p) for lang, p in _identifier().rank(sample) if len(lang) == 2]
+    best, probability = ranked[0]
+    favoured = next(((lang, p) for lang, p in ranked if lang in _FAVOURED), None)
+    if favoured and favoured[1] >= _CLOSE_CALL * probability:
+        return favoured[0]
+    return str(best)

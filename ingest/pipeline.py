@@ -99,8 +99,8 @@ class PreparedDocument:
     dropped: tuple[tuple[int, int, str], ...]
 
 
-# Bumped whenever cleaning or sentence splitting changes what chunks a file gives.
-PREPARATION_VERSION = 2
+# Bumped whenever cleaning, sentence splitting or language detection changes what chunks a file gives.
+PREPARATION_VERSION = 3
 
 
 def preparation(settings: IngestSettings) -> str:

@@ -161,6 +161,18 @@ def test_german_document_language_is_detected(app_with_document):
     assert app.documents()[0].lang == "de"
 
 
+@pytest.mark.parametrize("text, lang", [
+    ("Alpha beta gamma. The zeppelin flew over Lyon in 1912.", "en"),  # py3langid alone: Nynorsk
+    ("Le zeppelin a survolé Lyon en 1912.", "fr"),  # Haitian Creole
+    ("飞艇于1912年飞越里昂。", "zh"),  # Wu Chinese
+    ("El zepelín sobrevoló Lyon en 1912.", "es"),  # Extremaduran
+    ("Der Zeppelin flog 1912 über Lyon.", "de"),
+])
+def test_a_short_document_is_labelled_with_its_language_not_a_neighbour(app_with_document, text, lang):
+    app, _ = app_with_document(text + "\n")
+    assert app.documents()[0].lang == lang
+
+
 def test_plain_progress_lines_when_output_is_not_a_terminal(data_dir):
     proc = subprocess.run([str(EXE), "ingest"], capture_output=True, text=True, env=os.environ.copy())
     assert proc.returncode == 0
