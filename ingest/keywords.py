@@ -31,7 +31,7 @@ _STOPWORDS = frozenset(
     their they them he she his her we you your our not no can could would should will may might also any all
     le la les des du de un une et ou est sont au aux en dans pour par sur avec que qui quoi quand comment
     pourquoi combien quel quelle quels quelles ce cette ces il elle ils elles on se sa son ses leur leurs
-    ne pas plus été être ont fait selon
+    ne pas plus été être ont fait selon qu lorsqu puisqu jusqu
     的 了 是 在 和 与 及 或 有 也 都 而 被 把 对 为 从 以 之 于 其 这 那 这个 那个 什么 哪 哪个 哪些 哪位
     谁 吗 呢 吧 啊 个 上 中 下 一个 如何 怎么 怎样 多少 几 是否 什么样 时候 何时""".split()
 )
@@ -129,10 +129,17 @@ class QueryTerms:
     tokens: tuple[str, ...]
     weights: tuple[float, ...]
     matches: tuple[dict[str, float], ...]
+    # Each token's other spellings that are the query's own words too: two words written as one
+    # ("huggingfac" for both "hugging" and "face"). Empty, or one tuple per token.
+    respellings: tuple[tuple[str, ...], ...] = ()
 
     @property
     def total(self) -> float:
         return sum(self.weights)
+
+    def own_spellings(self, i: int) -> tuple[str, ...]:
+        """The i-th token and its other spellings: what counts as the query's own word, not a translation."""
+        return (self.tokens[i],) + (self.respellings[i] if self.respellings else ())
 
     def coverage(self, text: str, exact: bool = False) -> float:
         """The share of the query's weight that a text's words match (`exact`: by the query's own words only)."""
@@ -140,7 +147,7 @@ class QueryTerms:
         if not self.tokens or not present:
             return 0.0
         if exact:
-            matched = sum(w for w, t in zip(self.weights, self.tokens) if t in present)
+            matched = sum(w for i, w in enumerate(self.weights) if not present.isdisjoint(self.own_spellings(i)))
         else:
             matched = sum(w * max((c for t, c in m.items() if t in present), default=0.0)
                           for w, m in zip(self.weights, self.matches))
@@ -202,7 +209,7 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -293,7 +300,22 @@ class KeywordIndex:
                 weights.append(max((float(self.idf[c]) for c in found), default=self.unseen_idf))
             matches.append({**{self.tokens[c]: sim for c, sim in found.items()}, token: 1.0})
             own_tokens.append(token)
-        return QueryTerms(tuple(own_tokens), tuple(weights), tuple(matches))
+        respellings: list[tuple[str, ...]] = [() for _ in own_tokens]
+        for i, joined in self._joined_spellings(terms):
+            for at in (i, i + 1):
+                matches[at][joined] = 1.0
+                respellings[at] += (joined,)
+        return QueryTerms(tuple(own_tokens), tuple(weights), tuple(matches), tuple(respellings))
+
+    def _joined_spellings(self, terms: list[tuple[str, str]]) -> list[tuple[int, str]]:
+        """(i, token) where query words i and i + 1, written as one word, are an indexed token:
+        a name is written both ways ("Hugging Face" and "HuggingFace", "Open AI" and "OpenAI")."""
+        found = []
+        for i, ((_, first), (_, second)) in enumerate(zip(terms, terms[1:])):
+            joined = word_tokens(first + second)
+            if len(joined) == 1 and joined[0] in self.vocab and not _HAN_RUN.search(first + second):
+                found.append((i, joined[0]))
+        return found
 
     def search(self, query: str, k: int, embedder=None, threshold: float = 0.1, limit: int = 3) -> KeywordHits:
         """The top-k chunks by BM25 and, for every chunk with any match, its query coverage."""
@@ -309,12 +331,13 @@ class KeywordIndex:
         position = {c: i for i, c in enumerate(wanted)}
         exact = np.zeros(len(self.chunk_ids), np.float32)
         matched = np.zeros(len(self.chunk_ids), np.float32)
-        for weight, token, credit in zip(terms.weights, terms.tokens, known):
+        for i, (weight, credit) in enumerate(zip(terms.weights, known)):
             if credit:
                 at = [position[c] for c in credit]
                 matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
-            if token in self.vocab:
-                exact += weight * present[:, position[self.vocab[token]]]
+            own = [position[self.vocab[t]] for t in terms.own_spellings(i) if t in self.vocab]
+            if own:
+                exact += weight * present[:, own].max(axis=1)
         total = terms.total
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}

@@ -119,6 +119,12 @@ def test_off_topic_question_sharing_common_words_with_a_passage_abstains(bundled
     assert not answer.answerable and answer.citations[0].score > 0
 
 
+def test_a_question_naming_hugging_face_is_answered_where_an_article_writes_huggingface(bundled_app):
+    answer = bundled_app.ask("Qu'est-ce que Hugging Face ?")
+    assert answer.answerable
+    assert "HuggingFace" in answer.text
+
+
 def test_a_passage_in_the_question_language_must_score_higher_to_answer_it(bundled_app):
     # No article names Airbus. A French passage on competition shares the question's phrasing
     # and scores as well as many a cross-lingual answer does; within one language that is too little.

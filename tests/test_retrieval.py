@@ -38,6 +38,19 @@ def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
     assert terms.coverage(texts[0]) > 2 * terms.coverage(texts[1])
 
 
+def test_a_name_written_as_one_word_is_the_question_own_two_words():
+    from ingest.keywords import KeywordIndex
+
+    texts = ["HuggingFace held an offline gathering.", "Open models face a hard test."]
+    index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
+    terms = index.query_terms("Qu'est-ce que Hugging Face ?")
+    assert terms.tokens == ("hugg", "fac"), "the elided qu' is no keyword"
+    assert terms.coverage(texts[0], exact=True) == 1.0, "not a translation: it counts for abstention"
+    hits = index.search_terms(terms, 2)
+    assert hits.chunk_ids[0] == "a" and hits.exact_coverage["a"] == pytest.approx(1.0)
+    assert hits.coverage["b"] < 0.5
+
+
 def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     hits = bundled_app.keywords().search("护城河", 3)
     store_texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
