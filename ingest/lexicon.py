@@ -25,7 +25,7 @@ _ENTRY = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
 # Glosses that point elsewhere or describe usage, rather than translate.
 _NOT_A_TRANSLATION = re.compile(
     r"^(CL:|abbr\.|variant of|old variant|see |surname|also written|also transliterated|used in|"
-    r"Japanese variant|erhua|archaic|\()"
+    r"Japanese variant|erhua|archaic)"
 )
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
@@ -36,7 +36,7 @@ _LONGEST_GLOSS = 3
 _SENSES_TRANSLATED_BACK = 2
 _FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
-_FORMAT = 2
+_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     Only words of two characters or more: single characters have dozens of senses (将 is
     "will", "general" and "to take"). A one-word gloss is a full translation (credit 1.0);
     each word of a two- or three-word gloss gets half ("stock exchange" for 证券交易所).
-    Back from English, only one-word glosses of a word's first two senses count.
+    Back from English, only one-word glosses of a word's first two senses count. A qualifier in
+    parentheses is left out of its gloss: "(manufacturing, production etc) costs" is "costs".
     """
     from ingest.keywords import word_tokens
 

@@ -82,6 +82,7 @@ CEDICT_LINES = [
     "證券交易所 证券交易所 [zheng4 quan4 jiao1 yi4 suo3] /stock exchange/",
     "近 近 [jin4] /near/close to/approximately/",
     "工廠 工厂 [gong1 chang3] /factory/CL:家[jia1],座[zuo4]/",
+    "成本 成本 [cheng2 ben3] /(manufacturing, production etc) costs/",
 ]
 
 
@@ -94,6 +95,8 @@ def test_dictionary_translates_chinese_words_to_english_tokens_and_back():
     assert "证券交易所" not in lexicon.translations("stock"), "a phrase does not translate back word by word"
     assert lexicon.translations("近") == {} and "近" not in lexicon.translations("near"), "single characters have too many senses"
     assert lexicon.translations("工厂") == {"factory": 1.0}, "measure words (CL:) are not translations"
+    assert lexicon.translations("成本") == {"cost": 1.0}, "a qualifier in parentheses is left out, not its gloss"
+    assert lexicon.translations("cost") == {"成本": 1.0}
 
 
 def test_bundled_dictionary_knows_names_the_embedder_does_not():
