@@ -157,6 +157,11 @@ def test_a_question_of_one_rare_name_is_answered_though_its_meaning_is_far(app_w
     assert answer.text.startswith("Teachers in Wales can be registered members of trade unions")
 
 
+def test_a_question_whose_every_word_is_translated_in_a_passage_is_answered_though_its_meaning_is_far(bundled_app):
+    answer = bundled_app.ask("What does it cost to train Vicuna?")  # cosine 0.08 to the passage
+    assert answer.answerable and "几百美元" in answer.text, "成本, 训练 and Vicuna are all there"
+
+
 def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundled_app):
     # "weather" has a loose translation in the corpus ("temps"), "tomorrow" one too ("jour").
     assert bundled_app.keywords().search("weather tomorrow", 5, bundled_app.embedder).coverage
