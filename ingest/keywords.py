@@ -37,6 +37,11 @@ _STOPWORDS = frozenset(
 )
 
 
+# Words that only ask, as 多少 and combien do (stopwords): "much" in "how much" is no keyword,
+# though in "for much of his life" it is.
+_ASKING = re.compile(r"\bhow (much|many)\b", re.IGNORECASE)
+
+
 @functools.cache
 def _jieba():
     import jieba
@@ -284,7 +289,7 @@ class KeywordIndex:
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """
-        terms = list(dict.fromkeys(keyword_terms(query, _whole_words)))
+        terms = list(dict.fromkeys(keyword_terms(_ASKING.sub(" ", query), _whole_words)))
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])

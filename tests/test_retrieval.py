@@ -27,6 +27,15 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
     assert keyword_tokens("What is the weather?") == ["weather"]
 
 
+def test_how_much_and_how_many_only_ask_like_combien_and_duoshao():
+    from ingest.keywords import KeywordIndex
+
+    index = KeywordIndex("test", ["a"], [keyword_tokens("Training Vicuna costs a few hundred dollars.")])
+    assert index.query_terms("How much does it cost to train Vicuna?").tokens == ("cost", "train", "vicuna")
+    assert index.query_terms("How many people did Vicuna train?").tokens == ("peopl", "vicuna", "train")
+    assert "much" in index.query_terms("Where did Tesla live for much of his life?").tokens
+
+
 def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
     from ingest.keywords import KeywordIndex
 
