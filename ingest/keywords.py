@@ -38,8 +38,13 @@ _STOPWORDS = frozenset(
 
 
 # Words that only ask, as 多少 and combien do (stopwords): "much" in "how much" is no keyword,
-# though in "for much of his life" it is.
-_ASKING = re.compile(r"\bhow (much|many)\b", re.IGNORECASE)
+# though in "for much of his life" it is; nor is "tell me about" in a request, nor 介绍一下.
+_ASKING = re.compile(
+    r"\bhow (much|many)\b|\b(tell|show|give) me( more)?( about)?\b|\bwhat about\b|"
+    r"\b(parle|parlez|dis|dites|explique|expliquez|raconte|racontez|décris|décrivez)(-| )moi\b|"
+    r"请问|介绍一下|介绍|讲讲|说说|谈谈|告诉我",
+    re.IGNORECASE,
+)
 
 
 @functools.cache

@@ -19,6 +19,9 @@ _CLOSERS = CLOSING_MARKS + " *»"
 _SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
 # Headings are a few words; a line this long without a full stop is a sentence that lacks one.
 _LONGEST_HEADING = 60
+# A question of at least this many letters, this share of them capitals, is typed in capitals
+# (acronyms such as "GPT" or "LLaMA" in a question are far fewer).
+_SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,15 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
     """Embed a question and weigh its words (with their translations) against the keyword index."""
     terms = retrieval.keywords.query_terms(question, retrieval.embedder, settings.translation_threshold,
                                            settings.translations_per_word)
-    return Query(question, retrieval.embedder.embed_query(question), terms)
+    return Query(question, retrieval.embedder.embed_query(_unshouted(question)), terms)
+
+
+def _unshouted(question: str) -> str:
+    """The question in lower case if it is typed in capitals: the embedder reads "WHICH
+    UNIVERSITY CREATED CHATBOT ARENA?" as other tokens than the same words in lower case."""
+    cased = [c for c in question if c.lower() != c.upper()]
+    shouted = len(cased) >= _SHOUTED_LETTERS and sum(c.isupper() for c in cased) >= _SHOUTED_SHARE * len(cased)
+    return question.lower() if shouted else question
 
 
 def is_question(sentence: str) -> bool:

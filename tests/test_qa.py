@@ -119,6 +119,22 @@ def test_off_topic_question_sharing_common_words_with_a_passage_abstains(bundled
     assert not answer.answerable and answer.citations[0].score > 0
 
 
+@pytest.mark.parametrize("request_", ["Tell me about Vicuna.", "Parle-moi de Vicuna.", "介绍一下Vicuna。"])
+def test_a_request_is_answered_as_a_question_is(bundled_app, request_):
+    answer = bundled_app.ask(request_)
+    assert answer.answerable and "Vicuna" in answer.text
+
+
+@pytest.mark.parametrize("request_", ["Tell me about the weather in Paris.", "介绍一下北京的天气。"])
+def test_an_off_topic_request_is_refused(bundled_app, request_):
+    assert not bundled_app.ask(request_).answerable
+
+
+def test_a_question_typed_in_capitals_is_answered_as_in_lower_case(bundled_app):
+    answer = bundled_app.ask("WHICH UNIVERSITY CREATED THE CHATBOT ARENA RANKING?")
+    assert answer.answerable and "UC Berkeley" in answer.text
+
+
 def test_a_question_naming_hugging_face_is_answered_where_an_article_writes_huggingface(bundled_app):
     answer = bundled_app.ask("Qu'est-ce que Hugging Face ?")
     assert answer.answerable
