@@ -22,6 +22,8 @@ _LONGEST_HEADING = 60
 # A question of at least this many letters, this share of them capitals, is typed in capitals
 # (acronyms such as "GPT" or "LLaMA" in a question are far fewer).
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
+# How much deeper the candidates are searched again when copies crowd them.
+_DEEPER = 4
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,14 @@ def is_heading(sentence: str) -> bool:
 def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Candidates from both retrievers, fused, and the best of them re-scored by their sentences
     (and by the cross-encoder, when one is configured), best first."""
-    fused = drop_repeated_passages(fuse_candidates(query, retrieval, settings, lang))
+    candidates = fuse_candidates(query, retrieval, settings, lang)
+    fused = drop_repeated_passages(candidates)
+    if len(fused) < min(len(candidates), settings.rescore_candidates):
+        # Copies crowded the others out of the candidates (one article ingested many times):
+        # search again, deeper, so that as many distinct passages compete.
+        deeper = settings.model_copy(update={"dense_candidates": _DEEPER * settings.dense_candidates,
+                                             "keyword_candidates": _DEEPER * settings.keyword_candidates})
+        fused = drop_repeated_passages(fuse_candidates(query, retrieval, deeper, lang))
     head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
     if retrieval.reranker is not None:
         head = rescore_by_cross_encoder(query.text, head, retrieval.reranker, settings.reranker_weight)

@@ -50,6 +50,18 @@ def test_an_article_ingested_from_two_folders_is_cited_and_quoted_once(app_facto
     assert len(texts) == len(set(texts)) > 1
 
 
+def test_copies_of_an_article_do_not_crowd_its_other_passages_out_of_the_citations(app_factory, data_dir, tmp_path):
+    article = next(bundled_corpus().glob("000_*.txt"))
+    for copy in range(10):
+        (tmp_path / "mirror" / str(copy)).mkdir(parents=True)
+        (tmp_path / "mirror" / str(copy) / article.name).write_bytes(article.read_bytes())
+    app = app_factory(data_dir)
+    app.ingest([tmp_path / "mirror"], progress=False)
+    answer = app.ask("Which university created the Chatbot Arena ranking?")
+    texts = [c.text for c in answer.citations]
+    assert len(texts) == len(set(texts)) == 5
+
+
 def test_citation_text_is_exact_source_span(bundled_app):
     answer = bundled_app.ask("What was the leaked Google internal document called?")
     for citation in answer.citations:
