@@ -2,7 +2,8 @@
 """How corpus-qa's cost grows with the corpus: 1x, 10x and 100x the bundled one, on a Chroma server.
 
 The corpus at size N is the bundled articles plus copies of them and of the xquad-dev articles
-(each copy under its own file name, so each is its own document) until it holds N times the
+(each copy under its own file name, so each is its own document, and each of its lines opens
+with the copy's number, so no two passages are the same text) until it holds N times the
 bundled corpus's bytes. For each size, in a fresh `chroma run` server and a fresh process:
 ingest throughput, warm `ask` p50/p95 over the dev questions, and peak memory (max RSS) of the
 corpus-qa process. At the largest size it also serves the chat and sends 20 concurrent `/ask`
@@ -71,6 +72,11 @@ def build_corpus(folder: Path, times: int) -> int:
             if copy and written >= target:
                 break
             data = source.read_bytes()
+            if copy:
+                # Every line of a copy carries its number: identical passages are collapsed when
+                # answering, so exact copies would measure that rather than a corpus this size.
+                data = b"\n".join(f"({copy}) ".encode() + line if line.strip() else line
+                                   for line in data.split(b"\n"))
             (folder / f"c{copy:03d}-{source.name}").write_bytes(data)
             written += len(data)
         copy += 1
