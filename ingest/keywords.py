@@ -33,7 +33,7 @@ _STOPWORDS = frozenset(
     pourquoi combien quel quelle quels quelles ce cette ces il elle ils elles on se sa son ses leur leurs
     ne pas plus été être ont fait selon qu lorsqu puisqu jusqu
     的 了 是 在 和 与 及 或 有 也 都 而 被 把 对 为 从 以 之 于 其 这 那 这个 那个 什么 哪 哪个 哪些 哪位
-    谁 吗 呢 吧 啊 个 上 中 下 一个 如何 怎么 怎样 多少 几 是否 什么样 时候 何时""".split()
+    谁 吗 呢 吧 啊 个 上 中 下 一个 如何 怎么 怎样 多少 几 是否 什么样 时候 何时 哪里 哪儿 为什么 为何 多久""".split()
 )
 
 
@@ -219,7 +219,7 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 

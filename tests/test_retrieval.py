@@ -43,7 +43,7 @@ def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
     index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
     assert {"维多", "维多利亚州"} <= set(index.vocab), "the index holds the name and its sub-words"
     terms = index.query_terms("维多利亚州的首府是哪里？")
-    assert terms.tokens == ("维多利亚州", "首府", "哪里")
+    assert terms.tokens == ("维多利亚州", "首府"), "哪里 only asks"
     assert terms.coverage(texts[0]) > 2 * terms.coverage(texts[1])
 
 
