@@ -169,13 +169,14 @@ def marked_sentences_grammar(passages: int) -> str:
     A model held to it cannot leave a sentence unmarked or cite a passage that does not exist;
     whether a sentence's numbers and names are in what it cites is still checked after. A full
     stop before a digit ("GPT-3.5") does not end a sentence, and none starts with a digit or a
-    bullet: small models fall into numbered lists ("1.1.1.1.").
+    bullet (small models fall into numbered lists: "1.1.1.1."), nor with a lower-case letter
+    (the tail of a sentence cut short, "is a part of the article. [2]").
     """
     ranks = " | ".join(f'"{n}"' for n in range(1, max(passages, 1) + 1))
     return "\n".join([
         'root ::= sentence (" " sentence){0,2}',
         f"sentence ::= first piece{{3,{_LONGEST_GENERATED_SENTENCE}}} [.!?。！？] marker",
-        r'first ::= [^\[\]\n.!?。！？0-9 #*-]',
+        r'first ::= [^\[\]\n.!?。！？0-9a-z #*-]',
         r'piece ::= [^\[\]\n.!?。！？] | "." [0-9]',
         f'marker ::= " [" rank "]"\nrank ::= {ranks}',
     ])
@@ -203,17 +204,19 @@ def split_generated(text: str) -> list[str]:
 
 def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[list[str], list[str]]:
     """(kept, dropped): a sentence is kept when it cites existing passages and every number and
-    name in it appears in the passages it cites. A sentence that asks is dropped: small models
-    echo the question."""
+    name in it appears in the passages it cites. A sentence that asks is dropped (small models
+    echo the question), and so is one said already, whatever passage it cites the second time."""
     by_rank = {c.rank: c.text.lower() for c in citations}
-    kept, dropped = [], []
+    kept, dropped, said = [], [], set()
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
-        claims = _NUMBER.findall(_MARKERS.sub("", sentence)) + _NAME.findall(_MARKERS.sub("", sentence))
-        asks = is_question(_MARKERS.sub("", sentence).strip())
-        if ranks and not asks and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
+        words = _MARKERS.sub("", sentence).strip()
+        claims = _NUMBER.findall(words) + _NAME.findall(words)
+        fresh = words not in said and not is_question(words)
+        if ranks and fresh and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
             kept.append(sentence)
+            said.add(words)
         else:
             dropped.append(sentence)
     return kept, dropped
