@@ -109,7 +109,7 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
         # Small models often answer a Chinese or French question in English: not what was asked.
         return replace(extractive, remark=f"The generated answer was in {LANGUAGE_NAMES[written_in]}, not "
                                           f"{LANGUAGE_NAMES[extractive.answer_language]}; this is the extractive answer.")
-    remark = f"{len(dropped)} unsupported generated sentence(s) left out." if dropped else None
+    remark = f"{len(dropped)} generated sentence(s) left out (unsupported, repeated or asking)." if dropped else None
     return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 
 
