@@ -30,6 +30,7 @@ ABSTENTION = {
 _HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
+_BULLET = re.compile(r"\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
 _CLAUSE_MARKS = ",，;；:："
 _CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 # Marks where an answer sentence was cut to fit.
@@ -200,6 +201,10 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
             if closers:
                 cut = len(closers.group())
                 sentence = replace(sentence, text=sentence.text[:-cut], end=sentence.end - cut)
+            # A list item is quoted without its bullet ("- ", "2. "): the answer is not a list.
+            bullet = _BULLET.match(sentence.text)
+            if bullet and bullet.end() < len(sentence.text):
+                sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
             if len(_WORD.findall(sentence.text)) >= 2 or len(_HAN.findall(sentence.text)) >= 4:
                 seen.add(key)
                 out.append((rank, sentence))

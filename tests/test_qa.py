@@ -87,6 +87,15 @@ def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(
     assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
 
 
+def test_a_list_item_is_quoted_without_its_bullet(app_with_document):
+    app, path = app_with_document("Offsite\n\n## Speakers\n\n- Dr. Amelie Roux opens with a talk on retrieval.\n"
+                                  "- Li Wei will present the multilingual roadmap.\n")
+    answer = app.ask("Who presents the multilingual roadmap?")
+    assert answer.text == "Li Wei will present the multilingual roadmap. [1]"
+    span = answer.citations[0].answer_spans[0]
+    assert path.read_text(encoding="utf-8")[span.start : span.end] == "Li Wei will present the multilingual roadmap."
+
+
 def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_title(app_with_document):
     app, _ = app_with_document("谷歌内部文件\n\n十天前，谷歌的一份内部文件泄漏了，引起了很大的讨论。"
                                "这份文件名为《我们没有护城河》，作者认为开源模型正在追上来。"
