@@ -87,6 +87,17 @@ def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(
     assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
 
 
+def test_a_sentence_with_a_name_initial_is_quoted_whole_with_a_marker_after_each_part(app_with_document):
+    app, path = app_with_document("Oil crisis\n\nPrices rose fourfold. In 1973, Nixon named William E. Simon as the "
+                                  "first Administrator of the Federal Energy Office. The embargo ended in 1974.\n")
+    answer = app.ask("Who did Nixon name in 1973?")
+    # verify.py, like most readers, ends a sentence at "E. S": each part carries the marker.
+    assert answer.text == ("In 1973, Nixon named William E. [1] Simon as the first Administrator of the Federal "
+                           "Energy Office. [1]")
+    span = answer.citations[0].answer_spans[0]
+    assert path.read_text(encoding="utf-8")[span.start : span.end].startswith("In 1973, Nixon named William E. Simon")
+
+
 def test_a_list_item_is_quoted_without_its_bullet(app_with_document):
     app, path = app_with_document("Offsite\n\n## Speakers\n\n- Dr. Amelie Roux opens with a talk on retrieval.\n"
                                   "- Li Wei will present the multilingual roadmap.\n")
