@@ -111,9 +111,11 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     written_in = detect_language(re.sub(r"\[\d+\]", "", " ".join(kept)))
     if written_in != extractive.answer_language:
         # Small models often answer a Chinese or French question in English: not what was asked.
+        asked_in = LANGUAGE_NAMES[extractive.answer_language]
         return replace(extractive, remark=f"The generated answer was in {LANGUAGE_NAMES[written_in]}, not "
-                                          f"{LANGUAGE_NAMES[extractive.answer_language]}; this is the extractive answer.")
-    remark = f"{len(dropped)} generated sentence(s) left out (unsupported, repeated or asking)." if dropped else None
+                                          f"{asked_in}; this is the extractive answer.")
+    remark = (f"{len(dropped)} generated sentence(s) left out (unsupported, repeated or asking)."
+              if dropped else None)
     return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 
 
@@ -226,8 +228,9 @@ def _joined_at_initials(evidence: Evidence) -> list[Sentence]:
     for sentence in evidence.sentences:
         if joined and _ENDS_WITH_INITIAL.search(joined[-1].text.rstrip()):
             head = joined.pop()
-            sentence = Sentence(head.start, sentence.end, chunk.text[head.start - chunk.start : sentence.end - chunk.start],
-                                max(head.similarity, sentence.similarity), max(head.coverage, sentence.coverage))
+            text = chunk.text[head.start - chunk.start : sentence.end - chunk.start]
+            sentence = Sentence(head.start, sentence.end, text, max(head.similarity, sentence.similarity),
+                                max(head.coverage, sentence.coverage))
         joined.append(sentence)
     return joined
 
