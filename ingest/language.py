@@ -14,7 +14,8 @@ LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "fr": "French"}
 
 # Han characters (CJK unified ideographs, extension A, compatibility ideographs), for a regex class.
 HAN_CHARACTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAN = re.compile(f"[{HAN_CHARACTERS}]")
+# One Han character.
+HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 _FRENCH_MARKS = re.compile(r"[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
 # Short words frequent in one language and rare in the other: enough to tell French from English.
@@ -31,8 +32,8 @@ _ENGLISH_WORDS = frozenset(
 def detect_language(text: str) -> str:
     """'zh', 'fr' or 'en' (the default when a text gives no evidence)."""
     sample = text[:5000]
-    han = len(_HAN.findall(sample))
-    words = [w.lower() for w in _LATIN_WORD.findall(_HAN.sub(" ", sample))]
+    han = len(HAN.findall(sample))
+    words = [w.lower() for w in _LATIN_WORD.findall(HAN.sub(" ", sample))]
     if han and han >= len(words):
         return "zh"
     french = sum(w in _FRENCH_WORDS for w in words) + len(_FRENCH_MARKS.findall(sample))

@@ -11,7 +11,7 @@ import numpy as np
 from ingest import detect_language
 from ingest.chunking import CLOSING_MARKS
 from ingest.keywords import QueryTerms
-from ingest.language import HAN_CHARACTERS, LANGUAGE_NAMES
+from ingest.language import HAN, LANGUAGE_NAMES
 from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import (
@@ -27,7 +27,6 @@ ABSTENTION = {
     "fr": "Les articles ne le disent pas.",
 }
 
-_HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
@@ -211,7 +210,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
             bullet = _BULLET.match(sentence.text)
             if bullet and bullet.end() < len(sentence.text):
                 sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
-            if len(_WORD.findall(sentence.text)) >= 2 or len(_HAN.findall(sentence.text)) >= 4:
+            if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
                 seen |= keys
                 out.append((rank, sentence))
     return out

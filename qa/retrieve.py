@@ -8,6 +8,7 @@ import numpy as np
 
 from ingest import Embedder
 from ingest.chunking import CLOSING_MARKS, split_sentences
+from ingest.language import HAN
 from ingest.keywords import KeywordIndex, QueryTerms
 from qa.rerank import Reranker
 from qa.settings import QASettings
@@ -97,6 +98,8 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
 def _unshouted(question: str) -> str:
     """The question in lower case if it is typed in capitals: the embedder reads "WHICH
     UNIVERSITY CREATED CHATBOT ARENA?" as other tokens than the same words in lower case."""
+    if HAN.search(question):
+        return question  # "LLAMA和GPT哪个更好？" only writes names in capitals
     cased = [c for c in question if c.lower() != c.upper()]
     shouted = len(cased) >= _SHOUTED_LETTERS and sum(c.isupper() for c in cased) >= _SHOUTED_SHARE * len(cased)
     return question.lower() if shouted else question

@@ -165,6 +165,10 @@ def test_an_off_topic_request_is_refused(bundled_app, request_):
 def test_a_question_typed_in_capitals_is_answered_as_in_lower_case(bundled_app):
     answer = bundled_app.ask("WHICH UNIVERSITY CREATED THE CHATBOT ARENA RANKING?")
     assert answer.answerable and "UC Berkeley" in answer.text
+    from qa.retrieve import _unshouted
+
+    assert _unshouted("LLAMA和GPT哪个更好？") == "LLAMA和GPT哪个更好？", "a Chinese question only names in capitals"
+    assert _unshouted("Is GPT-4 better than LLAMA?") == "Is GPT-4 better than LLAMA?"
 
 
 def test_a_question_naming_hugging_face_is_answered_where_an_article_writes_huggingface(bundled_app):
