@@ -12,6 +12,12 @@ from qa import QuestionError
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 
+def quoted_text(answer, path: Path) -> str:
+    """The source text under the answer's first quoted span."""
+    span = answer.citations[0].answer_spans[0]
+    return path.read_text(encoding="utf-8")[span.start : span.end]
+
+
 def test_english_question_finds_chinese_passage(bundled_app):
     answer = bundled_app.ask("Which Berkeley computer science professor helped develop Vicuna?")
     assert answer.answerable
@@ -83,8 +89,7 @@ def test_chinese_answer_sentence_ends_at_its_full_stop_so_the_marker_follows_it(
     app, path = app_with_document("芝加哥大学\n\n（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。）其他建筑也是如此。\n")
     answer = app.ask("米切尔塔是仿照哪座塔建造的？")
     assert answer.text.startswith("（例如，米切尔塔就是仿照牛津大学的莫德林塔建造的。 [1]")
-    span = answer.citations[0].answer_spans[0]
-    assert path.read_text(encoding="utf-8")[span.start : span.end].endswith("建造的。")
+    assert quoted_text(answer, path).endswith("建造的。")
 
 
 def test_a_sentence_with_a_name_initial_is_quoted_whole_with_a_marker_after_each_part(app_with_document):
@@ -94,8 +99,7 @@ def test_a_sentence_with_a_name_initial_is_quoted_whole_with_a_marker_after_each
     # verify.py, like most readers, ends a sentence at "E. S": each part carries the marker.
     assert answer.text == ("In 1973, Nixon named William E. [1] Simon as the first Administrator of the Federal "
                            "Energy Office. [1]")
-    span = answer.citations[0].answer_spans[0]
-    assert path.read_text(encoding="utf-8")[span.start : span.end].startswith("In 1973, Nixon named William E. Simon")
+    assert quoted_text(answer, path).startswith("In 1973, Nixon named William E. Simon")
 
 
 def test_a_list_item_is_quoted_without_its_bullet(app_with_document):
@@ -103,8 +107,7 @@ def test_a_list_item_is_quoted_without_its_bullet(app_with_document):
                                   "- Li Wei will present the multilingual roadmap.\n")
     answer = app.ask("Who presents the multilingual roadmap?")
     assert answer.text == "Li Wei will present the multilingual roadmap. [1]"
-    span = answer.citations[0].answer_spans[0]
-    assert path.read_text(encoding="utf-8")[span.start : span.end] == "Li Wei will present the multilingual roadmap."
+    assert quoted_text(answer, path) == "Li Wei will present the multilingual roadmap."
 
 
 def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_title(app_with_document):
@@ -272,8 +275,7 @@ def test_an_over_long_answer_sentence_is_cut_to_the_part_that_answers(app_with_d
     answer = app.ask(question)
     assert expected in answer.text
     assert len(re.sub(r" ?\[\d+\]", "", answer.text)) <= 300
-    span = answer.citations[0].answer_spans[0]
-    assert path.read_text(encoding="utf-8")[span.start : span.end] in answer.text, "an exact span still"
+    assert quoted_text(answer, path) in answer.text, "an exact span still"
     assert "…" in answer.text, "a reader sees where it was cut"
 
 
