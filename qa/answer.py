@@ -16,6 +16,7 @@ from qa.answer_type import asked_type, holds_type
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import (
     Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
+    without_markers,
 )
 from qa.records import Answer, Citation, Span
 from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query
@@ -107,7 +108,7 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     if not kept:
         return replace(extractive, remark="The generated answer had no sentence its cited passages support; "
                                           "this is the extractive answer.")
-    written_in = detect_language(re.sub(r"\[\d+\]", "", " ".join(kept)))
+    written_in = detect_language(without_markers(" ".join(kept)))
     if written_in != extractive.answer_language:
         # Small models often answer a Chinese or French question in English: not what was asked.
         asked_in = LANGUAGE_NAMES[extractive.answer_language]

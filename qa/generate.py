@@ -182,6 +182,11 @@ def marked_sentences_grammar(passages: int) -> str:
     ])
 
 
+def without_markers(text: str) -> str:
+    """A generated text with its [n] markers taken out: the words it says."""
+    return _MARKERS.sub("", text)
+
+
 def split_generated(text: str) -> list[str]:
     """Sentences of a generated answer, each with its own [n] markers.
 
@@ -199,7 +204,7 @@ def split_generated(text: str) -> list[str]:
             sentences.append(line[cursor : end.end()].strip())
             cursor = end.end()
         sentences.append(line[cursor:].strip())
-    return [s for s in sentences if re.search(r"\w", _MARKERS.sub("", s))]
+    return [s for s in sentences if re.search(r"\w", without_markers(s))]
 
 
 def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[list[str], list[str]]:
@@ -211,7 +216,7 @@ def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[lis
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
-        words = _MARKERS.sub("", sentence).strip()
+        words = without_markers(sentence).strip()
         claims = _NUMBER.findall(words) + _NAME.findall(words)
         fresh = words not in said and not is_question(words)
         if ranks and fresh and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
