@@ -25,7 +25,7 @@ class QASettings(BaseModel):
         ge=-1.0,
         le=5.0,
         # Chosen on ../shared/eval (both sets), bench/questions/news-extra.jsonl and 40 off-topic
-        # questions in three languages (tests/test_retrieval.py): with min_cosine (and, since, the
+        # questions in three languages (bench/questions/off-topic.jsonl): with min_cosine (and, since, the
         # same-language margin), refuses 33/40 of those and 3/238 answerable questions (all
         # cross-lingual XQuAD ones). 0.40 refused 33 and 6 before the margin.
         description="Abstain when the best passage's final score is below this.",
