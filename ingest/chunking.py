@@ -13,8 +13,8 @@ _WIDE = re.compile(
 
 # A sentence ends after Chinese end punctuation, or after . ! ? followed by space and a
 # non-lowercase character. Closing quotes and brackets stay with the sentence they close.
-# This splits at least wherever FORMAT.md's verify.py does, so every answer sentence we
-# cut out carries its own marker under that checker.
+# This splits wherever FORMAT.md's verify.py does, except after a name's initial or title, so
+# an answer sentence carries its own marker under that checker (qa.answer marks those breaks).
 CLOSING_MARKS = "”’」』）)\"'"
 _CLOSING = re.escape(CLOSING_MARKS)
 _SENTENCE_END = re.compile(
@@ -24,15 +24,19 @@ _SENTENCE_END = re.compile(
 )
 
 
-# Abbreviations that a number follows: "Convention No. 182", "Jan. 5", "p. 12", "art. 3". A
-# capitalised word after "Dr." or "M." still starts a sentence: verify.py splits there, and
-# each answer sentence must carry its own marker under that checker.
+# Abbreviations that a number follows: "Convention No. 182", "Jan. 5", "p. 12", "art. 3".
 _BEFORE_A_NUMBER = re.compile(
     r"(?<![\w.])(?:No|Nos|Nr|Art|Vol|Vols|Ch|Chap|Sec|Fig|Figs|Eq|Ref|p|pp|ca|cf|vs|"
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|janv|févr|avr|juil|déc)\.$",
     re.IGNORECASE,
 )
 _NUMBER_NEXT = re.compile(r"\s+\d")
+# A name's initial or a title, which a name follows: "William E. Simon", "Dr. Roux", "M. Macron"
+# ("I." is more often a numeral: "World War I."). verify.py and most readers break there;
+# answers put a marker after each part (qa.answer).
+_BEFORE_A_NAME = re.compile(
+    r"(?<![\w.])(?:[A-HJ-Z]|Dr|Mr|Mrs|Ms|Mme|Mlle|Mgr|Pr|Prof|Sen|Rep|Gov|Gen|Col|Capt|Lt|Sgt|St)\.$"
+)
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -42,6 +46,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     cursor = start
     for match in _SENTENCE_END.finditer(text, start, end):
         if _NUMBER_NEXT.match(text, match.end(), end) and _BEFORE_A_NUMBER.search(text, cursor, match.end()):
+            continue
+        if match.group() and _BEFORE_A_NAME.search(text, cursor, match.end()):  # a line break always ends one
             continue
         spans.append((cursor, match.end()))
         cursor = match.end()

@@ -100,7 +100,7 @@ class PreparedDocument:
 
 
 # Bumped whenever cleaning, sentence splitting or language detection changes what chunks a file gives.
-PREPARATION_VERSION = 3
+PREPARATION_VERSION = 4
 
 
 def preparation(settings: IngestSettings) -> str:

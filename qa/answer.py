@@ -31,7 +31,6 @@ ABSTENTION = {
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
-_ENDS_WITH_INITIAL = re.compile(r"(?:^|[\s(])[A-Z]\.$")
 # Where verify.py (and a reader's splitter) ends a sentence inside a quoted one.
 _READER_BREAK = re.compile(r"(?<=[.!?])(?=\s+[A-Z\u4e00-\u9fff«\"“])")
 _CLAUSE_MARKS = ",，;；:："
@@ -191,16 +190,15 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
     about it. So are sentences that are questions themselves: they resemble the question, never answer it.
     """
     out = []
-    # Overlapping chunks share sentences, and one article may repeat another's: each text, and
-    # each start in a document (a sentence joined at an initial in one passage may be cut there
-    # in the next), is a candidate once, under its best rank.
+    # Overlapping chunks share sentences, and one article may repeat another's: each text is a
+    # candidate once, under its best rank.
     seen = set()
     for rank, ev in enumerate(evidence, 1):
         chunk = ev.passage.chunk
-        for sentence in _joined_at_initials(ev):
+        for sentence in ev.sentences:
             text = sentence.text
-            keys = {" ".join(text.split()), (chunk.doc_id, sentence.start)}
-            if keys & seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
+            key = " ".join(text.split())
+            if key in seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)
@@ -212,27 +210,9 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
             if bullet and bullet.end() < len(sentence.text):
                 sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
             if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
-                seen |= keys
+                seen.add(key)
                 out.append((rank, sentence))
     return out
-
-
-def _joined_at_initials(evidence: Evidence) -> list[Sentence]:
-    """A passage's sentences, one that ends with a name's initial joined to the next.
-
-    "In 1973, Nixon named William E." and "Simon as …" are one sentence. They are split, as
-    verify.py and other readers split them, so that a marker can follow each part when quoted.
-    """
-    chunk = evidence.passage.chunk
-    joined: list[Sentence] = []
-    for sentence in evidence.sentences:
-        if joined and _ENDS_WITH_INITIAL.search(joined[-1].text.rstrip()):
-            head = joined.pop()
-            text = chunk.text[head.start - chunk.start : sentence.end - chunk.start]
-            sentence = Sentence(head.start, sentence.end, text, max(head.similarity, sentence.similarity),
-                                max(head.coverage, sentence.coverage))
-        joined.append(sentence)
-    return joined
 
 
 def _marked(shown: str, rank: int) -> str:

@@ -63,11 +63,22 @@ def test_a_number_after_an_abbreviation_does_not_start_a_sentence():
         "Kenya ratified Convention No. 81 in 1964.",
         "It came into force on Jan. 5.",
         "1965 was calm.",
-        # verify.py ends a sentence before any capital after a full stop, and every answer
-        # sentence must carry its own marker under it: so "Dr." stays a sentence of its own.
-        "Dr.",
-        "Kenyatta spoke.",
+        "Dr. Kenyatta spoke.",
     ]
+
+
+def test_a_name_after_an_initial_or_a_title_does_not_start_a_sentence():
+    text = "Nixon named William E. Simon. M. Macron et Mme Dupont ont parlé. It ended with World War I. Then peace."
+    assert sentences_of(text) == [
+        "Nixon named William E. Simon.",
+        "M. Macron et Mme Dupont ont parlé.",
+        "It ended with World War I.",
+        "Then peace.",
+    ]
+
+
+def test_a_line_ending_with_an_initial_still_ends_its_sentence():
+    assert sentences_of("- Plan B.\n- Plan C.") == ["- Plan B.", "- Plan C."]
 
 
 def test_chunks_overlap_by_one_sentence():
