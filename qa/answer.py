@@ -19,7 +19,8 @@ from qa.generate import (
     without_markers,
 )
 from qa.records import Answer, Citation, Span
-from qa.retrieve import Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query
+from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query,
+                         spacing_aside)
 from qa.settings import QASettings
 
 ABSTENTION = {
@@ -197,7 +198,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
         chunk = ev.passage.chunk
         for sentence in ev.sentences:
             text = sentence.text
-            key = " ".join(text.split())
+            key = spacing_aside(text)
             if key in seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.

@@ -142,11 +142,16 @@ def drop_repeated_passages(evidence: list[Evidence]) -> list[Evidence]:
     seen: set[str] = set()
     distinct = []
     for ev in evidence:
-        text = " ".join(ev.passage.chunk.text.split())
+        text = spacing_aside(ev.passage.chunk.text)
         if text not in seen:
             seen.add(text)
             distinct.append(ev)
     return distinct
+
+
+def spacing_aside(text: str) -> str:
+    """The text with each run of whitespace as one space: what two copies of a passage share."""
+    return " ".join(text.split())
 
 
 def rescore_by_cross_encoder(
