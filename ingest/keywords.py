@@ -20,7 +20,7 @@ import numpy as np
 
 from ingest.cache import read_cached, write_cached
 from ingest.language import HAN_CHARACTERS
-from ingest.lexicon import NO_LEXICON, Lexicon, lexicon_version, load_lexicon
+from ingest.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -299,9 +299,16 @@ class KeywordIndex:
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])
             translations = self.term_vectors.translations(query_vectors, threshold, limit)
+        # Words in a row may translate as one ("University of Chicago": 芝加哥大学): each matches it.
+        tokens = [token for token, _ in terms]
+        listed = [[self.listed.get(token, {})] for token in tokens]
+        for n in range(2, LONGEST_GLOSS + 1):
+            for i in range(len(tokens) - n + 1):
+                for at in range(i, i + n):
+                    listed[at].append(self.listed.get(phrase(*tokens[i : i + n]), {}))
         weights, matches, own_tokens = [], [], []
-        for (token, _), found in zip(terms, translations):
-            for column, credit in self.listed.get(token, {}).items():
+        for (token, _), found, lists in zip(terms, translations, listed):
+            for column, credit in (item for held in lists for item in held.items()):
                 found[column] = max(found.get(column, 0.0), credit)
             own = self.vocab.get(token)
             if own is not None:

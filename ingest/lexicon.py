@@ -30,13 +30,13 @@ _NOT_A_TRANSLATION = re.compile(
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
 # A gloss of more words than this describes rather than translates.
-_LONGEST_GLOSS = 3
+LONGEST_GLOSS = 3
 # Only a word's first senses translate back: later ones are rarer uses, through which an
 # English word such as "open" would reach a dozen Chinese words.
 _SENSES_TRANSLATED_BACK = 2
 _FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
-_FORMAT = 3
+_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class Lexicon:
     def translations(self, token: str) -> dict[str, float]:
         """{token of the other language: credit} for one keyword token ({} if unlisted)."""
         return self.entries.get(token, {})
+
+
+def phrase(*tokens: str) -> str:
+    """The key under which a lexicon lists the translations of these keyword tokens written in a row."""
+    return " ".join(tokens)
 
 
 def lexicon_version(spec: str) -> str:
@@ -71,7 +76,8 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     Only words of two characters or more: single characters have dozens of senses (将 is
     "will", "general" and "to take"). A one-word gloss is a full translation (credit 1.0);
     each word of a two- or three-word gloss gets half ("stock exchange" for 证券交易所).
-    Back from English, only one-word glosses of a word's first two senses count. A qualifier in
+    Back from English, only the glosses of a word's first two senses count, a gloss of two or
+    three words as a phrase ("University of Chicago" for 芝加哥大学, see `phrase`). A qualifier in
     parentheses is left out of its gloss: "(manufacturing, production etc) costs" is "costs".
     """
     from ingest.keywords import word_tokens
@@ -96,12 +102,12 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
             sense += 1
             gloss = re.split(r"[,;]", _PARENTHESES.sub(" ", gloss))[0].strip()
             tokens = word_tokens(_LEADING_PARTICLE.sub("", gloss))
-            if not tokens or len(tokens) > _LONGEST_GLOSS:
+            if not tokens or len(tokens) > LONGEST_GLOSS:
                 continue
             for token in tokens:
                 add(word, token, 1.0 if len(tokens) == 1 else 0.5)
-            if len(tokens) == 1 and sense <= _SENSES_TRANSLATED_BACK:
-                add(tokens[0], word, 1.0)
+            if sense <= _SENSES_TRANSLATED_BACK:
+                add(phrase(*tokens), word, 1.0)
     return Lexicon(name, entries)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
-from ingest.lexicon import lexicon_from_cedict, load_lexicon
+from ingest.lexicon import lexicon_from_cedict, load_lexicon, phrase
 from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
@@ -102,6 +102,7 @@ def test_dictionary_translates_chinese_words_to_english_tokens_and_back():
     assert lexicon.translations("关闭") == {"clos": 1.0, "shut": 1.0}, "'to' goes, words are stemmed as in the index"
     assert lexicon.translations("证券交易所") == {"stock": 0.5, "exchang": 0.5}, "each word of a phrase: half"
     assert "证券交易所" not in lexicon.translations("stock"), "a phrase does not translate back word by word"
+    assert lexicon.translations(phrase("stock", "exchang")) == {"证券交易所": 1.0}, "but as a phrase"
     assert lexicon.translations("近") == {} and "近" not in lexicon.translations("near"), "single characters have too many senses"
     assert lexicon.translations("工厂") == {"factory": 1.0}, "measure words (CL:) are not translations"
     assert lexicon.translations("成本") == {"cost": 1.0}, "a qualifier in parentheses is left out, not its gloss"
@@ -127,6 +128,16 @@ def test_chinese_question_picks_the_english_sentence_naming_its_transliterated_c
     # The embedder alone cannot tell 福特 from the other car makers: the dictionary does.
     without = app_factory(app.settings.data_dir, CORPUS_QA_LEXICON="none")
     assert not without.ask("福特的工厂什么时候关闭？").text.startswith("Ford's")
+
+
+def test_english_words_in_a_row_match_the_chinese_word_they_translate_together(app_with_document):
+    app, _ = app_with_document("投资银行\n\n摩根士丹利的总部在纽约时代广场。高盛的总部在纽约西街200号。"
+                               "花旗集团成立于1812年，总部也在纽约。\n")
+    # Neither "Goldman" nor "Sachs" is a word of CC-CEDICT; "Goldman Sachs" is 高盛.
+    terms = app.keywords().query_terms("Where are the headquarters of Goldman Sachs?", app.embedder)
+    assert terms.coverage("高盛的总部在纽约西街200号。") > 0.8 > terms.coverage("摩根士丹利的总部在纽约时代广场。")
+    answer = app.ask("Where are the headquarters of Goldman Sachs?")
+    assert answer.text.startswith("高盛的总部在纽约西街200号。 [1]"), "not Morgan Stanley's (摩根士丹利)"
 
 
 def test_an_edited_dictionary_file_rebuilds_the_keyword_index(tmp_path, app_factory):
