@@ -20,7 +20,7 @@ from qa.generate import (
 )
 from qa.records import Answer, Citation, Span
 from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query,
-                         spacing_aside)
+                         spacing_aside, with_following_sentences)
 from qa.settings import QASettings
 
 ABSTENTION = {
@@ -87,7 +87,8 @@ def answer_question(
     if retrieval.store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
     query = make_query(question, retrieval, settings)
-    evidence = find_evidence(query, retrieval, settings, lang)[: k or settings.top_k]
+    evidence = with_following_sentences(query, find_evidence(query, retrieval, settings, lang)[: k or settings.top_k],
+                                        retrieval)
     answer = compose_answer(query, evidence, settings)
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)

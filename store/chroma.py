@@ -153,6 +153,16 @@ class ChromaStore:
         return [found[c] for c in chunk_ids if c in found]
 
     @_server_errors
+    def following_chunks(self, chunks: Sequence[Chunk]) -> dict[str, Chunk]:
+        """{chunk id: the chunk that comes next in its document}, for those that have one."""
+        wanted = {(c.doc_id, c.position + 1): c.chunk_id for c in chunks}
+        if not wanted:
+            return {}
+        each = [{"$and": [{"doc_id": doc_id}, {"position": position}]} for doc_id, position in wanted]
+        got = self._chunks.get(where=each[0] if len(each) == 1 else {"$or": each}, include=["documents", "metadatas"])
+        return {wanted[(c.doc_id, c.position)]: c for c in _chunks_of(got) if (c.doc_id, c.position) in wanted}
+
+    @_server_errors
     def chunk_count(self) -> int:
         """How many chunks are stored."""
         return self._chunks.count()
@@ -264,8 +274,12 @@ def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> C
 _CHUNK_FIELDS = ["documents", "metadatas", "embeddings"]
 
 
-def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
+def _chunks_of(got: dict) -> list[Chunk]:
     return [
-        (Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS}), vector)
-        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+        Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS})
+        for chunk_id, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
     ]
+
+
+def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
+    return list(zip(_chunks_of(got), got["embeddings"]))

@@ -78,6 +78,24 @@ def test_citation_text_is_exact_source_span(bundled_app):
             assert source[span.start : span.end] in answer.text
 
 
+ALPACAS = (
+    "The alpaca family\n\n"
+    "Many open models of the last year descend from one leaked model, and people call them the alpaca family. "
+    "Their weights were shared on forums within days, and universities across the world began to fine-tune them "
+    "on chat transcripts of every kind. The largest of them needed eight graphics cards, the smallest ran on a laptop. "
+    "Members include Stanford's Alpaca and Berkeley's Vicuna. "
+    "Koala came later from the same lab, and so did a dozen others whose names nobody remembers now.\n"
+)
+
+
+def test_a_cited_passage_runs_on_to_the_end_of_the_sentence_that_follows_it(app_with_document):
+    app, path = app_with_document(ALPACAS)
+    first = app.ask("Which models are members of the alpaca family?").citations[0]
+    # Its chunk ends at "… ran on a laptop.", where the chunker ran out of room.
+    assert first.text.endswith("ran on a laptop. Members include Stanford's Alpaca and Berkeley's Vicuna.")
+    assert path.read_text(encoding="utf-8")[first.start : first.end] == first.text
+
+
 def test_answer_is_short_and_every_sentence_carries_a_marker(bundled_app):
     answer = bundled_app.ask("How do open-source models compare with the big companies' models?")
     assert len(re.sub(r"\s*\[\d+\]", "", answer.text)) <= 300
@@ -232,7 +250,7 @@ def test_dev_set_answers_match_their_gold_evidence(bundled_app):
             texts = [c.text for c in bundled_app.ask(row["question"]).citations]
             found += any(g in t for g in row["gold"] for t in texts)
     # The dense baseline finds the evidence in the top 5 for 7 of the 11 answerable questions.
-    assert found >= 7
+    assert found >= 9
 
 
 def test_surrounding_text_follows_the_file_when_it_changes(app_with_document):
