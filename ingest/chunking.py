@@ -55,6 +55,17 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [span for span in (trim_span(text, s, e) for s, e in spans) if span[0] < span[1]]
 
 
+def following_sentence_end(text: str, end: int, span_end: int, max_width: int) -> int:
+    """Where the sentence that follows text[:end] ends, when it ends by `span_end` and is at most
+    `max_width` wide from `end`; `end` itself otherwise."""
+    window = min(span_end, end + 2 * max_width)  # room for the sentence, and for the start of the next one
+    sentences = split_sentences(text, end, window)
+    cut_short = window < span_end and len(sentences) < 2  # it runs past the window
+    if not sentences or cut_short or text_width(text, end, sentences[0][1]) > max_width:
+        return end
+    return sentences[0][1]
+
+
 def split_into_chunks(
     text: str,
     spans: Iterable[tuple[int, int]],

@@ -88,7 +88,7 @@ def answer_question(
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
     query = make_query(question, retrieval, settings)
     evidence = with_following_sentences(query, find_evidence(query, retrieval, settings, lang)[: k or settings.top_k],
-                                        retrieval)
+                                        retrieval.embedder)
     answer = compose_answer(query, evidence, settings)
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest import Embedder
-from ingest.chunking import CLOSING_MARKS, split_sentences, text_width
+from ingest.chunking import CLOSING_MARKS, split_sentences
 from ingest.language import HAN
 from ingest.keywords import KeywordIndex, QueryTerms
 from qa.rerank import Reranker
@@ -25,10 +25,6 @@ _LONGEST_HEADING = 60
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 # How much deeper the candidates are searched again when copies crowd them.
 _DEEPER = 4
-# The longest sentence shown after a cited passage (see `with_following_sentences`), in display
-# width as chunks are measured: as long as an answer may be. 200 left out the answer to one
-# question of ../shared/eval/dev.jsonl, and lowered xquad-dev's MRR; 400 and 600 changed nothing.
-_LONGEST_FOLLOWING = 300
 
 
 @dataclass(frozen=True)
@@ -137,37 +133,28 @@ def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang
     return head + fused[settings.rescore_candidates :]
 
 
-def with_following_sentences(query: Query, evidence: list[Evidence], retrieval: Retrieval) -> list[Evidence]:
-    """Each passage with the sentence that follows it in its document, when that one is short,
-    scored as its other sentences are (so that an answer may quote it).
+def with_following_sentences(query: Query, evidence: list[Evidence], embedder: Embedder) -> list[Evidence]:
+    """Each passage with the sentence that follows it in its document (`Chunk.following`, kept
+    by ingest when short), scored as its other sentences are, so that an answer may quote it.
 
     A chunk ends where the chunker ran out of room, not where its thought does: "… that is,
     the alpaca family." is followed by "For example, Stanford's Alpaca, Berkeley's Vicuna, …".
     The order stays as it was: the sentence did not find its passage.
     """
-    following = retrieval.store.following_chunks([ev.passage.chunk for ev in evidence])
-    tails: dict[int, tuple[str, Sentence]] = {}  # index in evidence: (the text added, its sentence)
-    for i, ev in enumerate(evidence):
-        chunk, after = ev.passage.chunk, following.get(ev.passage.chunk.chunk_id)
-        # Only where the next chunk runs on from this one: what cleaning left out between is not shown.
-        if after is None or not after.start <= chunk.end < after.end:
-            continue
-        spans = split_sentences(after.text, chunk.end - after.start)
-        if spans and text_width(after.text, chunk.end - after.start, spans[0][1]) <= _LONGEST_FOLLOWING:
-            start, end = spans[0]
-            text = after.text[start:end]
-            tails[i] = (after.text[chunk.end - after.start : end], Sentence(after.start + start, after.start + end, text,
-                                                                             0.0, query.terms.coverage(text)))
-    if not tails:
+    widening = [i for i, ev in enumerate(evidence) if ev.passage.chunk.following.strip()]
+    if not widening:
         return evidence
-    similarities = retrieval.embedder.embed_cached([s.text for _, s in tails.values()]) @ query.vector
+    texts = [evidence[i].passage.chunk.following.strip() for i in widening]
+    similarities = embedder.embed_cached(texts) @ query.vector
     widened = list(evidence)
-    for (i, (tail, sentence)), similarity in zip(tails.items(), similarities):
-        ev = evidence[i]
-        chunk = replace(ev.passage.chunk, text=ev.passage.chunk.text + tail, end=sentence.end)
+    for i, text, similarity in zip(widening, texts, similarities):
+        ev, chunk = evidence[i], evidence[i].passage.chunk
+        end = chunk.end + len(chunk.following.rstrip())
+        sentence = Sentence(end - len(text), end, text, float(similarity), query.terms.coverage(text))
+        longer = replace(chunk, text=chunk.text + chunk.following.rstrip(), end=end, following="")
         # A passage never re-scored has no sentences to quote (see `find_evidence`); it gets none.
-        added = (replace(sentence, similarity=float(similarity)),) if ev.sentences else ()
-        widened[i] = replace(ev, passage=Passage(chunk, ev.passage.score), sentences=ev.sentences + added)
+        widened[i] = replace(ev, passage=Passage(longer, ev.passage.score),
+                             sentences=ev.sentences + ((sentence,) if ev.sentences else ()))
     return widened
 
 

@@ -17,7 +17,9 @@ from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 
 # Metadata keys a chunk keeps in Chroma besides llama-index's own.
-_CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding")
+_CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding", "following")
+# What a chunk stored before a key existed reads as (the next ingest stores it).
+_CHUNK_DEFAULTS = {"following": ""}
 
 
 @functools.cache
@@ -153,16 +155,6 @@ class ChromaStore:
         return [found[c] for c in chunk_ids if c in found]
 
     @_server_errors
-    def following_chunks(self, chunks: Sequence[Chunk]) -> dict[str, Chunk]:
-        """{chunk id: the chunk that comes next in its document}, for those that have one."""
-        wanted = {(c.doc_id, c.position + 1): c.chunk_id for c in chunks}
-        if not wanted:
-            return {}
-        each = [{"$and": [{"doc_id": doc_id}, {"position": position}]} for doc_id, position in wanted]
-        got = self._chunks.get(where=each[0] if len(each) == 1 else {"$or": each}, include=["documents", "metadatas"])
-        return {wanted[(c.doc_id, c.position)]: c for c in _chunks_of(got) if (c.doc_id, c.position) in wanted}
-
-    @_server_errors
     def chunk_count(self) -> int:
         """How many chunks are stored."""
         return self._chunks.count()
@@ -236,7 +228,7 @@ class ChromaStore:
 
 def _chunk_from_node(node) -> Chunk:
     meta = node.metadata
-    return Chunk(chunk_id=node.node_id, text=node.get_content(), **{key: meta[key] for key in _CHUNK_KEYS})
+    return Chunk(chunk_id=node.node_id, text=node.get_content(), **_chunk_fields(meta))
 
 
 def _document_metadata(document: Document) -> dict:
@@ -274,12 +266,12 @@ def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> C
 _CHUNK_FIELDS = ["documents", "metadatas", "embeddings"]
 
 
-def _chunks_of(got: dict) -> list[Chunk]:
-    return [
-        Chunk(chunk_id=chunk_id, text=text, **{k: meta[k] for k in _CHUNK_KEYS})
-        for chunk_id, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
-    ]
+def _chunk_fields(meta: dict) -> dict:
+    return {key: meta[key] if key in meta else _CHUNK_DEFAULTS[key] for key in _CHUNK_KEYS}
 
 
 def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
-    return list(zip(_chunks_of(got), got["embeddings"]))
+    return [
+        (Chunk(chunk_id=chunk_id, text=text, **_chunk_fields(meta)), vector)
+        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+    ]

@@ -19,6 +19,9 @@ class Chunk:
     title: str
     lang: str
     encoding: str = "utf-8"
+    # The text from `end` to the end of the next sentence, when that one is short and nothing
+    # was cleaned out between: what a citation shows after the chunk ("" when nothing is).
+    following: str = ""
 
 
 @dataclass(frozen=True)

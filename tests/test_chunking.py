@@ -3,8 +3,12 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest import bundled_corpus
 from ingest.chunking import split_into_chunks, split_sentences, text_width
 from ingest.clean import find_content_spans
+from ingest.pipeline import make_chunks
+from ingest.readers import read_document
+from ingest.settings import IngestSettings
 
 # Letters, digits and punctuation of English, French and Chinese text, plus line breaks.
 _ALPHABET = st.sampled_from(
@@ -96,3 +100,17 @@ def test_chinese_chunks_are_measured_in_display_width():
     chunks = split_into_chunks(text, [(0, len(text))], max_chars=100, overlap_sentences=0)
     assert [e - s for s, e in chunks] == [49, 49, 42]
     assert all(text_width(text, s, e) <= 100 for s, e in chunks)
+
+
+def test_a_chunk_keeps_the_short_sentence_after_it_but_nothing_cleaning_left_out():
+    kept_after = 0
+    for path in sorted(bundled_corpus().iterdir()):
+        decoded = read_document(path, 10_000_000)
+        spans = find_content_spans(decoded.text).spans
+        for chunk in make_chunks("doc", str(path), decoded, IngestSettings()).chunks:
+            end = chunk.end + len(chunk.following)
+            assert decoded.text[chunk.end : end] == chunk.following
+            assert any(s <= chunk.start and end <= e for s, e in spans), "within the kept span of its chunk"
+            assert text_width(decoded.text, chunk.end, end) <= 300
+            kept_after += bool(chunk.following)
+    assert kept_after >= 50, "most chunks are followed by a short sentence"
