@@ -17,6 +17,11 @@ _WIDE = re.compile(
 # an answer sentence carries its own marker under that checker (qa.answer marks those breaks).
 CLOSING_MARKS = "”’」』）)\"'"
 _CLOSING = re.escape(CLOSING_MARKS)
+# What may follow a sentence's last mark: a heading can end in a space or a Markdown '*', too.
+_CLOSERS = CLOSING_MARKS + " *»"
+_SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
+# Headings are a few words; a line this long without a full stop is a sentence that lacks one.
+_LONGEST_HEADING = 60
 _SENTENCE_END = re.compile(
     rf"[。！？；]+[{_CLOSING}]*"
     rf"|[.!?…]+[{_CLOSING}\]]*(?=\s+[^\sa-zà-ÿœ])"
@@ -55,6 +60,17 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [span for span in (trim_span(text, s, e) for s, e in spans) if span[0] < span[1]]
 
 
+def is_question(sentence: str) -> bool:
+    """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
+    return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def is_heading(sentence: str) -> bool:
+    """Whether a sentence is a short line without closing punctuation: a heading, which names a topic."""
+    text = sentence.strip().rstrip(_CLOSERS)
+    return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
+
+
 def following_sentence_end(text: str, end: int, span_end: int, max_width: int) -> int:
     """Where the sentence that follows text[:end] ends, when it ends by `span_end` and is at most
     `max_width` wide from `end`; `end` itself otherwise."""
@@ -63,6 +79,8 @@ def following_sentence_end(text: str, end: int, span_end: int, max_width: int) -
     cut_short = window < span_end and len(sentences) < 2  # it runs past the window
     if not sentences or cut_short or text_width(text, end, sentences[0][1]) > max_width:
         return end
+    if is_heading(text[sentences[0][0] : sentences[0][1]]):
+        return end  # it opens the next section
     return sentences[0][1]
 
 

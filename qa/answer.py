@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.chunking import CLOSING_MARKS
+from ingest.chunking import CLOSING_MARKS, is_heading, is_question
 from ingest.keywords import QueryTerms
 from ingest.language import HAN, LANGUAGE_NAMES
 from qa.answer_type import asked_type, holds_type
@@ -19,8 +19,8 @@ from qa.generate import (
     without_markers,
 )
 from qa.records import Answer, Citation, Span
-from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, is_heading, is_question, make_query,
-                         spacing_aside, with_following_sentences)
+from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
+                         with_following_sentences)
 from qa.settings import QASettings
 
 ABSTENTION = {

@@ -15,9 +15,9 @@ import re
 import threading
 from collections.abc import Callable
 
+from ingest.chunking import is_question
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
-from qa.retrieve import is_question
 from qa.settings import QASettings
 
 OnToken = Callable[[str], None]

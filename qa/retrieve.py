@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest import Embedder
-from ingest.chunking import CLOSING_MARKS, split_sentences
+from ingest.chunking import is_question, split_sentences
 from ingest.language import HAN
 from ingest.keywords import KeywordIndex, QueryTerms
 from qa.rerank import Reranker
@@ -15,11 +15,6 @@ from qa.settings import QASettings
 from store import ChromaStore, Passage
 
 
-# What may follow a sentence's last mark: a heading can end in a space or a Markdown '*', too.
-_CLOSERS = CLOSING_MARKS + " *»"
-_SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
-# Headings are a few words; a line this long without a full stop is a sentence that lacks one.
-_LONGEST_HEADING = 60
 # A question of at least this many letters, this share of them capitals, is typed in capitals
 # (acronyms such as "GPT" or "LLaMA" in a question are far fewer).
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
@@ -103,17 +98,6 @@ def _unshouted(question: str) -> str:
     cased = [c for c in question if c.lower() != c.upper()]
     shouted = len(cased) >= _SHOUTED_LETTERS and sum(c.isupper() for c in cased) >= _SHOUTED_SHARE * len(cased)
     return question.lower() if shouted else question
-
-
-def is_question(sentence: str) -> bool:
-    """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
-    return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
-
-
-def is_heading(sentence: str) -> bool:
-    """Whether a sentence is a short line without closing punctuation: a heading, which names a topic."""
-    text = sentence.strip().rstrip(_CLOSERS)
-    return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
 
 
 def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:

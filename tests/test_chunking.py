@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import bundled_corpus
-from ingest.chunking import split_into_chunks, split_sentences, text_width
+from ingest.chunking import following_sentence_end, split_into_chunks, split_sentences, text_width
 from ingest.clean import find_content_spans
 from ingest.pipeline import make_chunks
 from ingest.readers import read_document
@@ -114,3 +114,9 @@ def test_a_chunk_keeps_the_short_sentence_after_it_but_nothing_cleaning_left_out
             assert text_width(decoded.text, chunk.end, end) <= 300
             kept_after += bool(chunk.following)
     assert kept_after >= 50, "most chunks are followed by a short sentence"
+
+
+def test_the_sentence_kept_after_a_chunk_is_never_the_heading_of_the_next_section():
+    text = "Intro line here. More text.\n\n## Budget\n\nThe budget is 4 euros."
+    assert text[16 : following_sentence_end(text, 16, len(text), 300)] == " More text."
+    assert following_sentence_end(text, 27, len(text), 300) == 27
