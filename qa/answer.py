@@ -176,10 +176,12 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
     too was measured, and traded answerable for off-topic refusals as moving `min_score` does.
     A passage in the question's language shares its words and phrasing directly, so an unrelated
     one scores higher than across languages ("What is the capital of Germany?" against a passage
-    on human capital): it has to score higher to count.
+    on human capital): it has to score higher to count, unless it holds every word of the
+    question. "What is Mixtral?" names a model the embedder does not know, as the one passage
+    listing it does; across languages it was answered, in English refused.
     """
     score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
-    if best.passage.chunk.lang != question_lang:
+    if best.passage.chunk.lang != question_lang or best.exact_coverage >= _ALL_WORDS:
         return score
     unmatched = best.exact_coverage < _NO_KEYWORD_COVERAGE
     return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)

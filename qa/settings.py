@@ -59,7 +59,8 @@ class QASettings(BaseModel):
         # the 24 XQuAD articles, a broader corpus: 17 refused with it, 13 without.
         description=(
             "Subtracted from the best score, for abstaining only, when the passage is in the question's "
-            "language: words and meaning match directly there, so unrelated passages score higher too."
+            "language and lacks some of its words: words and meaning match directly there, so unrelated "
+            "passages score higher too."
         ),
     )
     keyword_weight: float = Field(

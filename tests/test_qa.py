@@ -215,6 +215,13 @@ def test_a_passage_in_the_question_language_must_score_higher_to_answer_it(bundl
     assert answer.citations[0].lang == "fr"
 
 
+@pytest.mark.parametrize("question", ["What is Mixtral?", "Mixtral是什么？"])
+def test_a_passage_in_the_question_language_holding_every_word_of_it_answers_it(bundled_app, question):
+    # The embedder does not know "Mixtral": meaning alone puts the one passage naming it far.
+    answer = bundled_app.ask(question)
+    assert answer.answerable and "Mixtral 8x7B" in answer.text
+
+
 def test_unanswerable_weather_question_abstains(bundled_app):
     answer = bundled_app.ask("What is the weather in Paris tomorrow?")
     assert not answer.answerable
