@@ -221,7 +221,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
 
 def _marked(shown: str, rank: int) -> str:
     """A quoted sentence with its marker after each full stop inside it that readers break at
-    (a name's initial): every part a reader sees as a sentence carries the marker."""
+    (after a name's initial or a title): every part a reader sees as a sentence carries the marker."""
     return _READER_BREAK.sub(f" [{rank}]", shown)
 
 
