@@ -125,17 +125,18 @@ def with_following_sentences(query: Query, evidence: list[Evidence], embedder: E
     the alpaca family." is followed by "For example, Stanford's Alpaca, Berkeley's Vicuna, …".
     The order stays as it was: the sentence did not find its passage.
     """
-    widening = [i for i, ev in enumerate(evidence) if ev.passage.chunk.following.strip()]
+    widening = [i for i, ev in enumerate(evidence) if ev.passage.chunk.following]
     if not widening:
         return evidence
-    texts = [evidence[i].passage.chunk.following.strip() for i in widening]
+    # `following` is the whitespace after the chunk, then one trimmed sentence.
+    texts = [evidence[i].passage.chunk.following.lstrip() for i in widening]
     similarities = embedder.embed_cached(texts) @ query.vector
     widened = list(evidence)
     for i, text, similarity in zip(widening, texts, similarities):
         ev, chunk = evidence[i], evidence[i].passage.chunk
-        end = chunk.end + len(chunk.following.rstrip())
+        end = chunk.end + len(chunk.following)
         sentence = Sentence(end - len(text), end, text, float(similarity), query.terms.coverage(text))
-        longer = replace(chunk, text=chunk.text + chunk.following.rstrip(), end=end, following="")
+        longer = replace(chunk, text=chunk.text + chunk.following, end=end, following="")
         # A passage never re-scored has no sentences to quote (see `find_evidence`); it gets none.
         widened[i] = replace(ev, passage=Passage(longer, ev.passage.score),
                              sentences=ev.sentences + ((sentence,) if ev.sentences else ()))
