@@ -28,6 +28,8 @@ _NOT_A_TRANSLATION = re.compile(
     r"Japanese variant|erhua|archaic)"
 )
 _PARENTHESES = re.compile(r"\([^)]*\)")
+# "abbr. for 開放源碼|开放源码[kai1 ...]": the word abbreviated, in simplified characters.
+_ABBREVIATES = re.compile(r"abbr\. (?:for|of) (?:[^\s|\[/]+\|)?([^\s|\[/,;()]+)")
 _LEADING_PARTICLE = re.compile(r"^(to|a|an|the) ")
 # A gloss of more words than this describes rather than translates.
 LONGEST_GLOSS = 3
@@ -36,7 +38,7 @@ LONGEST_GLOSS = 3
 _SENSES_TRANSLATED_BACK = 2
 _FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICON}'"
 # Bumped whenever how entries are read changes: a lexicon cached by another version is read again.
-_FORMAT = 4
+_FORMAT = 5
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,13 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     Back from English, only the glosses of a word's first two senses count, a gloss of two or
     three words as a phrase ("University of Chicago" for 芝加哥大学, see `phrase`). A qualifier in
     parentheses is left out of its gloss: "(manufacturing, production etc) costs" is "costs".
+    An abbreviation translates as the word it abbreviates: 开源 is "abbr. for 开放源码", "open source".
     """
     from ingest.keywords import word_tokens
 
     entries: dict[str, dict[str, float]] = {}
+    back: dict[str, list[str]] = {}  # word: the phrases that translate back to it
+    abbreviations: list[tuple[str, str, bool]] = []  # (word, what it abbreviates, translated back)
 
     def add(source: str, target: str, credit: float) -> None:
         found = entries.setdefault(source, {})
@@ -97,7 +102,11 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
             continue
         sense = 0
         for gloss in entry.group(3).split("/"):
+            abbreviated = _ABBREVIATES.search(gloss)
+            if abbreviated:
+                abbreviations.append((word, abbreviated.group(1), sense < _SENSES_TRANSLATED_BACK))
             if _NOT_A_TRANSLATION.match(gloss):
+                sense += bool(abbreviated)
                 continue
             sense += 1
             gloss = re.split(r"[,;]", _PARENTHESES.sub(" ", gloss))[0].strip()
@@ -108,6 +117,12 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
                 add(word, token, 1.0 if len(tokens) == 1 else 0.5)
             if sense <= _SENSES_TRANSLATED_BACK:
                 add(phrase(*tokens), word, 1.0)
+                back.setdefault(word, []).append(phrase(*tokens))
+    for word, full, translated_back in abbreviations:
+        for target, credit in entries.get(full, {}).items():
+            add(word, target, credit)
+        for english in back.get(full, []) if translated_back else ():
+            add(english, word, 1.0)
     return Lexicon(name, entries)
 
 

@@ -109,6 +109,15 @@ def test_dictionary_translates_chinese_words_to_english_tokens_and_back():
     assert lexicon.translations("cost") == {"成本": 1.0}
 
 
+def test_an_abbreviation_translates_as_the_word_it_abbreviates():
+    lexicon = lexicon_from_cedict("sample", [
+        "開放源碼 开放源码 [kai1 fang4 yuan2 ma3] /open source (computing)/",
+        "開源 开源 [kai1 yuan2] /to expand one's financial resources/abbr. for 開放源碼|开放源码[kai1 fang4 yuan2 ma3]/",
+    ])
+    assert lexicon.translations("开源") == {"open": 0.5, "sourc": 0.5}
+    assert lexicon.translations(phrase("open", "sourc")) == {"开放源码": 1.0, "开源": 1.0}
+
+
 def test_bundled_dictionary_knows_names_the_embedder_does_not():
     lexicon = load_lexicon("cc-cedict")
     assert lexicon.translations("日产")["nissan"] == 1.0
