@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import replace
@@ -38,6 +39,8 @@ _CLAUSE_MARKS = ",，;；:："
 _CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 # Marks where an answer sentence was cut to fit.
 _CUT = "…"
+# A sentence ending so introduces what follows it (a list).
+_INTRODUCES = (":", "：")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
@@ -138,7 +141,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
         + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
         + _KEYWORD_WEIGHT * sentence.coverage
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
-        for rank, sentence in candidates
+        for rank, sentence, _ in candidates
     ])
     chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms, kind)
     spans_by_rank: dict[int, list[Span]] = {}
@@ -187,8 +190,8 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
     return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)
 
 
-def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]:
-    """(rank, sentence) of each sentence of the passages that could answer something.
+def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, bool]]:
+    """(rank, sentence, whether it is a list item) of each sentence of the passages that could answer something.
 
     The title and headings are left out: they name a topic, so they are close to every question
     about it. So are sentences that are questions themselves: they resemble the question, never answer it.
@@ -215,7 +218,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence]]
                 sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
             if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
                 seen.add(key)
-                out.append((rank, sentence))
+                out.append((rank, sentence, bool(bullet)))
     return out
 
 
@@ -228,16 +231,23 @@ def _marked(shown: str, rank: int) -> str:
 def _choose_sentences(
     candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms, kind: str | None = None
 ) -> list[tuple[int, Sentence, str]]:
-    """The best sentence, then up to two more that score nearly as well, each cut to the room left:
+    """The best sentence, then up to two more that score nearly as well (or the items of the list
+    it introduces), each cut to the room left:
     (rank, the sentence or the part of it kept, how it is shown: with "…" where it was cut)."""
     order = np.argsort(-scores, kind="stable")
-    best = scores[order[0]]
+    picks = [i for i in order[:3] if scores[i] >= scores[order[0]] - _SECOND_SENTENCE_MARGIN]
+    first_rank, first, _ = candidates[picks[0]]
+    after = picks[0] + 1
+    if first.text.rstrip().endswith(_INTRODUCES) and after < len(candidates) and candidates[after][2]:
+        # "Several factors are democratizing AI development:" answers nothing without the list it
+        # introduces: its items come next, as far as room allows.
+        items = itertools.takewhile(lambda j: candidates[j][0] == first_rank and candidates[j][2],
+                                    range(after, len(candidates)))
+        picks = [picks[0], *items]
     chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2
-    for i in order[:3]:
-        rank, whole = candidates[i]
+    for i in picks:
+        rank, whole, _ = candidates[i]
         room = max_chars - used - 2
-        if chosen and scores[i] < best - _SECOND_SENTENCE_MARGIN:
-            break
         sentence = whole
         if len(whole.text) > room:
             if chosen and room < _SHORTEST_CUT:

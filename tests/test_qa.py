@@ -137,6 +137,16 @@ def test_a_list_item_is_quoted_whole_without_its_bullet(app_with_document, quest
     assert quoted_text(answer, path) == quoted
 
 
+def test_a_sentence_introducing_a_list_is_answered_with_its_items(app_with_document):
+    app, path = app_with_document("Open models\n\nOther news came first. Three forces are making open models "
+                                  "cheaper to build:\n- Rented GPUs cost less every year.\n"
+                                  "- LoRA fine-tunes a model on one card.\n- Shared datasets save months of work.\n")
+    answer = app.ask("Which forces make open models cheaper to build?")
+    assert answer.text == ("Three forces are making open models cheaper to build: [1] Rented GPUs cost less every "
+                           "year. [1] LoRA fine-tunes a model on one card. [1] Shared datasets save months of work. [1]")
+    assert [path.read_text()[s.start:s.end] for s in answer.citations[0].answer_spans][1] == "Rented GPUs cost less every year."
+
+
 def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_title(app_with_document):
     app, _ = app_with_document("谷歌内部文件\n\n十天前，谷歌的一份内部文件泄漏了，引起了很大的讨论。"
                                "这份文件名为《我们没有护城河》，作者认为开源模型正在追上来。"
@@ -279,7 +289,8 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     first = "Hugging Face is often named when people talk about open models. " * 3
     second = ("Hugging Face, a start-up that builds large models, advises clients on AI, and it is a pillar "
               "of the open-source community, which it serves with a hub of models and data sets.")
-    candidates = [(1, Sentence(0, len(first), first, 0.5)), (2, Sentence(1000, 1000 + len(second), second, 0.5))]
+    candidates = [(1, Sentence(0, len(first), first, 0.5), False),
+                  (2, Sentence(1000, 1000 + len(second), second, 0.5), False)]
     chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300, QueryTerms((), (), ()))
     _, kept, shown = chosen[1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
