@@ -109,6 +109,29 @@ def _whole_words(run: str) -> list[str]:
     return list(_jieba().cut(run))
 
 
+def _in_corpus_words(words: list[str], vocab: dict[str, int]) -> list[str]:
+    """Chinese words as jieba split them, except where two in a row that the corpus lacks split
+    otherwise into a word it holds and one character or another word it holds.
+
+    jieba guesses at words its dictionary lacks, and may glue a character of the next word on:
+    "OpenAI和谷歌开了什么" gave 谷 / 歌开, where the corpus holds 谷歌 (and 开 is a word of its own).
+    """
+    words = list(words)
+    for i in range(len(words) - 1):
+        first, second = words[i], words[i + 1]
+        if first in vocab and second in vocab:
+            continue
+        joined, splits = first + second, []
+        for cut in range(1, len(joined)):
+            parts = (joined[:cut], joined[cut:])
+            if cut != len(first) and any(len(w) >= 2 and w in vocab and (o in vocab or len(o) == 1)
+                                         for w, o in (parts, parts[::-1])):
+                splits.append(parts)
+        if splits:  # the one holding the longest corpus word
+            words[i : i + 2] = max(splits, key=lambda parts: max(len(w) for w in parts if w in vocab))
+    return words
+
+
 def word_tokens(text: str) -> list[str]:
     """Keyword tokens of the words of a text, Chinese left out: folded, lightly stemmed."""
     return [token for token, _ in _latin_terms(_HAN_RUN.sub(" ", text))]
@@ -294,7 +317,8 @@ class KeywordIndex:
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """
-        terms = list(dict.fromkeys(keyword_terms(_ASKING.sub(" ", query), _whole_words)))
+        terms = list(dict.fromkeys(keyword_terms(_ASKING.sub(" ", query),
+                                                 lambda run: _in_corpus_words(_whole_words(run), self.vocab))))
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])

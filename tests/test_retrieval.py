@@ -69,6 +69,14 @@ def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     assert any("moat" in store_texts[c] for c in hits.chunk_ids)
 
 
+def test_a_chinese_question_is_split_into_the_words_the_corpus_holds(bundled_app):
+    # jieba alone cuts 谷 / 歌开: its dictionary lacks 谷歌 (Google), which the articles write often.
+    terms = bundled_app.keywords().query_terms("OpenAI和谷歌开了什么坏先例？")
+    assert "谷歌" in terms.tokens and "开" in terms.tokens and "歌开" not in terms.tokens
+    answer = bundled_app.ask("OpenAI和谷歌开了什么坏先例？")
+    assert answer.text.startswith("In the eyes of many, OpenAI and Google set a bad precedent")
+
+
 def test_english_keyword_matches_its_chinese_translation(bundled_app):
     hits = bundled_app.keywords().search("leaked", 5, bundled_app.embedder)
     store_texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
