@@ -33,7 +33,15 @@ _MONTHS = (
 )
 _HOLDS = {
     "date": re.compile(rf"\b1\d{{3}}\b|\b20\d{{2}}\b|\d+\s*[年月日]|[一二三四五六七八九十]+月|\b({_MONTHS})\b", re.IGNORECASE),
-    "number": re.compile(r"\d|[一二三四五六七八九十百千万亿两几数]+[个位次年种家岁倍亿万千百%]|\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b", re.IGNORECASE),
+    # Numbers in words from two up ("one", "un" are mostly not counts: "one of them").
+    "number": re.compile(
+        r"\d|[一二三四五六七八九十百千万亿两几数]+[个位次年种家岁倍亿万千百%]|"
+        r"\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b|"
+        r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen|twenty|thirty|forty|fifty|sixty|"
+        r"seventy|eighty|ninety|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
+        r"seize|vingt|trente|quarante|cinquante|soixante)\b",
+        re.IGNORECASE,
+    ),
     "name": re.compile(r"(?<=[\w,;:] )[A-Z][a-zà-ÿ]+|[\u4e00-\u9fff][·•‧・][\u4e00-\u9fff]|(?<=[\u4e00-\u9fff])[A-Z][a-z]+"),
     # A title or a coined name is quoted (《…》, “…”, «…», "…") or a run of capitalised words.
     "title": re.compile(r"《[^》]+》|“[^”]+”|«[^»]+»|\"[^\"]+\"|\b[A-Z][\w-]+(?: (?:of |on |for |the |de |du )?[A-Z][\w-]+)+"),

@@ -344,6 +344,9 @@ def test_the_kind_of_thing_a_question_asks_for(question, kind):
     ("name", "该理论由罗伯特·莱恩提出。", True),
     ("name", "这个理论很早就提出了。", False),
     ("number", "Vicuna 的训练只需要几百美元。", True),
+    ("number", "This is the first time in four years since GPT-2.", True),  # numbers in words count
+    ("number", "Il y a quinze ans, le code était fermé.", True),
+    ("number", "It is one of the open models in the canteen.", False),  # "one" is rarely a count
     ("date", "En mars de cette année, Meta a publié Llama.", True),
     ("date", "Meta a publié Llama.", False),
 ])
