@@ -33,7 +33,9 @@ _STOPWORDS = frozenset(
     pourquoi combien quel quelle quels quelles ce cette ces il elle ils elles on se sa son ses leur leurs
     ne pas plus été être ont fait selon qu lorsqu puisqu jusqu
     的 了 是 在 和 与 及 或 有 也 都 而 被 把 对 为 从 以 之 于 其 这 那 这个 那个 什么 哪 哪个 哪些 哪位
-    谁 吗 呢 吧 啊 个 上 中 下 一个 如何 怎么 怎样 多少 几 是否 什么样 时候 何时 哪里 哪儿 为什么 为何 多久""".split()
+    谁 吗 呢 吧 啊 个 上 中 下 一个 如何 怎么 怎样 多少 几 是否 什么样 时候 何时 哪里 哪儿 为什么 为何 多久
+    给 让 向 跟 将 会 能 要 就 还 又 很 所 等 但 并 不 着 过 可以 已经 因为 所以 如果 虽然 但是 没有
+    我 你 他 她 它 我们 你们 他们 她们 它们 自己""".split()
 )
 
 
@@ -242,7 +244,7 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 6
+INDEX_FORMAT = 7
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 

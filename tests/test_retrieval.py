@@ -25,6 +25,9 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
     assert "护城河" in keyword_tokens("谷歌没有护城河")
     assert keyword_tokens("Releasing modèles") == keyword_tokens("released modeles") == ["releas", "model"]
     assert keyword_tokens("What is the weather?") == ["weather"]
+    # Function words match everywhere and say nothing, in Chinese too: 给 ("to", "for") is no keyword.
+    assert keyword_tokens("开源AI给OpenAI的商业模式带来了什么威胁") == ["开源", "ai", "openai", "商业", "模式", "商业模式",
+                                                                 "带来", "威胁"]
 
 
 def test_how_much_and_how_many_only_ask_like_combien_and_duoshao():
