@@ -37,9 +37,9 @@ _HOLDS = {
     "number": re.compile(
         r"\d|[一二三四五六七八九十百千万亿两几数]+[个位次年种家岁倍亿万千百%]|"
         r"\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b|"
-        r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen|twenty|thirty|forty|fifty|sixty|"
-        r"seventy|eighty|ninety|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
-        r"seize|vingt|trente|quarante|cinquante|soixante)\b",
+        r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen|"
+        r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|"
+        r"douze|treize|quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante)\b",
         re.IGNORECASE,
     ),
     "name": re.compile(r"(?<=[\w,;:] )[A-Z][a-zà-ÿ]+|[\u4e00-\u9fff][·•‧・][\u4e00-\u9fff]|(?<=[\u4e00-\u9fff])[A-Z][a-z]+"),
