@@ -36,6 +36,8 @@ _BEFORE_A_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_NEXT = re.compile(r"\s+\d")
+# A list item's number, alone on its line so far: "1. 如果谷歌利用……" is one item, not "1." and a sentence.
+_ITEM_NUMBER = re.compile(r"\s*\d{1,2}\.")
 # A name's initial or a title, which a name follows: "William E. Simon", "Dr. Roux", "M. Macron"
 # ("I." is more often a numeral: "World War I."). verify.py and most readers break there;
 # answers put a marker after each part (qa.answer).
@@ -53,6 +55,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if _NUMBER_NEXT.match(text, match.end(), end) and _BEFORE_A_NUMBER.search(text, cursor, match.end()):
             continue
         if match.group() and _BEFORE_A_NAME.search(text, cursor, match.end()):  # a line break always ends one
+            continue
+        if _ITEM_NUMBER.fullmatch(text, cursor, match.end()):
             continue
         spans.append((cursor, match.end()))
         cursor = match.end()

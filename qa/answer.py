@@ -190,8 +190,8 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
     return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)
 
 
-def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, bool]]:
-    """(rank, sentence, whether it is a list item) of each sentence of the passages that could answer something.
+def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, str]]:
+    """(rank, sentence, its list bullet or "") of each sentence of the passages that could answer something.
 
     The title and headings are left out: they name a topic, so they are close to every question
     about it. So are sentences that are questions themselves: they resemble the question, never answer it.
@@ -218,7 +218,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, 
                 sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
             if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
                 seen.add(key)
-                out.append((rank, sentence, bool(bullet)))
+                out.append((rank, sentence, bullet.group().strip() if bullet else ""))
     return out
 
 
@@ -238,9 +238,11 @@ def _choose_sentences(
     picks = [i for i in order[:3] if scores[i] >= scores[order[0]] - _SECOND_SENTENCE_MARGIN]
     first_rank, first, _ = candidates[picks[0]]
     after = picks[0] + 1
-    if first.text.rstrip().endswith(_INTRODUCES) and after < len(candidates) and candidates[after][2]:
+    bullet = candidates[after][2] if after < len(candidates) and candidates[after][0] == first_rank else ""
+    if bullet and (first.text.rstrip().endswith(_INTRODUCES) or bullet.startswith("1")):
         # "Several factors are democratizing AI development:" answers nothing without the list it
-        # introduces: its items come next, as far as room allows.
+        # introduces, nor does "Google still has two advantages." without its items 1. and 2.:
+        # they come next, as far as room allows.
         items = itertools.takewhile(lambda j: candidates[j][0] == first_rank and candidates[j][2],
                                     range(after, len(candidates)))
         picks = [picks[0], *items]

@@ -85,6 +85,19 @@ def test_a_line_ending_with_an_initial_still_ends_its_sentence():
     assert sentences_of("- Plan B.\n- Plan C.") == ["- Plan B.", "- Plan C."]
 
 
+def test_a_list_item_number_does_not_end_a_sentence():
+    text = ("谷歌仍有两个优势。\n\n  1. 如果谷歌利用用户数据，表现会更好。\n"
+            "  2. Search runs cheaply. It scales.\nWe are at version 2. It works.")
+    assert sentences_of(text) == [
+        "谷歌仍有两个优势。",
+        "1. 如果谷歌利用用户数据，表现会更好。",
+        "2. Search runs cheaply.",
+        "It scales.",
+        "We are at version 2.",
+        "It works.",
+    ]
+
+
 def test_chunks_overlap_by_one_sentence():
     text = "One sentence here. Two sentence here. Three sentence here. Four sentence here."
     chunks = [text[s:e] for s, e in split_into_chunks(text, [(0, len(text))], max_chars=40)]

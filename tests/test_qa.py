@@ -137,14 +137,25 @@ def test_a_list_item_is_quoted_whole_without_its_bullet(app_with_document, quest
     assert quoted_text(answer, path) == quoted
 
 
-def test_a_sentence_introducing_a_list_is_answered_with_its_items(app_with_document):
-    app, path = app_with_document("Open models\n\nOther news came first. Three forces are making open models "
-                                  "cheaper to build:\n- Rented GPUs cost less every year.\n"
-                                  "- LoRA fine-tunes a model on one card.\n- Shared datasets save months of work.\n")
-    answer = app.ask("Which forces make open models cheaper to build?")
-    assert answer.text == ("Three forces are making open models cheaper to build: [1] Rented GPUs cost less every "
-                           "year. [1] LoRA fine-tunes a model on one card. [1] Shared datasets save months of work. [1]")
-    assert [path.read_text()[s.start:s.end] for s in answer.citations[0].answer_spans][1] == "Rented GPUs cost less every year."
+@pytest.mark.parametrize("document, question, expected", [
+    # A sentence ending with a colon introduces the items after it.
+    ("Open models\n\nOther news came first. Three forces are making open models cheaper to build:\n"
+     "- Rented GPUs cost less every year.\n- LoRA fine-tunes a model on one card.\n- Shared datasets save months of work.\n",
+     "Which forces make open models cheaper to build?",
+     "Three forces are making open models cheaper to build: [1] Rented GPUs cost less every year. [1] "
+     "LoRA fine-tunes a model on one card. [1] Shared datasets save months of work. [1]"),
+    # So does one followed by items numbered from 1.
+    ("开源软件\n\n有人说谷歌已经落后了。不过，斯托伊卡表示，谷歌在开源软件方面仍有两个优势。\n\n"
+     "  1. 谷歌拥有大量不对外开放的用户数据。\n\n  2. 谷歌能够以更低的成本运行大型模型。\n",
+     "斯托伊卡认为谷歌在开源软件方面有哪两个优势？",
+     "不过，斯托伊卡表示，谷歌在开源软件方面仍有两个优势。 [1] 谷歌拥有大量不对外开放的用户数据。 [1] 谷歌能够以更低的成本运行大型模型。 [1]"),
+])
+def test_a_sentence_introducing_a_list_is_answered_with_its_items(app_with_document, document, question, expected):
+    app, path = app_with_document(document)
+    answer = app.ask(question)
+    assert answer.text == expected
+    items = [path.read_text()[s.start:s.end] for s in answer.citations[0].answer_spans][1:]
+    assert items and all(item in expected and not item.startswith(("-", "1")) for item in items), "bullets left out"
 
 
 def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_title(app_with_document):
