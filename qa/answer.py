@@ -170,8 +170,8 @@ def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
     """The best passage's score with its passage-wide keyword coverage counted on the question's
-    own words only, less a margin when it is in the question's language (and a penalty more when
-    it then holds none of those words).
+    own words only, less a margin when it is in the question's language, and a penalty when it
+    holds none of those words (in another language, not even a translation of one).
 
     Translated words help ranking but not the passage-wide part of this decision: an off-topic
     question's words still have loose translations somewhere in the corpus ("weather" -> "temps").
@@ -184,7 +184,11 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
     listing it does; across languages it was answered, in English refused.
     """
     score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
-    if best.passage.chunk.lang != question_lang or best.exact_coverage >= _ALL_WORDS:
+    if best.passage.chunk.lang != question_lang:
+        # Not even a translation of one of the question's words: its meaning alone is too weak a
+        # sign ("How much revenue did Apple make in 2022?" against a Chinese passage on a football club).
+        return score - (settings.unmatched_penalty if best.coverage < _NO_KEYWORD_COVERAGE else 0.0)
+    if best.exact_coverage >= _ALL_WORDS:
         return score
     unmatched = best.exact_coverage < _NO_KEYWORD_COVERAGE
     return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)

@@ -46,8 +46,8 @@ class QASettings(BaseModel):
         ge=0.0,
         le=5.0,
         description=(
-            "Subtracted from the best score, for abstaining only, when the passage is in the question's "
-            "language yet holds none of its keywords: same-language evidence that shares no word is weak."
+            "Subtracted from the best score, for abstaining only, when the passage holds none of the question's "
+            "keywords (in another language, not even a translation of one): evidence that shares no word is weak."
         ),
     )
     same_language_margin: float = Field(

@@ -24,3 +24,12 @@ def test_cross_lingual_dev_set_cites_exact_spans_and_finds_the_evidence(data_dir
     assert verify.returncode == 0, verify.stdout
     # Dense multilingual retrieval alone measured 0.88 here; a drop below 0.85 is a regression.
     assert metrics["hit@5"] >= 0.85
+
+
+def test_a_question_whose_words_no_passage_holds_even_translated_abstains(app_factory, tmp_path):
+    app = app_factory(tmp_path / "data")
+    app.ingest([XQUAD / "corpus"], progress=False)
+    # Its nearest passage, in Chinese, is on a football club: close enough in meaning to pass alone.
+    answer = app.ask("How much revenue did Apple make in 2022?")
+    assert not answer.answerable and answer.text == "The articles don't say."
+    assert "芝华士" in answer.citations[0].text, "the football club"
