@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -186,6 +187,7 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
         SettingsError: a value is invalid; the message names the variable or option.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _refuse_unknown_variables(environ)
     data_dir = Path(overrides.get("data_dir") or environ.get("CORPUS_QA_DATA_DIR") or default_data_dir(environ))
     data_dir = data_dir.expanduser()
     cache_dir = Path(environ.get("CORPUS_QA_CACHE_DIR") or default_cache_dir(environ)).expanduser()
@@ -207,3 +209,21 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
         where = tuple(str(part) for part in error["loc"][:2])
         name = origin.get(where, ".".join(where))
         raise SettingsError(f"{name}={error.get('input')!r} is invalid: {error['msg']}") from None
+
+
+# Read by load_settings itself rather than through ENV_FIELDS.
+_PATH_VARIABLES = ("DATA_DIR", "CACHE_DIR")
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A CORPUS_QA_* variable that is no setting is most likely a typo, which would silently change nothing.
+
+    Raises:
+        SettingsError: naming the variable, and the setting it most resembles.
+    """
+    known = [*ENV_FIELDS, *_PATH_VARIABLES]
+    for name in sorted(environ):
+        if name.startswith("CORPUS_QA_") and name.removeprefix("CORPUS_QA_") not in known:
+            close = difflib.get_close_matches(name.removeprefix("CORPUS_QA_"), known, n=1)
+            hint = f"did you mean CORPUS_QA_{close[0]}? " if close else ""
+            raise SettingsError(f"{name} is not a corpus-qa setting: {hint}the settings are listed in the README")

@@ -148,6 +148,16 @@ def test_invalid_setting_names_the_variable(monkeypatch):
     assert result.exit_code == 2 and "CORPUS_QA_TOP_K='many' is invalid" in result.output
 
 
+@pytest.mark.parametrize("variable, message", [
+    ("CORPUS_QA_TOPK", "CORPUS_QA_TOPK is not a corpus-qa setting: did you mean CORPUS_QA_TOP_K?"),
+    ("CORPUS_QA_COLOUR", "CORPUS_QA_COLOUR is not a corpus-qa setting: the settings are listed in the README"),
+])
+def test_a_misspelt_setting_variable_is_refused_not_ignored(monkeypatch, data_dir, variable, message):
+    monkeypatch.setenv(variable, "3")
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2 and message in result.output
+
+
 def test_empty_question_exits_2_without_traceback(data_dir):
     proc = subprocess.run([str(EXE), "ask", ""], capture_output=True, text=True, env=os.environ.copy())
     assert proc.returncode == 2
