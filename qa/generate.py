@@ -210,18 +210,20 @@ def split_generated(text: str) -> list[str]:
 def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[list[str], list[str]]:
     """(kept, dropped): a sentence is kept when it cites existing passages and every number and
     name in it appears in the passages it cites. A sentence that asks is dropped (small models
-    echo the question), and so is one said already, whatever passage it cites the second time."""
+    echo the question), and so is one said already, alone or within a longer one, whatever
+    passage it cites the second time."""
     by_rank = {c.rank: c.text.lower() for c in citations}
-    kept, dropped, said = [], [], set()
+    kept, dropped, said = [], [], []
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
         words = without_markers(sentence).strip()
         claims = _NUMBER.findall(words) + _NAME.findall(words)
-        fresh = words not in said and not is_question(words)
+        # A repeat may be part of what was said: "The answer is: X. [1] X. [2]" says X twice.
+        fresh = not any(words in earlier for earlier in said) and not is_question(words)
         if ranks and fresh and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):
             kept.append(sentence)
-            said.add(words)
+            said.append(words)
         else:
             dropped.append(sentence)
     return kept, dropped

@@ -47,6 +47,8 @@ def test_sentences_unsupported_unmarked_asking_or_repeated_are_dropped(bundled_a
     assert dropped[-2] == "Quand Meta a-t-il publié Llama ? [1]", "an echo of the question answers nothing"
     assert dropped[-1] == "En mars de cette année, Meta a publié Llama [2].", "nor does saying it again"
     assert len(dropped) == 6
+    wrapped = "The answer is: Meta released Llama [1]. Meta released Llama [2]."
+    assert supported_sentences(wrapped, citations)[1] == ["Meta released Llama [2]."], "said again within a longer one"
 
 
 def every_sentence_is_marked_and_supported(answer) -> bool:
