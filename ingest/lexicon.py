@@ -103,12 +103,14 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
         sense = 0
         for gloss in entry.group(3).split("/"):
             abbreviated = _ABBREVIATES.search(gloss)
-            if abbreviated:
-                abbreviations.append((word, abbreviated.group(1), sense < _SENSES_TRANSLATED_BACK))
-            if _NOT_A_TRANSLATION.match(gloss):
-                sense += bool(abbreviated)
+            translates = not _NOT_A_TRANSLATION.match(gloss)
+            if not (translates or abbreviated):
                 continue
-            sense += 1
+            sense += 1  # an abbreviation is a sense too: 开源's second is "abbr. for 开放源码"
+            if abbreviated:
+                abbreviations.append((word, abbreviated.group(1), sense <= _SENSES_TRANSLATED_BACK))
+            if not translates:
+                continue
             gloss = re.split(r"[,;]", _PARENTHESES.sub(" ", gloss))[0].strip()
             tokens = word_tokens(_LEADING_PARTICLE.sub("", gloss))
             if not tokens or len(tokens) > LONGEST_GLOSS:

@@ -36,7 +36,7 @@ _HOLDS = {
     # Numbers in words from two up ("one", "un" are mostly not counts: "one of them").
     "number": re.compile(
         r"\d|[一二三四五六七八九十百千万亿两几数]+[个位次年种家岁倍亿万千百%]|"
-        r"\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|millions?|milliards?)\b|"
+        r"\b(hundreds?|thousands?|millions?|billions?|dozens?|centaines?|milliers?|milliards?)\b|"
         r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen|"
         r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|"
         r"douze|treize|quatorze|quinze|seize|vingt|trente|quarante|cinquante|soixante)\b",

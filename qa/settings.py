@@ -223,7 +223,8 @@ def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
     """
     known = [*ENV_FIELDS, *_PATH_VARIABLES]
     for name in sorted(environ):
-        if name.startswith("CORPUS_QA_") and name.removeprefix("CORPUS_QA_") not in known:
-            close = difflib.get_close_matches(name.removeprefix("CORPUS_QA_"), known, n=1)
+        suffix = name.removeprefix("CORPUS_QA_")
+        if suffix != name and suffix not in known:
+            close = difflib.get_close_matches(suffix, known, n=1)
             hint = f"did you mean CORPUS_QA_{close[0]}? " if close else ""
             raise SettingsError(f"{name} is not a corpus-qa setting: {hint}the settings are listed in the README")
