@@ -243,7 +243,7 @@ def _choose_sentences(
     first_rank, first, _ = candidates[picks[0]]
     after = picks[0] + 1
     bullet = candidates[after][2] if after < len(candidates) and candidates[after][0] == first_rank else ""
-    if bullet and (first.text.rstrip().endswith(_INTRODUCES) or bullet.startswith("1")):
+    if bullet and (first.text.rstrip().endswith(_INTRODUCES) or bullet.rstrip(".)") == "1"):
         # "Several factors are democratizing AI development:" answers nothing without the list it
         # introduces, nor does "Google still has two advantages." without its items 1. and 2.:
         # they come next, as far as room allows.

@@ -312,6 +312,21 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
 
 
+@pytest.mark.parametrize("bullet, with_items", [("1.", True), ("1)", True), ("10.", False), ("12)", False)])
+def test_only_items_numbered_from_1_are_taken_for_the_list_a_sentence_announces(bullet, with_items):
+    import numpy as np
+
+    from ingest.keywords import QueryTerms
+    from qa.answer import _choose_sentences
+    from qa.retrieve import Sentence
+
+    announce, item, other = "Google still has two advantages.", "Its user data.", "Meta gains the most."
+    candidates = [(1, Sentence(0, 31, announce, 0.5), ""), (1, Sentence(35, 49, item, 0.1), bullet),
+                  (2, Sentence(100, 120, other, 0.4), "")]
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.2, 0.8]), 300, QueryTerms((), (), ()))
+    assert [kept.text for _, kept, _ in chosen] == ([announce, item] if with_items else [announce, other])
+
+
 @pytest.mark.parametrize("sentence, question, expected", [
     # The head alone would stop before the Hindenburg is named.
     ("In the years before the war, shipping lines, newspapers, banks, railway companies and a great many private "
