@@ -90,9 +90,13 @@ def answer_question(
     if retrieval.store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
     query = make_query(question, retrieval, settings)
-    evidence = with_following_sentences(query, find_evidence(query, retrieval, settings, lang)[: k or settings.top_k],
-                                        retrieval.embedder)
-    answer = compose_answer(query, evidence, settings)
+    found = find_evidence(query, retrieval, settings, lang or query.named_language)
+    inferred = lang is None and query.named_language is not None
+    searched = query.named_language if inferred and found else None
+    if inferred and not found:
+        found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
+    evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
+    answer = replace(compose_answer(query, evidence, settings), searched_language=searched)
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)

@@ -14,6 +14,11 @@ _NAMES = {
     "fr": {"en": "anglais", "zh": "chinois", "fr": "français"},
 }
 _NOTE = {"en": "The source is in {}.", "zh": "来源为{}。", "fr": "La source est en {}."}
+_SEARCHED = {
+    "en": "Only the {} articles were searched, as the question asks.",
+    "zh": "按问题所说，只检索了{}文章。",
+    "fr": "Seuls les articles en {} ont été consultés, comme le demande la question.",
+}
 _NOTE_TWO = {"en": "The sources are in {} and {}.", "zh": "来源为{}和{}。", "fr": "Les sources sont en {} et en {}."}
 
 
@@ -102,6 +107,7 @@ class Answer:
     mode: str = "extractive"
     latency_ms: float = 0.0
     remark: str | None = None  # why a generated answer fell back, or what was left out of it
+    searched_language: str | None = None  # the only language searched, because the question named it
 
     @property
     def quoted_languages(self) -> list[str]:
@@ -113,11 +119,15 @@ class Answer:
 
     @property
     def note(self) -> str | None:
-        """One line for the reader: the sources' languages when they differ from the question's
-        (extractive answers quote them verbatim), and any remark on generation."""
+        """One line for the reader: the one language searched when the question named it, the
+        sources' languages when they differ from the question's (extractive answers quote them
+        verbatim), and any remark on generation."""
         notes = []
+        lang = self.answer_language if self.answer_language in _NOTE else "en"
+        if self.searched_language:
+            notes.append(_SEARCHED[lang].format(_NAMES[lang].get(self.searched_language, self.searched_language)))
         foreign = self.quoted_languages
-        if self.answerable and self.mode == "extractive" and foreign:
+        if self.answerable and self.mode == "extractive" and foreign and foreign != [self.searched_language]:
             notes.append(source_language_note(self.answer_language, *foreign))
         if self.remark:
             notes.append(self.remark)

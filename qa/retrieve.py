@@ -10,6 +10,7 @@ from ingest import Embedder
 from ingest.chunking import is_question, split_sentences
 from ingest.language import HAN
 from ingest.keywords import KeywordIndex, QueryTerms
+from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
 from qa.settings import QASettings
 from store import ChromaStore, Passage
@@ -76,18 +77,22 @@ class Retrieval:
 
 @dataclass(frozen=True)
 class Query:
-    """A question as retrieval reads it: its text, its vector, and its weighed keyword terms."""
+    """A question as retrieval reads it: its text, its vector, its weighed keyword terms, and the
+    language of the articles it names, if it names one (see `qa.language_mention`)."""
 
     text: str
     vector: np.ndarray
     terms: QueryTerms
+    named_language: str | None = None
 
 
 def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
-    """Embed a question and weigh its words (with their translations) against the keyword index."""
-    terms = retrieval.keywords.query_terms(question, retrieval.embedder, settings.translation_threshold,
+    """Embed a question and weigh its words (with their translations) against the keyword index,
+    leaving out a mention of the articles' language ("According to the French article, …")."""
+    named_language, searched = language_mentioned(question)
+    terms = retrieval.keywords.query_terms(searched, retrieval.embedder, settings.translation_threshold,
                                            settings.translations_per_word)
-    return Query(question, retrieval.embedder.embed_query(_unshouted(question)), terms)
+    return Query(question, retrieval.embedder.embed_query(_unshouted(searched)), terms, named_language)
 
 
 def _unshouted(question: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from ingest import bundled_corpus
 from qa import QuestionError
+from qa.language_mention import language_mentioned
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
@@ -256,6 +257,34 @@ def test_a_language_filter_that_no_passage_matches_abstains_with_no_citations(bu
     assert bundled_app.ask("Who created Chatbot Arena?", lang="en").answerable
 
 
+@pytest.mark.parametrize("question, source_lang, expected", [
+    ("According to the Chinese article, which open-source alternative left Dall-E 2 behind?", "zh", "Stable Diffusion"),
+    ("根据英文文章，OpenAI和谷歌开了什么坏先例？", "en", "unsupervised"),
+    ("D'après l'article chinois, que pensent la plupart des praticiens de Meta après la note interne ?", "zh", "获益"),
+])
+def test_a_question_naming_the_articles_language_is_answered_from_those_articles(bundled_app, question, source_lang,
+                                                                                expected):
+    # Left in the question, "according to the Chinese article" matched passages in every language
+    # and pulled its meaning off the topic: none of these three was answered.
+    answer = bundled_app.ask(question)
+    assert expected in answer.text
+    assert {c.lang for c in answer.citations} == {source_lang}
+    assert answer.searched_language == source_lang
+
+
+def test_the_reader_is_told_that_only_the_named_language_was_searched(bundled_app):
+    note = bundled_app.ask("According to the French article, when did Meta release Llama?").note
+    assert note == "Only the French articles were searched, as the question asks."
+    assert bundled_app.ask("根据法语文章，Meta何时发布了Llama？").note == "按问题所说，只检索了法文文章。"
+
+
+def test_a_question_naming_a_language_no_article_is_in_searches_them_all(app_with_document):
+    app, _ = app_with_document(ALPACAS)
+    answer = app.ask("According to the Chinese article, which models are members of the alpaca family?")
+    assert answer.answerable and "alpaca family" in answer.text
+    assert answer.searched_language is None and answer.note is None
+
+
 def test_abstention_is_in_the_question_language(bundled_app):
     assert bundled_app.ask("明天巴黎的天气怎么样？").text == "这些文章没有提到。"
 
@@ -380,3 +409,21 @@ def test_whether_a_sentence_holds_the_kind_of_thing_asked(kind, sentence, holds)
     from qa.answer_type import holds_type
 
     assert holds_type(kind, sentence) == holds
+
+
+@pytest.mark.parametrize("question, lang, searched", [
+    ("According to the French article, what is the main moat of open-source large models?", "fr",
+     "what is the main moat of open-source large models?"),
+    ("How do open-source models compare according to the Chinese article?", "zh", "How do open-source models compare?"),
+    ("In the article written in English, who is Ion Stoica?", "en", "who is Ion Stoica?"),
+    ("D'après l'article chinois, qui a développé Vicuna ?", "zh", "qui a développé Vicuna?"),
+    ("Selon le texte en anglais, quand Llama est-il sorti ?", "en", "quand Llama est-il sorti?"),
+    ("根据法语文章，开源大模型的主要护城河是什么？", "fr", "开源大模型的主要护城河是什么？"),
+    ("在英文报道中，谁创建了Chatbot Arena？", "en", "谁创建了Chatbot Arena？"),
+    # A language named of something else than the articles is part of the question.
+    ("Which Chinese model was fine-tuned on medical knowledge?", None, "Which Chinese model was fine-tuned on medical knowledge?"),
+    ("Quel modèle chinois a été affiné ?", None, "Quel modèle chinois a été affiné ?"),
+    ("中文是什么？", None, "中文是什么？"),
+])
+def test_the_language_a_question_names_for_its_articles(question, lang, searched):
+    assert language_mentioned(question) == (lang, searched)

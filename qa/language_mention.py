@@ -1,0 +1,55 @@
+"""Which language's articles a question asks about, when it says so ("According to the French article, …")."""
+
+from __future__ import annotations
+
+import re
+
+# A language's name as the question's language writes it, and its code.
+_EN_NAMES = {"english": "en", "chinese": "zh", "french": "fr"}
+_FR_NAMES = {"anglais": "en", "anglaise": "en", "chinois": "zh", "chinoise": "zh", "français": "fr", "française": "fr"}
+_ZH_NAMES = {"英文": "en", "英语": "en", "中文": "zh", "汉语": "zh", "法文": "fr", "法语": "fr"}
+
+_EN_TEXT = r"(?:article|text|source|document|story|report|piece|post|original|version|page)s?"
+_FR_TEXT = r"(?:article|texte|document|reportage|source|récit|original|version|page)s?"
+_ZH_TEXT = r"(?:文章|报道|原文|文本|资料|新闻|报告)"
+_EN_NAME = "|".join(_EN_NAMES)
+_FR_NAME = "|".join(_FR_NAMES)
+_ZH_NAME = "|".join(_ZH_NAMES)
+
+# The whole mention, with the words that lead to it ("according to", "selon", 根据 …), so that
+# what is left is the question itself.
+_MENTIONS = (
+    (re.compile(
+        rf"(?:\b(?:according to|as (?:stated|said|reported|described) in|in|from|per|by)\s+)?"
+        rf"\b(?:the|this|that)\s+(?P<name>{_EN_NAME})(?:[- ]language)?\s+{_EN_TEXT}\b"
+        rf"|(?:\b(?:according to|in|from)\s+)?\b(?:the|this|that)\s+{_EN_TEXT}\s+(?:written\s+)?in\s+(?P<name2>{_EN_NAME})\b",
+        re.IGNORECASE), _EN_NAMES),
+    (re.compile(
+        rf"(?:\b(?:selon|d'après|d’après|dans|suivant|pour)\s+)?"
+        rf"(?:\b(?:l'|l’|le |la |les |cet |cette |ce ))\s*{_FR_TEXT}\s+(?:écrite?s?\s+)?(?:en\s+)?(?P<name>{_FR_NAME})s?\b",
+        re.IGNORECASE), _FR_NAMES),
+    (re.compile(
+        rf"(?:根据|依据|按照|据|在)?(?:这篇|那篇|该篇?|这份|那份)?(?P<name>{_ZH_NAME})的?{_ZH_TEXT}(?:中|里|里面|所说|提到)?"),
+     _ZH_NAMES),
+)
+_LEFT_OVER = re.compile(r"^[\s,，:：;；、]+|[\s,，:：;；、]+(?=[?？.。!！]?$)")
+
+
+def language_mentioned(question: str) -> tuple[str | None, str]:
+    """(the code of the language whose articles the question names, or None; the question
+    without that mention, to search with).
+
+    Users of a corpus in several languages tell the articles apart by language: "According to
+    the Chinese article, who …?", "d'après l'article chinois", "根据法语文章". The mention says
+    where to look, not what to look for: left in the question, its words ("according", "article",
+    "Chinese") match passages of every language and pull the question's meaning away from its topic.
+    """
+    for pattern, names in _MENTIONS:
+        match = pattern.search(question)
+        if match:
+            name = (match.group("name") or match.groupdict().get("name2") or "").lower()
+            rest = (question[: match.start()] + " " + question[match.end():]).strip()
+            rest = _LEFT_OVER.sub("", re.sub(r"\s{2,}", " ", rest))
+            # A question that is nothing but the mention ("法语文章？") keeps its words.
+            return names[name], rest if re.search(r"\w{2,}", rest) else question
+    return None, question
