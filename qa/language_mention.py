@@ -32,24 +32,36 @@ _MENTIONS = (
         rf"(?:根据|依据|按照|据|在)?(?:这篇|那篇|该篇?|这份|那份)?(?P<name>{_ZH_NAME})的?{_ZH_TEXT}(?:中|里|里面|所说|提到)?"),
      _ZH_NAMES),
 )
+# A mention of the articles that names no language.
+_GENERIC = re.compile(
+    r"\b(?:according to|as (?:stated|said|reported) in|per)\s+the\s+(?:article|text|document|story|report|author)\b"
+    r"|\b(?:selon|d'après|d’après)\s+(?:l'|l’|le |la )\s*(?:article|texte|document|auteur|reportage)\b"
+    r"|(?:根据|据)(?:这篇|该)?(?:文章|本文|原文|报道)(?:所说|中)?|文中|本文中", re.IGNORECASE)
 _LEFT_OVER = re.compile(r"^[\s,，:：;；、]+|[\s,，:：;；、]+(?=[?？.。!！]?$)")
 
 
 def language_mentioned(question: str) -> tuple[str | None, str]:
     """(the code of the language whose articles the question names, or None; the question
-    without that mention, to search with).
+    without its mention of the articles, to search with).
 
     Users of a corpus in several languages tell the articles apart by language: "According to
     the Chinese article, who …?", "d'après l'article chinois", "根据法语文章". The mention says
     where to look, not what to look for: left in the question, its words ("according", "article",
-    "Chinese") match passages of every language and pull the question's meaning away from its topic.
+    "Chinese") match passages of every language and pull the question's meaning away from its
+    topic. So do they when no language is named ("…, according to the article?").
     """
     for pattern, names in _MENTIONS:
         match = pattern.search(question)
         if match:
             name = (match.group("name") or match.groupdict().get("name2") or "").lower()
-            rest = (question[: match.start()] + " " + question[match.end():]).strip()
-            rest = _LEFT_OVER.sub("", re.sub(r"\s{2,}", " ", rest))
-            # A question that is nothing but the mention ("法语文章？") keeps its words.
-            return names[name], rest if re.search(r"\w{2,}", rest) else question
-    return None, question
+            return names[name], _without(question, match)
+    match = _GENERIC.search(question)
+    return None, _without(question, match) if match else question
+
+
+def _without(question: str, mention: re.Match) -> str:
+    """The question without the mention, and the commas and spaces it leaves."""
+    rest = (question[: mention.start()] + " " + question[mention.end():]).strip()
+    rest = _LEFT_OVER.sub("", re.sub(r"\s{2,}", " ", rest))
+    # A question that is nothing but the mention ("法语文章？") keeps its words.
+    return rest if re.search(r"\w{2,}", rest) else question

@@ -420,6 +420,11 @@ def test_whether_a_sentence_holds_the_kind_of_thing_asked(kind, sentence, holds)
     ("Selon le texte en anglais, quand Llama est-il sorti ?", "en", "quand Llama est-il sorti?"),
     ("根据法语文章，开源大模型的主要护城河是什么？", "fr", "开源大模型的主要护城河是什么？"),
     ("在英文报道中，谁创建了Chatbot Arena？", "en", "谁创建了Chatbot Arena？"),
+    # A mention naming no language leaves the question too, and searches every article.
+    ("What can AI start-ups do with open source, according to the article?", None,
+     "What can AI start-ups do with open source?"),
+    ("Quelle erreur OpenAI a-t-il commise, selon le document ?", None, "Quelle erreur OpenAI a-t-il commise?"),
+    ("根据文章，Vicuna是谁开发的？", None, "Vicuna是谁开发的？"),
     # A language named of something else than the articles is part of the question.
     ("Which Chinese model was fine-tuned on medical knowledge?", None, "Which Chinese model was fine-tuned on medical knowledge?"),
     ("Quel modèle chinois a été affiné ?", None, "Quel modèle chinois a été affiné ?"),
