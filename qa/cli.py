@@ -153,6 +153,10 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
       corpus-qa ask "伯克利的哪位计算机教授参与开发了Vicuna？" -k 3
       corpus-qa ask "Quand Meta a-t-il publié Llama ?" --json | jq .answer
       corpus-qa ask "Who is Ion Stoica?" --lang zh      # from the Chinese articles only
+      corpus-qa ask "According to the Chinese article, who is Ion Stoica?"   # the same
+
+    A question that names its articles' language ("According to the French article, ...",
+    "d'après l'article chinois", "根据英文文章") is answered from that language's articles.
     """
     from qa.answer import check_question
 
