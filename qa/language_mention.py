@@ -36,7 +36,7 @@ _MENTIONS = (
 _GENERIC = re.compile(
     r"\b(?:according to|as (?:stated|said|reported) in|per)\s+the\s+(?:article|text|document|story|report|author)\b"
     r"|\b(?:selon|d'après|d’après)\s+(?:l'|l’|le |la )\s*(?:article|texte|document|auteur|reportage)\b"
-    r"|(?:根据|据)(?:这篇|该)?(?:文章|本文|原文|报道)(?:所说|中)?|文中|本文中", re.IGNORECASE)
+    r"|(?:根据|据)(?:这篇|该)?(?:文章|本文|原文|报道)(?:所说|中)?|(?<![\u3400-\u9fff])文中|本文中", re.IGNORECASE)
 _LEFT_OVER = re.compile(r"^[\s,，:：;；、]+|[\s,，:：;；、]+(?=[?？.。!！]?$)")
 
 

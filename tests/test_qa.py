@@ -429,6 +429,7 @@ def test_whether_a_sentence_holds_the_kind_of_thing_asked(kind, sentence, holds)
     ("Which Chinese model was fine-tuned on medical knowledge?", None, "Which Chinese model was fine-tuned on medical knowledge?"),
     ("Quel modèle chinois a été affiné ?", None, "Quel modèle chinois a été affiné ?"),
     ("中文是什么？", None, "中文是什么？"),
+    ("这篇论文中提到的方法是什么？", None, "这篇论文中提到的方法是什么？"),  # 论文中 "in the paper" is no 文中
 ])
 def test_the_language_a_question_names_for_its_articles(question, lang, searched):
     assert language_mentioned(question) == (lang, searched)
