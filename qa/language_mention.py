@@ -9,8 +9,9 @@ _EN_NAMES = {"english": "en", "chinese": "zh", "french": "fr"}
 _FR_NAMES = {"anglais": "en", "anglaise": "en", "chinois": "zh", "chinoise": "zh", "français": "fr", "française": "fr"}
 _ZH_NAMES = {"英文": "en", "英语": "en", "中文": "zh", "汉语": "zh", "法文": "fr", "法语": "fr"}
 
-_EN_TEXT = r"(?:article|text|source|document|story|report|piece|post|original|version|page)s?"
-_FR_TEXT = r"(?:article|texte|document|reportage|source|récit|original|version|page)s?"
+# Not "version": "the Chinese version of Llama" is a model, not an article; nor "source code".
+_EN_TEXT = r"(?:article|text|source(?!\s+code)|document|story|report|piece|post|original|page)s?"
+_FR_TEXT = r"(?:article|texte|document|reportage|source|récit|original|page)s?"
 _ZH_TEXT = r"(?:文章|报道|原文|文本|资料|新闻|报告)"
 _EN_NAME = "|".join(_EN_NAMES)
 _FR_NAME = "|".join(_FR_NAMES)

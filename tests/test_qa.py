@@ -428,6 +428,8 @@ def test_whether_a_sentence_holds_the_kind_of_thing_asked(kind, sentence, holds)
     # A language named of something else than the articles is part of the question.
     ("Which Chinese model was fine-tuned on medical knowledge?", None, "Which Chinese model was fine-tuned on medical knowledge?"),
     ("Quel modèle chinois a été affiné ?", None, "Quel modèle chinois a été affiné ?"),
+    ("What is new in the Chinese version of Llama?", None, "What is new in the Chinese version of Llama?"),
+    ("Who wrote the French source code?", None, "Who wrote the French source code?"),
     ("中文是什么？", None, "中文是什么？"),
     ("这篇论文中提到的方法是什么？", None, "这篇论文中提到的方法是什么？"),  # 论文中 "in the paper" is no 文中
 ])
