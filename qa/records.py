@@ -25,9 +25,25 @@ _NOTE_TWO = {"en": "The sources are in {} and {}.", "zh": "来源为{}和{}。",
 def source_language_note(question_lang: str, *source_langs: str) -> str:
     """'The source is in Chinese.' in the question's language (English for any other);
     'The sources are in French and Chinese.' for an answer quoting two languages."""
-    lang = question_lang if question_lang in _NOTE else "en"
-    names = [_NAMES[lang].get(source, source) for source in source_langs]
+    lang = _note_language(question_lang)
+    names = [_language_name(lang, source) for source in source_langs]
     return (_NOTE if len(names) == 1 else _NOTE_TWO)[lang].format(*names[:2])
+
+
+def searched_language_note(question_lang: str, searched: str) -> str:
+    """'Only the Chinese articles were searched, as the question asks.' in the question's language."""
+    lang = _note_language(question_lang)
+    return _SEARCHED[lang].format(_language_name(lang, searched))
+
+
+def _note_language(question_lang: str) -> str:
+    """The language a note is written in: the question's, or English for any other."""
+    return question_lang if question_lang in _NOTE else "en"
+
+
+def _language_name(note_lang: str, code: str) -> str:
+    """A language's name as a note in `note_lang` says it (its code if unnamed)."""
+    return _NAMES[note_lang].get(code, code)
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,8 @@ class Answer:
         sources' languages when they differ from the question's (extractive answers quote them
         verbatim), and any remark on generation."""
         notes = []
-        lang = self.answer_language if self.answer_language in _NOTE else "en"
         if self.searched_language:
-            notes.append(_SEARCHED[lang].format(_NAMES[lang].get(self.searched_language, self.searched_language)))
+            notes.append(searched_language_note(self.answer_language, self.searched_language))
         foreign = self.quoted_languages
         if self.answerable and self.mode == "extractive" and foreign and foreign != [self.searched_language]:
             notes.append(source_language_note(self.answer_language, *foreign))
