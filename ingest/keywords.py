@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -194,12 +194,14 @@ class KeywordHits:
     """Keyword evidence for a query: the best chunks by BM25, and each chunk's query coverage.
 
     `coverage` also credits a chunk for words that translate a query word (see `TermVectors`);
-    `exact_coverage` counts the query's own words only.
+    `exact_coverage` counts the query's own words only. `document_coverage` is `coverage` of
+    each document's chunks taken together, by document id.
     """
 
     chunk_ids: list[str]
     coverage: dict[str, float]
     exact_coverage: dict[str, float]
+    document_coverage: dict[str, float] = field(default_factory=dict)
 
 
 class TermVectors:
@@ -244,7 +246,7 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -253,8 +255,9 @@ class KeywordIndex:
     """BM25 over the store's chunks, plus the IDF share of a query each chunk contains."""
 
     def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
-                 spellings: dict[str, Counter] | None = None):
-        """`spellings`: how often each token was written each way (from `keyword_terms`)."""
+                 spellings: dict[str, Counter] | None = None, doc_ids: list[str] | None = None):
+        """`spellings`: how often each token was written each way (from `keyword_terms`);
+        `doc_ids`: each chunk's document (without them, each chunk is a document of its own)."""
         import bm25s
         import scipy.sparse as sp
 
@@ -279,6 +282,13 @@ class KeywordIndex:
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
+        # Which documents hold each token, in any of their chunks.
+        self.documents = list(dict.fromkeys(doc_ids if doc_ids is not None else chunk_ids))
+        row_of = {doc_id: row for row, doc_id in enumerate(self.documents)}
+        owners = [row_of[doc_id] for doc_id in (doc_ids if doc_ids is not None else chunk_ids)]
+        owner = sp.csr_matrix((np.ones(len(owners), np.float32), (owners, range(len(owners)))),
+                              shape=(max(len(self.documents), 1), n))
+        self.document_presence = sp.csc_matrix((owner @ self.presence) > 0, dtype=np.float32)
         df = np.asarray(self.presence.sum(axis=0)).ravel()
         self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
         # A query word no chunk contains is as informative as the rarest word.
@@ -370,23 +380,34 @@ class KeywordIndex:
         if not self.chunk_ids or not any(known):
             return KeywordHits([], {}, {})
         wanted = sorted({c for credit in known for c in credit})
-        present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
         position = {c: i for i, c in enumerate(wanted)}
-        exact = np.zeros(len(self.chunk_ids), np.float32)
-        matched = np.zeros(len(self.chunk_ids), np.float32)
-        for i, (weight, credit) in enumerate(zip(terms.weights, known)):
-            if credit:
-                at = [position[c] for c in credit]
-                matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
-            own = [position[self.vocab[t]] for t in terms.own_spellings(i) if t in self.vocab]
-            if own:
-                exact += weight * present[:, own].max(axis=1)
+        present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
+        matched = self._matched_weight(present, terms, known, position)
+        exact = self._matched_weight(present, terms, known, position, exact=True)
+        in_documents = self._matched_weight(self.document_presence[:, wanted].toarray(), terms, known, position)
         total = terms.total
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
+        document_coverage = {self.documents[i]: float(in_documents[i] / total) for i in np.flatnonzero(in_documents)}
         scores = self.bm25.get_scores([self.tokens[c] for c in wanted])
         top = np.argsort(-scores)[:k]
-        return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage)
+        return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage,
+                           document_coverage)
+
+    def _matched_weight(self, present: np.ndarray, terms: QueryTerms, known: list[dict[int, float]],
+                        position: dict[int, int], exact: bool = False) -> np.ndarray:
+        """The query weight each row of `present` (rows x the query's columns) holds: by the
+        translations' credit, or (`exact`) by the query's own words only."""
+        matched = np.zeros(len(present), np.float32)
+        for i, (weight, credit) in enumerate(zip(terms.weights, known)):
+            if exact:
+                own = [position[self.vocab[t]] for t in terms.own_spellings(i) if t in self.vocab]
+                if own:
+                    matched += weight * present[:, own].max(axis=1)
+            elif credit:
+                at = [position[c] for c in credit]
+                matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
+        return matched
 
 
 class LanguageSpread:
@@ -489,15 +510,16 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         return previous
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
-    ids, token_lists, spellings, languages = [], [], {}, LanguageSpread()
+    ids, doc_ids, token_lists, spellings, languages = [], [], [], {}, LanguageSpread()
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
+        doc_ids.append(chunk.doc_id)
         terms = keyword_terms(chunk.text)
         token_lists.append([token for token, _ in terms])
         for token, word in terms:
             spellings.setdefault(token, Counter())[word] += 1
         languages.add(chunk.lang, vector)
-    index = KeywordIndex(fingerprint, ids, token_lists, spellings)
+    index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
     index.languages = languages.finish()
     index.list_translations(load_lexicon(lexicon, lexicon_cache))
     index.lexicon = version

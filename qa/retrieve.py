@@ -180,7 +180,8 @@ def rescore_by_cross_encoder(
 
 
 def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
-    """Dense and keyword candidates, scored calibrated cosine + weight x keyword coverage, best first.
+    """Dense and keyword candidates, scored calibrated cosine + weight x keyword coverage, less a
+    little for a passage whose document holds less of the question than another candidate's, best first.
 
     The cosine is calibrated per language (see `ingest.keywords.LanguageSpread`), so chunks of
     every language compete on one scale. Coverage is the share of the question's IDF mass a
@@ -188,6 +189,10 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     something first on a stray shared word, while its coverage stays near zero and so does its
     say in the ranking. Corpus words that translate a query word count too (see
     `ingest.keywords.TermVectors`).
+
+    A question's words are often spread over its article: "according to the leaked memo" names
+    what the whole article is about, not what the passage that answers says. So the article
+    that holds more of the question, in any of its passages, is the likelier source of each.
     """
     candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query.vector, settings.dense_candidates, lang)}
     hits = retrieval.keywords.search_terms(query.terms, settings.keyword_candidates)
@@ -196,13 +201,26 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
         if lang is None or chunk.lang == lang:
             candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query.vector)))
     calibration = retrieval.keywords.languages.calibration(query.vector)
+    in_document = {p.chunk.doc_id: hits.document_coverage.get(p.chunk.doc_id, 0.0) for p in candidates.values()}
+    best_document = max(in_document.values(), default=0.0)
     evidence = []
     for chunk_id, p in candidates.items():
         coverage = hits.coverage.get(chunk_id, 0.0)
         shift, scale = calibration.get(p.chunk.lang, (0.0, 1.0))
-        score = shift + scale * p.score + settings.keyword_weight * coverage
+        score = (shift + scale * p.score + settings.keyword_weight * coverage
+                 - settings.document_weight * _behind(in_document[p.chunk.doc_id], best_document))
         evidence.append(Evidence(Passage(p.chunk, score), p.score, coverage, hits.exact_coverage.get(chunk_id, 0.0)))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
+
+
+def _behind(in_document: float, best_document: float) -> float:
+    """How far a passage's document is behind the best candidate's in keyword coverage.
+
+    A document holding none of the question's words is not behind: its passage was found by
+    meaning alone, as a cross-lingual question's is where no word of it could be translated,
+    and keyword evidence that is silent says nothing against it.
+    """
+    return best_document - in_document if in_document > 0 else 0.0
 
 
 def rescore_by_sentences(

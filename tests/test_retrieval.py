@@ -235,14 +235,39 @@ def test_a_language_of_a_few_chunks_keeps_its_raw_similarities(tmp_path, app_fac
     assert app.keywords().languages.calibration(app.embedder.embed_query("When did it fly?"))["fr"] == (0.0, 1.0)
 
 
-def test_fusion_scores_calibrated_cosine_plus_keyword_coverage(bundled_app):
+def test_fusion_scores_calibrated_cosine_plus_keyword_coverage_less_what_its_document_lacks(bundled_app):
     settings = bundled_app.settings.qa
     query = make_query("Quelle start-up conseille les clients en IA ?", bundled_app.retrieval(), settings)
     calibration = bundled_app.keywords().languages.calibration(query.vector)
-    for e in fuse_candidates(query, bundled_app.retrieval(), settings):
+    in_document = bundled_app.keywords().search_terms(query.terms, 1).document_coverage
+    fused = fuse_candidates(query, bundled_app.retrieval(), settings)
+    best_document = max(in_document.get(e.passage.chunk.doc_id, 0.0) for e in fused)
+    for e in fused:
         shift, scale = calibration[e.passage.chunk.lang]
-        expected = shift + scale * e.cosine + settings.keyword_weight * e.coverage
+        behind = best_document - in_document.get(e.passage.chunk.doc_id, 0.0)
+        expected = shift + scale * e.cosine + settings.keyword_weight * e.coverage - settings.document_weight * behind
         assert e.passage.score == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_document_covers_the_question_words_its_passages_hold_between_them():
+    from ingest.keywords import KeywordIndex
+
+    texts = ["A memo leaked from Google this spring.", "Open models are faster than big companies' models.",
+             "Open models are faster than big companies' models, a survey says."]
+    index = KeywordIndex("test", ["memo:0", "memo:1", "survey:0"], [keyword_tokens(t) for t in texts],
+                         doc_ids=["memo", "memo", "survey"])
+    hits = index.search_terms(index.query_terms("Leaked memo: are open models faster?"), 3)
+    assert hits.document_coverage["memo"] == pytest.approx(1.0)
+    assert max(hits.coverage.values()) < hits.document_coverage["memo"]
+    assert hits.document_coverage["survey"] == pytest.approx(hits.coverage["survey:0"])
+
+
+def test_a_passage_of_the_article_that_holds_more_of_the_question_is_preferred(bundled_app):
+    # "Combien d'années … depuis le dernier modèle open source d'OpenAI ?": a French passage on
+    # OpenAI's closed models is as close as the English article's "first time in four years
+    # since GPT-2", but that article holds more of the question (OpenAI, open source, model, last).
+    answer = bundled_app.ask("Combien d'années se sont écoulées depuis le dernier modèle open source d'OpenAI ?")
+    assert "first time in four years since GPT-2" in answer.text
 
 
 def test_rescoring_adds_the_best_sentence_and_the_keywords_one_sentence_holds(bundled_app):
