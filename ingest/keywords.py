@@ -252,7 +252,7 @@ _LISTED_PER_WORD = 4
 
 
 class KeywordIndex:
-    """BM25 over the store's chunks, plus the IDF share of a query each chunk contains."""
+    """BM25 over the store's chunks, plus the IDF share of a query each chunk, and each document, contains."""
 
     def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
                  spellings: dict[str, Counter] | None = None, doc_ids: list[str] | None = None):
@@ -283,9 +283,10 @@ class KeywordIndex:
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
         # Which documents hold each token, in any of their chunks.
-        self.documents = list(dict.fromkeys(doc_ids if doc_ids is not None else chunk_ids))
+        doc_ids = doc_ids if doc_ids is not None else chunk_ids
+        self.documents = list(dict.fromkeys(doc_ids))
         row_of = {doc_id: row for row, doc_id in enumerate(self.documents)}
-        owners = [row_of[doc_id] for doc_id in (doc_ids if doc_ids is not None else chunk_ids)]
+        owners = [row_of[doc_id] for doc_id in doc_ids]
         owner = sp.csr_matrix((np.ones(len(owners), np.float32), (owners, range(len(owners)))),
                               shape=(max(len(self.documents), 1), n))
         self.document_presence = sp.csc_matrix((owner @ self.presence) > 0, dtype=np.float32)
