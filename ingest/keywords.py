@@ -382,10 +382,11 @@ class KeywordIndex:
             return KeywordHits([], {}, {})
         wanted = sorted({c for credit in known for c in credit})
         position = {c: i for i, c in enumerate(wanted)}
+        own = [{self.vocab[t]: 1.0 for t in terms.own_spellings(i) if t in self.vocab} for i in range(len(known))]
         present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
-        matched = self._matched_weight(present, terms, known, position)
-        exact = self._matched_weight(present, terms, known, position, exact=True)
-        in_documents = self._matched_weight(self.document_presence[:, wanted].toarray(), terms, known, position)
+        matched = _matched_weight(present, terms.weights, known, position)
+        exact = _matched_weight(present, terms.weights, own, position)
+        in_documents = _matched_weight(self.document_presence[:, wanted].toarray(), terms.weights, known, position)
         total = terms.total
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
@@ -395,20 +396,17 @@ class KeywordIndex:
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage,
                            document_coverage)
 
-    def _matched_weight(self, present: np.ndarray, terms: QueryTerms, known: list[dict[int, float]],
-                        position: dict[int, int], exact: bool = False) -> np.ndarray:
-        """The query weight each row of `present` (rows x the query's columns) holds: by the
-        translations' credit, or (`exact`) by the query's own words only."""
-        matched = np.zeros(len(present), np.float32)
-        for i, (weight, credit) in enumerate(zip(terms.weights, known)):
-            if exact:
-                own = [position[self.vocab[t]] for t in terms.own_spellings(i) if t in self.vocab]
-                if own:
-                    matched += weight * present[:, own].max(axis=1)
-            elif credit:
-                at = [position[c] for c in credit]
-                matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
-        return matched
+
+def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list[dict[int, float]],
+                    position: dict[int, int]) -> np.ndarray:
+    """The query weight each row of `present` (rows x the query's columns) holds: each query word's
+    weight times the best credit among the columns that match it (`credits`: {column: credit} per word)."""
+    matched = np.zeros(len(present), np.float32)
+    for weight, credit in zip(weights, credits):
+        if credit:
+            at = [position[c] for c in credit]
+            matched += weight * (present[:, at] * np.array(list(credit.values()), np.float32)).max(axis=1)
+    return matched
 
 
 class LanguageSpread:

@@ -329,8 +329,8 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     first = "Hugging Face is often named when people talk about open models. " * 3
     second = ("Hugging Face, a start-up that builds large models, advises clients on AI, and it is a pillar "
               "of the open-source community, which it serves with a hub of models and data sets.")
-    candidates = [(1, Sentence(0, len(first), first, 0.5), False),
-                  (2, Sentence(1000, 1000 + len(second), second, 0.5), False)]
+    candidates = [(1, Sentence(0, len(first), first, 0.5), ""),
+                  (2, Sentence(1000, 1000 + len(second), second, 0.5), "")]
     chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300, QueryTerms((), (), ()))
     _, kept, shown = chosen[1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
