@@ -267,6 +267,7 @@ _CHUNK_FIELDS = ["documents", "metadatas", "embeddings"]
 
 
 def _chunk_fields(meta: dict) -> dict:
+    """A chunk's fields from its Chroma metadata, a key stored before it existed read as its default."""
     return {key: meta[key] if key in meta else _CHUNK_DEFAULTS[key] for key in _CHUNK_KEYS}
 
 
