@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.cache import read_cached, write_cached
+from ingest.hubness import passage_hubness
 from ingest.language import HAN_CHARACTERS
 from ingest.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
 
@@ -246,13 +247,17 @@ def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 8
+INDEX_FORMAT = 9
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
 
 class KeywordIndex:
-    """BM25 over the store's chunks, plus the IDF share of a query each chunk, and each document, contains."""
+    """BM25 over the store's chunks, plus the IDF share of a query each chunk, and each document, contains.
+
+    It also holds what else is measured over the whole corpus: how each language's vectors spread
+    (`languages`) and how generic each chunk is (`hubness`).
+    """
 
     def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
                  spellings: dict[str, Counter] | None = None, doc_ids: list[str] | None = None):
@@ -279,6 +284,7 @@ class KeywordIndex:
         self.lexicon = NO_LEXICON  # the `lexicon_version` its translations come from
         self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
         self.languages = LanguageSpread()  # see `LanguageSpread`
+        self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `ingest.hubness`)
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
@@ -495,7 +501,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt, through its
     cache in `lexicon_cache`), it holds the dictionary translations of words into the words it
     indexes (see `list_translations`).
-    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`).
+    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`)
+    and how generic each chunk is (see `ingest.hubness`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()
@@ -508,11 +515,14 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
           and previous.lexicon == version and (embedder is None or previous.term_vectors is not None)):
         return previous
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
-    # Streamed: vectors are summed and spellings counted as chunks come, never all held at once.
-    ids, doc_ids, token_lists, spellings, languages = [], [], [], {}, LanguageSpread()
+    # Streamed: spellings are counted as chunks come; of each chunk only its tokens and its
+    # vector are kept (2 KB: 18 MB for 9,000 chunks), never its text.
+    ids, doc_ids, langs, vectors, token_lists, spellings, languages = [], [], [], [], [], {}, LanguageSpread()
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
         doc_ids.append(chunk.doc_id)
+        langs.append(chunk.lang)
+        vectors.append(np.asarray(vector, np.float32))
         terms = keyword_terms(chunk.text)
         token_lists.append([token for token, _ in terms])
         for token, word in terms:
@@ -520,6 +530,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         languages.add(chunk.lang, vector)
     index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
     index.languages = languages.finish()
+    hubness = passage_hubness(np.array(vectors, np.float32), doc_ids, langs)
+    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, hubness) if h > 0}
     index.list_translations(load_lexicon(lexicon, lexicon_cache))
     index.lexicon = version
     if embedder is not None:

@@ -181,7 +181,8 @@ def rescore_by_cross_encoder(
 
 def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Dense and keyword candidates, scored calibrated cosine + weight x keyword coverage, less a
-    little for a passage whose document holds less of the question than another candidate's, best first.
+    little for a passage whose document holds less of the question than another candidate's, and
+    for a generic passage (its hubness, see `ingest.hubness`), best first.
 
     The cosine is calibrated per language (see `ingest.keywords.LanguageSpread`), so chunks of
     every language compete on one scale. Coverage is the share of the question's IDF mass a
@@ -208,7 +209,8 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
         coverage = hits.coverage.get(chunk_id, 0.0)
         shift, scale = calibration.get(p.chunk.lang, (0.0, 1.0))
         score = (shift + scale * p.score + settings.keyword_weight * coverage
-                 - settings.document_weight * _behind(in_document[p.chunk.doc_id], best_document))
+                 - settings.document_weight * _behind(in_document[p.chunk.doc_id], best_document)
+                 - settings.hubness_weight * retrieval.keywords.hubness.get(chunk_id, 0.0))
         evidence.append(Evidence(Passage(p.chunk, score), p.score, coverage, hits.exact_coverage.get(chunk_id, 0.0)))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
 

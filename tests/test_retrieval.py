@@ -235,7 +235,7 @@ def test_a_language_of_a_few_chunks_keeps_its_raw_similarities(tmp_path, app_fac
     assert app.keywords().languages.calibration(app.embedder.embed_query("When did it fly?"))["fr"] == (0.0, 1.0)
 
 
-def test_fusion_scores_calibrated_cosine_plus_keyword_coverage_less_what_its_document_lacks(bundled_app):
+def test_fusion_scores_calibrated_cosine_plus_keyword_coverage_less_what_its_document_lacks_less_hubness(bundled_app):
     settings = bundled_app.settings.qa
     query = make_query("Quelle start-up conseille les clients en IA ?", bundled_app.retrieval(), settings)
     calibration = bundled_app.keywords().languages.calibration(query.vector)
@@ -245,8 +245,11 @@ def test_fusion_scores_calibrated_cosine_plus_keyword_coverage_less_what_its_doc
     for e in fused:
         shift, scale = calibration[e.passage.chunk.lang]
         behind = best_document - in_document.get(e.passage.chunk.doc_id, 0.0)
-        expected = shift + scale * e.cosine + settings.keyword_weight * e.coverage - settings.document_weight * behind
+        hubness = bundled_app.keywords().hubness.get(e.passage.chunk.chunk_id, 0.0)
+        expected = (shift + scale * e.cosine + settings.keyword_weight * e.coverage - settings.document_weight * behind
+                    - settings.hubness_weight * hubness)
         assert e.passage.score == pytest.approx(expected, abs=1e-6)
+    assert any(bundled_app.keywords().hubness.get(e.passage.chunk.chunk_id) for e in fused[:5])
 
 
 def test_a_document_covers_the_question_words_its_passages_hold_between_them():
@@ -268,6 +271,33 @@ def test_a_passage_of_the_article_that_holds_more_of_the_question_is_preferred(b
     # since GPT-2", but that article holds more of the question (OpenAI, open source, model, last).
     answer = bundled_app.ask("Combien d'années se sont écoulées depuis le dernier modèle open source d'OpenAI ?")
     assert "first time in four years since GPT-2" in answer.text
+
+
+def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is_not(bundled_app):
+    from ingest.hubness import passage_hubness
+
+    passages = [
+        ("a", "Open-source models are catching up with closed models."),
+        ("a", "The Warsaw Stock Exchange reopened in April 1991."),
+        ("b", "Open models will soon rival the closed models of big companies."),
+        ("b", "Training Vicuna cost about three hundred dollars."),
+        ("c", "Closed or open source: which kind of model will win?"),
+        ("c", "The Eiffel Tower is 330 metres tall."),
+        ("copy-of-a", "The Warsaw Stock Exchange reopened in April 1991."),
+    ]
+    vectors = bundled_app.embedder.embed_documents([text for _, text in passages])
+    hubness = passage_hubness(vectors, [doc for doc, _ in passages], ["en"] * len(passages), neighbours=2)
+    generic, facts = hubness[[0, 2, 4]], hubness[[1, 3, 5, 6]]
+    assert min(generic) > 0.05
+    # A copy of a passage (the same article filed twice) is not its neighbour: the fact stays specific.
+    assert max(facts) == 0.0
+
+
+def test_a_passage_on_the_corpus_topic_gives_way_to_the_one_that_answers(bundled_app):
+    # The French article's "Quiconque comprend l'open source soutiendra l'open source" and its like
+    # come near every question on open source; the Chinese sentence that answers does not.
+    answer = bundled_app.ask("Quelle erreur OpenAI a-t-il commise, selon le document ?")
+    assert "OpenAI 在对于开源 AI 的态度上犯了与谷歌相同的错误" in answer.text
 
 
 def test_rescoring_adds_the_best_sentence_and_the_keywords_one_sentence_holds(bundled_app):
