@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -517,12 +518,13 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: spellings are counted as chunks come; of each chunk only its tokens and its
     # vector are kept (2 KB: 18 MB for 9,000 chunks), never its text.
-    ids, doc_ids, langs, vectors, token_lists, spellings, languages = [], [], [], [], [], {}, LanguageSpread()
+    ids, doc_ids, langs, token_lists, spellings, languages = [], [], [], [], {}, LanguageSpread()
+    vectors = array("f")  # one growing buffer: 4 bytes a number, not a Python object each
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
         doc_ids.append(chunk.doc_id)
         langs.append(chunk.lang)
-        vectors.append(np.asarray(vector, np.float32))
+        vectors.extend(vector)
         terms = keyword_terms(chunk.text)
         token_lists.append([token for token, _ in terms])
         for token, word in terms:
@@ -530,7 +532,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         languages.add(chunk.lang, vector)
     index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
     index.languages = languages.finish()
-    hubness = passage_hubness(np.array(vectors, np.float32), doc_ids, langs)
+    matrix = np.frombuffer(vectors, np.float32).reshape(len(ids), len(vectors) // max(len(ids), 1))
+    hubness = passage_hubness(matrix, ids, doc_ids, langs)
     index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, hubness) if h > 0}
     index.list_translations(load_lexicon(lexicon, lexicon_cache))
     index.lexicon = version

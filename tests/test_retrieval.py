@@ -286,7 +286,8 @@ def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is
         ("copy-of-a", "The Warsaw Stock Exchange reopened in April 1991."),
     ]
     vectors = bundled_app.embedder.embed_documents([text for _, text in passages])
-    hubness = passage_hubness(vectors, [doc for doc, _ in passages], ["en"] * len(passages), neighbours=2)
+    docs = [doc for doc, _ in passages]
+    hubness = passage_hubness(vectors, [f"{doc}:{i}" for i, doc in enumerate(docs)], docs, ["en"] * len(docs), neighbours=2)
     generic, facts = hubness[[0, 2, 4]], hubness[[1, 3, 5, 6]]
     assert min(generic) > 0.05
     # A copy of a passage (the same article filed twice) is not its neighbour: the fact stays specific.
