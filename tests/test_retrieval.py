@@ -287,7 +287,8 @@ def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is
     ]
     vectors = bundled_app.embedder.embed_documents([text for _, text in passages])
     docs = [doc for doc, _ in passages]
-    hubness = passage_hubness(vectors, [f"{doc}:{i}" for i, doc in enumerate(docs)], docs, ["en"] * len(docs), neighbours=2)
+    chunk_ids = [f"{doc}:{i}" for i, doc in enumerate(docs)]
+    hubness = passage_hubness(vectors, chunk_ids, docs, ["en"] * len(docs), neighbours=2)
     generic, facts = hubness[[0, 2, 4]], hubness[[1, 3, 5, 6]]
     assert min(generic) > 0.05
     # A copy of a passage (the same article filed twice) is not its neighbour: the fact stays specific.
