@@ -5,7 +5,8 @@ open source") and sit near every question about it, whatever the question asks: 
 nearest-neighbour search in high dimensions calls them. A passage's hubness is the mean
 similarity of its nearest passages in other documents, above its language's average (each
 language has its own level, see `ingest.keywords.LanguageSpread`); fusion subtracts a share of it.
-This is the hub correction of CSLS (Conneau et al. 2018), applied to passages rather than words.
+This is the hub correction of CSLS (Conneau et al. 2018), applied to passages rather than words
+(`ingest.keywords.TermVectors` applies it to words, with the two helpers below).
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ def passage_hubness(vectors: np.ndarray, chunk_ids: Sequence[str], doc_ids: Sequ
     matrix = np.asarray(vectors, np.float32)
     norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)), 1e-12)
     _, documents = np.unique(np.asarray(doc_ids), return_inverse=True)
-    by_id = np.argsort(np.asarray(chunk_ids), kind="stable")
-    sample = by_id[np.linspace(0, count - 1, min(_SAMPLE, count)).astype(np.int64)]
-    reference, reference_norms, reference_documents = matrix[sample], norms[sample], documents[sample]
+    sample = sample_by_key(chunk_ids, _SAMPLE)
+    if len(sample) == count:  # all of them: no copy
+        reference, reference_norms, reference_documents = matrix, norms, documents
+    else:
+        reference, reference_norms, reference_documents = matrix[sample], norms[sample], documents[sample]
     level = np.full(count, np.nan, np.float32)
     for at in range(0, count, _BLOCK):
         rows = slice(at, at + _BLOCK)
@@ -52,8 +55,7 @@ def passage_hubness(vectors: np.ndarray, chunk_ids: Sequence[str], doc_ids: Sequ
         similarity[(documents[rows, None] == reference_documents[None, :]) | (similarity >= _COPY)] = -np.inf
         enough = np.isfinite(similarity).sum(axis=1) >= neighbours
         if enough.any():
-            similarity.partition(-neighbours, axis=1)  # in place: the `neighbours` largest last
-            level[rows][enough] = similarity[enough, -neighbours:].mean(axis=1)
+            level[rows][enough] = mean_of_top(similarity[enough], neighbours)
     hubness = np.zeros(count, np.float32)
     langs = np.asarray(langs)
     for lang in np.unique(langs):
@@ -61,3 +63,16 @@ def passage_hubness(vectors: np.ndarray, chunk_ids: Sequence[str], doc_ids: Sequ
         if measured.any():
             hubness[measured] = np.maximum(level[measured] - level[measured].mean(), 0.0)
     return hubness
+
+
+def sample_by_key(keys: Sequence[str], size: int) -> np.ndarray:
+    """The positions of at most `size` items, evenly spaced in the order of their keys: the same
+    items whatever order they come in."""
+    by_key = np.argsort(np.asarray(keys), kind="stable")
+    return by_key[np.linspace(0, len(keys) - 1, min(size, len(keys))).astype(np.int64)]
+
+
+def mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
+    """Each row's mean of its `k` largest values (of all, in a row of fewer)."""
+    k = min(k, similarity.shape[1])
+    return np.partition(similarity, -k, axis=1)[:, -k:].mean(axis=1) if k else np.zeros(len(similarity))

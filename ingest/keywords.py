@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.cache import read_cached, write_cached
-from ingest.hubness import passage_hubness
+from ingest.hubness import mean_of_top, passage_hubness, sample_by_key
 from ingest.language import HAN_CHARACTERS
 from ingest.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
 
@@ -222,29 +222,23 @@ class TermVectors:
         self.neighbours = neighbours
         # Neighbourhoods are measured against at most `sample` words, picked by spelling so the
         # same corpus gives the same scores whatever order its chunks come in.
-        by_spelling = np.array(sorted(range(len(words)), key=words.__getitem__), dtype=np.int64)
-        rows = by_spelling[np.linspace(0, len(words) - 1, min(sample, len(words))).astype(np.int64)]
+        rows = sample_by_key(words, sample)
         self.hubness = np.zeros(len(words), np.float32)
         reference = self.vectors if len(rows) == len(words) else self.vectors[rows]
         for block in range(0, len(words), 512):  # 512 rows at a time: a few MB, not hundreds
             similarity = self.vectors[block : block + 512] @ reference.T
             similarity[similarity > 0.9999] = -1.0  # a word is not its own neighbour
-            self.hubness[block : block + 512] = _mean_of_top(similarity, neighbours)
+            self.hubness[block : block + 512] = mean_of_top(similarity, neighbours)
 
     def translations(self, query_vectors: np.ndarray, threshold: float, limit: int) -> list[dict[int, float]]:
         """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold."""
         similarity = query_vectors @ self.vectors.T
-        csls = 2 * similarity - _mean_of_top(similarity, self.neighbours)[:, None] - self.hubness[None, :]
+        csls = 2 * similarity - mean_of_top(similarity, self.neighbours)[:, None] - self.hubness[None, :]
         found = []
         for row in range(len(query_vectors)):
             best = np.argpartition(-csls[row], limit)[:limit] if limit < csls.shape[1] else range(csls.shape[1])
             found.append({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
         return found
-
-
-def _mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, similarity.shape[1])
-    return np.partition(similarity, -k, axis=1)[:, -k:].mean(axis=1) if k else np.zeros(len(similarity))
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
