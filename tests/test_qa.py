@@ -116,8 +116,8 @@ def test_a_sentence_with_a_name_initial_is_quoted_whole_with_a_marker_after_each
                                   "first Administrator of the Federal Energy Office. The embargo ended in 1974.\n")
     answer = app.ask("Who did Nixon name in 1973?")
     # verify.py, like most readers, ends a sentence at "E. S": each part carries the marker.
-    assert answer.text == ("In 1973, Nixon named William E. [1] Simon as the first Administrator of the Federal "
-                           "Energy Office. [1]")
+    assert answer.text.startswith("In 1973, Nixon named William E. [1] Simon as the first Administrator of the "
+                                  "Federal Energy Office. [1]")
     assert quoted_text(answer, path).startswith("In 1973, Nixon named William E. Simon")
 
 
@@ -339,6 +339,51 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     assert (kept.start, kept.end) == (1000, 1000 + len(kept.text)), "still an exact span of the document"
     answer = " ".join(f"{shown} [{rank}]" for rank, _, shown in chosen)
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
+
+
+def test_a_sentence_that_leads_in_is_followed_by_the_one_that_says_what_it_announced(bundled_app):
+    answer = bundled_app.ask("开源AI会带来哪些安全方面的担忧？")
+    assert answer.text.startswith(
+        "While open-source AI fosters innovation, it also raises safety concerns. [1] "
+        "The lack of centralized control makes it more difficult to prevent the development of harmful "
+        "applications. [1]")
+
+
+@pytest.mark.parametrize("continued, scores, expected", [
+    # The sentence after the best one continues its paragraph: quoted right after it.
+    ({0}, [0.9, 0.3, 0.8, 0.1], ["lead", "follow", "other"]),
+    # It starts another paragraph: only what scores nearly as well joins.
+    (set(), [0.9, 0.3, 0.8, 0.1], ["lead", "other"]),
+    # Two sentences score nearly as well: it displaces neither.
+    ({0}, [0.9, 0.3, 0.8, 0.85], ["lead", "near", "other"]),
+])
+def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_paragraph(continued, scores, expected):
+    import numpy as np
+
+    from ingest.keywords import QueryTerms
+    from qa.answer import _choose_sentences
+    from qa.retrieve import Sentence
+
+    texts = {"lead": "Open models also raise safety concerns.", "follow": "Nobody controls who fine-tunes them.",
+             "other": "Open models are catching up fast.", "near": "Meta released Llama in February."}
+    candidates = [(1, Sentence(0, 39, texts["lead"], 0.5), ""), (1, Sentence(40, 76, texts["follow"], 0.1), ""),
+                  (2, Sentence(200, 233, texts["other"], 0.4), ""), (3, Sentence(400, 433, texts["near"], 0.4), "")]
+    chosen = _choose_sentences(candidates, np.array(scores), 300, QueryTerms((), (), ()), None, continued)
+    assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
+
+
+@pytest.mark.parametrize("between, continued", [(" ", True), ("” ", True), ("\n", False), ("\n\n", False)])
+def test_a_sentence_continues_the_one_before_it_only_within_its_paragraph(between, continued):
+    from qa.answer import _continued_in_paragraph
+    from qa.retrieve import Evidence, Sentence
+    from store import Chunk, Passage
+
+    first, second = "Open models also raise safety concerns.", "Nobody controls who fine-tunes them."
+    text = first + between + second
+    chunk = Chunk("doc:0:0-80", "doc", text, 0, len(text), 0, "doc.txt", "Safety", "en")
+    sentences = [Sentence(0, len(first), first, 0.5), Sentence(len(text) - len(second), len(text), second, 0.1)]
+    evidence = [Evidence(Passage(chunk, 1.0), cosine=0.5, coverage=0.0, exact_coverage=0.0)]
+    assert _continued_in_paragraph([(1, s, "") for s in sentences], evidence) == ({0} if continued else set())
 
 
 @pytest.mark.parametrize("bullet, with_items", [("1.", True), ("1)", True), ("10.", False), ("12)", False)])
