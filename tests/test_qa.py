@@ -349,15 +349,18 @@ def test_a_sentence_that_leads_in_is_followed_by_the_one_that_says_what_it_annou
         "applications. [1]")
 
 
-@pytest.mark.parametrize("continued, scores, expected", [
+@pytest.mark.parametrize("continued, scores, max_chars, expected", [
     # The sentence after the best one continues its paragraph: quoted right after it.
-    ({0}, [0.9, 0.3, 0.8, 0.1], ["lead", "follow", "other"]),
+    ({0}, [0.9, 0.3, 0.8, 0.1], 300, ["lead", "follow", "other"]),
     # It starts another paragraph: only what scores nearly as well joins.
-    (set(), [0.9, 0.3, 0.8, 0.1], ["lead", "other"]),
+    (set(), [0.9, 0.3, 0.8, 0.1], 300, ["lead", "other"]),
     # Two sentences score nearly as well: it displaces neither.
-    ({0}, [0.9, 0.3, 0.8, 0.85], ["lead", "near", "other"]),
+    ({0}, [0.9, 0.3, 0.8, 0.85], 300, ["lead", "near", "other"]),
+    # Not all fit: it comes last, and is left out as any further sentence is without room.
+    ({0}, [0.9, 0.3, 0.8, 0.1], 100, ["lead", "other"]),
 ])
-def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_paragraph(continued, scores, expected):
+def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_paragraph(continued, scores, max_chars,
+                                                                                        expected):
     import numpy as np
 
     from ingest.keywords import QueryTerms
@@ -368,7 +371,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
              "other": "Open models are catching up fast.", "near": "Meta released Llama in February."}
     candidates = [(1, Sentence(0, 39, texts["lead"], 0.5), ""), (1, Sentence(40, 76, texts["follow"], 0.1), ""),
                   (2, Sentence(200, 233, texts["other"], 0.4), ""), (3, Sentence(400, 433, texts["near"], 0.4), "")]
-    chosen = _choose_sentences(candidates, np.array(scores), 300, QueryTerms((), (), ()), None, continued)
+    chosen = _choose_sentences(candidates, np.array(scores), max_chars, QueryTerms((), (), ()), None, continued)
     assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
 
 
