@@ -261,7 +261,8 @@ def _choose_sentences(
     (rank, the sentence or the part of it kept, how it is shown: with "…" where it was cut).
 
     Where fewer than three score nearly as well, the sentence after the best one joins them if it
-    continues the best one's paragraph (`continued_in_paragraph`: the candidates' indices where it does).
+    continues the best one's paragraph (`continued_in_paragraph`: the candidates' indices where it
+    does) and all fit whole.
     """
     order = np.argsort(-scores, kind="stable")
     picks = [i for i in order[:_MOST_SENTENCES] if scores[i] >= scores[order[0]] - _SECOND_SENTENCE_MARGIN]
@@ -279,9 +280,11 @@ def _choose_sentences(
         # A best sentence often leads in, and the next one says what it announced: "While open-source
         # AI fosters innovation, it also raises safety concerns." is followed by which. It displaces
         # no sentence that scored nearly as well: forced in second, it lost more answers than it
-        # gained. It is quoted right after the best one where all fits ("A  B  C": 2 between each).
-        fits = sum(len(candidates[i][1].text) for i in (*picks, after)) + 2 * len(picks) + 1 <= max_chars
-        picks = [picks[0], after, *picks[1:]] if fits else [*picks, after]
+        # gained. It is quoted whole, right after the best one, or not at all: nothing but its
+        # place speaks for it, and its head alone rarely says what was announced ("A  B  C" costs
+        # 2 between each).
+        if sum(len(candidates[i][1].text) for i in (*picks, after)) + 2 * len(picks) + 1 <= max_chars:
+            picks = [picks[0], after, *picks[1:]]
     chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2
     for i in picks:
         rank, whole, _ = candidates[i]

@@ -356,8 +356,8 @@ def test_a_sentence_that_leads_in_is_followed_by_the_one_that_says_what_it_annou
     (set(), [0.9, 0.3, 0.8, 0.1], 300, ["lead", "other"]),
     # Two sentences score nearly as well: it displaces neither.
     ({0}, [0.9, 0.3, 0.8, 0.85], 300, ["lead", "near", "other"]),
-    # Not all fit: it comes last, and is left out as any further sentence is without room.
-    ({0}, [0.9, 0.3, 0.8, 0.1], 100, ["lead", "other"]),
+    # Not all would fit whole: it is left out, the others are not cut for it.
+    ({0}, [0.9, 0.3, 0.8, 0.1], 200, ["lead", "other"]),
 ])
 def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_paragraph(continued, scores, max_chars,
                                                                                         expected):
@@ -367,10 +367,13 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 
-    texts = {"lead": "Open models also raise safety concerns.", "follow": "Nobody controls who fine-tunes them.",
+    texts = {"lead": "Open models also raise safety concerns.",
+             "follow": "Nobody controls who fine-tunes them, so nobody can stop a model tuned to write phishing mail "
+                       "or worse from spreading across the internet within a week.",
              "other": "Open models are catching up fast.", "near": "Meta released Llama in February."}
-    candidates = [(1, Sentence(0, 39, texts["lead"], 0.5), ""), (1, Sentence(40, 76, texts["follow"], 0.1), ""),
-                  (2, Sentence(200, 233, texts["other"], 0.4), ""), (3, Sentence(400, 433, texts["near"], 0.4), "")]
+    starts = {"lead": 0, "follow": 40, "other": 400, "near": 600}
+    candidates = [(rank, Sentence(starts[name], starts[name] + len(texts[name]), texts[name], 0.5), "")
+                  for rank, name in [(1, "lead"), (1, "follow"), (2, "other"), (3, "near")]]
     chosen = _choose_sentences(candidates, np.array(scores), max_chars, QueryTerms((), (), ()), None, continued)
     assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
 
