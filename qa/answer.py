@@ -281,14 +281,13 @@ def _choose_sentences(
         # AI fosters innovation, it also raises safety concerns." is followed by which. It displaces
         # no sentence that scored nearly as well: forced in second, it lost more answers than it
         # gained. It is quoted whole, right after the best one, or not at all: nothing but its
-        # place speaks for it, and its head alone rarely says what was announced ("A  B  C" costs
-        # 2 between each).
-        if sum(len(candidates[i][1].text) for i in (*picks, after)) + 2 * len(picks) + 1 <= max_chars:
+        # place speaks for it, and its head alone rarely says what was announced.
+        if len(candidates[after][1].text) <= _room_left([candidates[i][1].text for i in picks], max_chars):
             picks = [picks[0], after, *picks[1:]]
-    chosen, used = [], -1  # "A [1] B [2]" is "A  B " without markers: each sentence costs its length + 2
+    chosen = []
     for i in picks:
         rank, whole, _ = candidates[i]
-        room = max_chars - used - 2
+        room = _room_left([shown for _, _, shown in chosen], max_chars)
         sentence = whole
         if len(whole.text) > room:
             if chosen and room < _SHORTEST_CUT:
@@ -298,8 +297,13 @@ def _choose_sentences(
                 sentence = _shorten(whole, room - 2 * len(_CUT), terms, kind)
         shown = (_CUT if sentence.start > whole.start else "") + sentence.text + (_CUT if sentence.end < whole.end else "")
         chosen.append((rank, sentence, shown))
-        used += len(shown) + 2
     return chosen
+
+
+def _room_left(shown: list[str], max_chars: int) -> int:
+    """How long one more sentence may be after those shown, as verify.py counts an answer without
+    its markers: "A [1] B [2]" is "A  B ", so each sentence shown takes its length + 2, the next its length + 1."""
+    return max_chars - sum(len(text) + 2 for text in shown) - 1
 
 
 def _shorten(sentence: Sentence, max_chars: int, terms: QueryTerms, kind: str | None) -> Sentence:
