@@ -54,6 +54,8 @@ _SECOND_SENTENCE_MARGIN = 0.15
 _SHORTEST_CUT = 80
 # The most sentences an answer quotes, list items aside.
 _MOST_SENTENCES = 3
+# The least share of its length a best sentence keeps when it is cut to fit the one after it.
+_LEAST_KEPT = 0.9
 
 
 def check_question(question: str, settings: QASettings) -> str:
@@ -262,8 +264,10 @@ def _choose_sentences(
 
     Where fewer than three score nearly as well, the sentence after the best one joins them if it
     continues the best one's paragraph (`continued_in_paragraph`: the candidates' indices where it
-    does) and all fit whole.
+    does) and all fit whole; or, where the best one stands alone, if it fits whole once the best
+    one gives up at most a tenth of itself.
     """
+    kept_for_follower = 0  # room the best sentence leaves for the one after it, when it is cut for it
     order = np.argsort(-scores, kind="stable")
     picks = [i for i in order[:_MOST_SENTENCES] if scores[i] >= scores[order[0]] - _SECOND_SENTENCE_MARGIN]
     first_rank, first, _ = candidates[picks[0]]
@@ -282,12 +286,20 @@ def _choose_sentences(
         # no sentence that scored nearly as well: forced in second, it lost more answers than it
         # gained. It is quoted whole, right after the best one, or not at all: nothing but its
         # place speaks for it, and its head alone rarely says what was announced.
-        if len(candidates[after][1].text) <= _room_left([candidates[i][1].text for i in picks], max_chars):
+        follower = candidates[after][1].text
+        if len(follower) <= _room_left([candidates[i][1].text for i in picks], max_chars):
             picks = [picks[0], after, *picks[1:]]
+        elif len(picks) == 1 and _room_left([follower], max_chars) - len(_CUT) >= _LEAST_KEPT * len(first.text):
+            # A long lead-in gives up its last words for what it announces ("… where the code is
+            # put up, then developers contribute and that's all." -> "The collaboration on large
+            # models shows in the community."), but no more: a best sentence cut by more than that
+            # often loses the answer it already held.
+            kept_for_follower = len(follower) + 2
+            picks = [picks[0], after]
     chosen = []
     for i in picks:
         rank, whole, _ = candidates[i]
-        room = _room_left([shown for _, _, shown in chosen], max_chars)
+        room = _room_left([shown for _, _, shown in chosen], max_chars) - (0 if chosen else kept_for_follower)
         sentence = whole
         if len(whole.text) > room:
             if chosen and room < _SHORTEST_CUT:

@@ -349,6 +349,14 @@ def test_a_sentence_that_leads_in_is_followed_by_the_one_that_says_what_it_annou
         "applications. [1]")
 
 
+def test_a_long_sentence_that_leads_in_makes_room_for_the_one_that_says_it(bundled_app):
+    answer = bundled_app.ask("How does collaboration on open-source large models differ from traditional "
+                             "open-source software?")
+    assert answer.text.startswith("Le grand modèle open source est différent des logiciels open source traditionnels")
+    assert answer.text.endswith("La collaboration et la co-construction de grands modèles se reflètent davantage "
+                                "dans la prospérité de la communauté. [1]")
+
+
 @pytest.mark.parametrize("continued, scores, max_chars, expected", [
     # The sentence after the best one continues its paragraph: quoted right after it.
     ({0}, [0.9, 0.3, 0.8, 0.1], 300, ["lead", "follow", "other"]),
@@ -376,6 +384,35 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
                   for rank, name in [(1, "lead"), (1, "follow"), (2, "other"), (3, "near")]]
     chosen = _choose_sentences(candidates, np.array(scores), max_chars, QueryTerms((), (), ()), None, continued)
     assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
+
+
+@pytest.mark.parametrize("follower, joins", [
+    ("Collaboration on large models shows instead in how the community thrives: everyone works on the model, "
+     "its data, its tools and the apps built on it.", True),
+    ("Collaboration on large models shows instead in how the community thrives: everyone works together on the "
+     "model, its data, its tools and the applications built on it.", False),
+])
+def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(follower, joins):
+    import numpy as np
+
+    from ingest.keywords import QueryTerms
+    from qa.answer import _choose_sentences
+    from qa.retrieve import Sentence
+
+    lead = ("Open-source large models differ from open-source software, where the code is put up, developers "
+            "around the world contribute to it, and that is all there is to it.")
+    assert len(lead) + len(follower) + 3 > 300, "both whole would not fit"
+    candidates = [(1, Sentence(0, len(lead), lead, 0.5), ""),
+                  (1, Sentence(len(lead) + 1, len(lead) + 1 + len(follower), follower, 0.1), "")]
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.3]), 300, QueryTerms((), (), ()), None, {0})
+    if joins:  # the best sentence loses at most a tenth of itself, and shows where
+        kept = chosen[0][1].text
+        assert [shown for _, _, shown in chosen] == [kept + "…", follower]
+        assert lead.startswith(kept) and len(kept) >= 0.9 * len(lead)
+    else:  # it would lose more: it stands alone, whole
+        assert [shown for _, _, shown in chosen] == [lead]
+    answer = " ".join(f"{shown} [{rank}]" for rank, _, shown in chosen)
+    assert len(re.sub(r"\[\d+\]", "", answer)) <= 300
 
 
 @pytest.mark.parametrize("between, continued", [(" ", True), ("” ", True), ("\n", False), ("\n\n", False)])
