@@ -20,7 +20,7 @@ from qa.generate import (
     Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
     without_markers,
 )
-from qa.records import Answer, Citation, Span
+from qa.records import Answer, Citation, Span, no_article_note
 from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
                          with_following_sentences)
 from qa.settings import QASettings
@@ -102,6 +102,9 @@ def answer_question(
         found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
     evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
     answer = replace(compose_answer(query, evidence, settings), searched_language=searched)
+    if lang is not None and not found:  # "The articles don't say." alone would blame the question
+        held = sorted(retrieval.keywords.languages.counts)
+        answer = replace(answer, remark=no_article_note(answer.answer_language, lang, held))
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)

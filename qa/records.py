@@ -20,6 +20,13 @@ _SEARCHED = {
     "fr": "Seuls les articles en {} ont été consultés, comme le demande la question.",
 }
 _NOTE_TWO = {"en": "The sources are in {} and {}.", "zh": "来源为{}和{}。", "fr": "Les sources sont en {} et en {}."}
+_NO_ARTICLE_IN = {
+    "en": "No article is in {}: the articles are in {}.",
+    "zh": "没有{}文章：文章为{}。",
+    "fr": "Aucun article n'est en {} : les articles sont en {}.",
+}
+# How each note language joins the last two names of a list, and the others.
+_AND = {"en": (" and ", ", "), "zh": ("和", "、"), "fr": (" et ", ", ")}
 
 
 def source_language_note(question_lang: str, *source_langs: str) -> str:
@@ -34,6 +41,17 @@ def searched_language_note(question_lang: str, searched: str) -> str:
     """'Only the Chinese articles were searched, as the question asks.' in the question's language."""
     lang = _note_language(question_lang)
     return _SEARCHED[lang].format(_language_name(lang, searched))
+
+
+def no_article_note(question_lang: str, wanted: str, held: list[str]) -> str:
+    """'No article is in French: the articles are in English and Chinese.' in the question's
+    language: why a language filter found nothing, and which would find something."""
+    lang = _note_language(question_lang)
+    names = [_language_name(lang, code) for code in held]
+    last, other = _AND[lang]
+    listed = last.join([other.join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    wanted_name = _language_name(lang, wanted)
+    return _NO_ARTICLE_IN[lang].format(wanted_name if wanted_name != wanted else f'"{wanted}"', listed)
 
 
 def _note_language(question_lang: str) -> str:
@@ -122,7 +140,7 @@ class Answer:
     source_language: str | None
     mode: str = "extractive"
     latency_ms: float = 0.0
-    remark: str | None = None  # why a generated answer fell back, or what was left out of it
+    remark: str | None = None  # why a generated answer fell back, what was left out of it, or why nothing was found
     searched_language: str | None = None  # the only language searched, because the question named it
 
     @property
@@ -137,7 +155,7 @@ class Answer:
     def note(self) -> str | None:
         """One line for the reader: the one language searched when the question named it, the
         sources' languages when they differ from the question's (extractive answers quote them
-        verbatim), and any remark on generation."""
+        verbatim), and any remark (on generation, or on a language filter no article matches)."""
         notes = []
         if self.searched_language:
             notes.append(searched_language_note(self.answer_language, self.searched_language))

@@ -254,7 +254,19 @@ def test_unanswerable_weather_question_abstains(bundled_app):
 def test_a_language_filter_that_no_passage_matches_abstains_with_no_citations(bundled_app):
     answer = bundled_app.ask("Who created Chatbot Arena?", lang="de")
     assert not answer.answerable and answer.citations == ()
+    assert answer.note == 'No article is in "de": the articles are in English, French and Chinese.'
     assert bundled_app.ask("Who created Chatbot Arena?", lang="en").answerable
+
+
+@pytest.mark.parametrize("question_lang, wanted, held, expected", [
+    ("en", "fr", ["en", "zh"], "No article is in French: the articles are in English and Chinese."),
+    ("zh", "fr", ["en"], "没有法文文章：文章为英文。"),
+    ("fr", "es", ["en", "fr", "zh"], 'Aucun article n\'est en "es" : les articles sont en anglais, français et chinois.'),
+])
+def test_a_language_filter_that_finds_nothing_says_which_languages_would(question_lang, wanted, held, expected):
+    from qa.records import no_article_note
+
+    assert no_article_note(question_lang, wanted, held) == expected
 
 
 @pytest.mark.parametrize("question, source_lang, expected", [
