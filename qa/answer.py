@@ -102,7 +102,8 @@ def answer_question(
         found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
     evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
     answer = replace(compose_answer(query, evidence, settings), searched_language=searched)
-    if lang is not None and not found:  # "The articles don't say." alone would blame the question
+    if lang is not None and not found:
+        # "The articles don't say." alone reads as if the question were at fault, not the filter.
         held = sorted(retrieval.keywords.languages.counts)
         answer = replace(answer, remark=no_article_note(answer.answer_language, lang, held))
     if generator is not None and answer.answerable:
