@@ -23,7 +23,7 @@ from qa.generate import (
 from qa.records import Answer, Citation, Span, no_article_note
 from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
                          with_following_sentences)
-from qa.settings import QASettings
+from qa.settings import MOST_CITED, QASettings
 
 ABSTENTION = {
     "en": "The articles don't say.",
@@ -84,12 +84,15 @@ def answer_question(
     """Answer one question from the store, citing the passages it rests on.
 
     Raises:
-        QuestionError: the question is empty or too long, or `lang` is not a language code.
+        QuestionError: the question is empty or too long, `lang` is not a language code, or `k` is
+            not 1 to MOST_CITED.
         EmptyIndexError: nothing has been ingested.
     """
     lang = lang.strip().lower() if lang is not None else None
     if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
         raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
+    if k is not None and not 1 <= k <= MOST_CITED:
+        raise QuestionError(f"cannot cite {k} passages: ask for 1 to {MOST_CITED}")
     started = time.perf_counter()
     question = check_question(question, settings)
     if retrieval.store.chunk_count() == 0:

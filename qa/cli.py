@@ -13,7 +13,7 @@ import click
 
 from ingest import EmbedderError, IngestError, IngestInputError, LexiconError
 from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
-from qa.settings import load_settings
+from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
 
 # Errors the user can fix by changing the input or the setup (a server to start): exit code 2.
@@ -139,7 +139,7 @@ def remove(ctx: click.Context, target: str):
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50), help="How many passages to cite [default 5].")
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, MOST_CITED), help="How many passages to cite [default 5].")
 @click.option("--lang", metavar="CODE", help="Cite only passages in this language: en, zh, fr ... [default any].")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer object of FORMAT.md.")
 @click.pass_context
@@ -185,7 +185,7 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write answers here [default stdout]."
 )
-@click.option("-k", "--top-k", "k", type=click.IntRange(1, 50),
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, MOST_CITED),
               help="How many passages to cite [default 5; 10 with --report, for its hit@k plot].")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -15,12 +15,16 @@ from qa.errors import SettingsError
 from store.settings import StoreSettings
 
 
+# The most passages an answer may cite (`top_k`, `ask -k`, the /ask endpoint's `k`).
+MOST_CITED = 50
+
+
 class QASettings(BaseModel):
     """How questions become answers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    top_k: int = Field(5, ge=1, le=50, description="Passages cited per answer.")
+    top_k: int = Field(5, ge=1, le=MOST_CITED, description="Passages cited per answer.")
     min_score: float = Field(
         0.36,
         ge=-1.0,

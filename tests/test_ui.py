@@ -62,6 +62,14 @@ def test_ask_endpoint_refuses_empty_question(client):
         client.predict("", api_name="/ask")
 
 
+def test_ask_endpoint_takes_how_many_passages_to_cite_and_their_language(client):
+    answer = client.predict("Which Berkeley professor helped develop Vicuna?", k=2, lang="zh", api_name="/ask")
+    assert len(answer["citations"]) == 2 and {c["lang"] for c in answer["citations"]} == {"zh"}
+    assert "Ion Stoica" in answer["answer"]
+    with pytest.raises(Exception, match="cannot cite 0 passages"):
+        client.predict("Who released Llama 2?", k=0, api_name="/ask")
+
+
 def test_sources_panel_escapes_markup_and_marks_the_answer_sentence():
     citation = Citation(
         rank=1, doc_id="x", source="/tmp/x.txt", title="<b>t</b>", chunk_id="x:0", start=100, end=140,

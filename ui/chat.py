@@ -158,10 +158,11 @@ def build_ui(app: App):
         lines += [f"- skipped `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.skipped]
         return "\n".join(lines), status_line()
 
-    def ask(question: str) -> dict:
-        """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations)."""
+    def ask(question: str, k: int | None = None, lang: str = "any") -> dict:
+        """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations).
+        `k`: how many passages to cite (default: the settings'); `lang`: cite only passages in it."""
         try:
-            return app.ask(question).to_json()
+            return app.ask(question, k, None if lang == "any" else lang).to_json()
         except QAError as exc:
             raise gr.Error(str(exc)) from None
 
