@@ -42,6 +42,8 @@ _CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 _CUT = "…"
 # A sentence ending so introduces what follows it (a list).
 _INTRODUCES = (":", "：")
+# A first line ending so is the article's opening sentence, not a headline (which has no full stop).
+_SENTENCE_END = re.compile(r"[.。!！]\s*$")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
@@ -215,7 +217,8 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, 
     """(rank, sentence, its list bullet or "") of each sentence of the passages that could answer something.
 
     The title and headings are left out: they name a topic, so they are close to every question
-    about it. So are sentences that are questions themselves: they resemble the question, never answer it.
+    about it. A first line that ends with a full stop is no headline but the article's opening
+    sentence (the file has none), and may answer. So are sentences that are questions themselves: they resemble the question, never answer it.
     """
     out = []
     # Overlapping chunks share sentences, and one article may repeat another's: each text is a
@@ -226,7 +229,8 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, 
         for sentence in ev.sentences:
             text = sentence.text
             key = spacing_aside(text)
-            if key in seen or text.strip() == chunk.title or is_question(text) or is_heading(text):
+            headline = text.strip() == chunk.title and not _SENTENCE_END.search(chunk.title)
+            if key in seen or headline or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)

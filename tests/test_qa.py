@@ -183,6 +183,17 @@ def test_a_heading_is_never_quoted_as_an_answer(app_with_document):
     assert "Zeppelins over Lake Constance [" not in answer.text
 
 
+@pytest.mark.parametrize("first_line, quoted", [
+    ("The first zeppelin, LZ 1, rose over Lake Constance in July 1900.", True),  # no headline: it opens the article
+    ("The first zeppelin rose over Lake Constance in July 1900", False),  # a headline
+])
+def test_a_first_line_is_quoted_only_when_it_is_a_sentence_not_a_headline(app_with_document, first_line, quoted):
+    app, _ = app_with_document(f"{first_line}\n\nIt stayed aloft for eighteen minutes. Count Zeppelin had built it "
+                               "with money from his own fortune and from a lottery.\n")
+    answer = app.ask("When did the first zeppelin rise over Lake Constance?")
+    assert answer.text.startswith(f"{first_line} [1]") is quoted
+
+
 def test_a_sentence_that_asks_does_not_lift_its_passage():
     from qa.retrieve import Evidence, Sentence
     from store import Chunk, Passage
