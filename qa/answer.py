@@ -147,7 +147,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
     # Nothing found (a language filter no chunk matches), or too weak a best passage.
-    unsupported = not evidence or is_unsupported(lang, evidence[0], settings)
+    unsupported = not evidence or is_unsupported(lang, evidence[0], settings, bool(query.unknown_names))
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:
@@ -174,7 +174,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     return Answer(question, text, True, citations, lang, source_lang)
 
 
-def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> bool:
+def is_unsupported(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> bool:
     """Whether the best passage is too weak to answer from: its score is below `min_score`, or
     its meaning is too far from the question's (`min_cosine`) and it lacks some of its words.
 
@@ -184,10 +184,10 @@ def is_unsupported(question_lang: str, best: Evidence, settings: QASettings) -> 
     train Vicuna?" (cosine 0.08; 成本, 训练 and Vicuna are all there).
     """
     far = best.cosine < settings.min_cosine and best.coverage < _ALL_WORDS
-    return far or abstention_score(question_lang, best, settings) < settings.min_score
+    return far or abstention_score(question_lang, best, settings, names_unknown) < settings.min_score
 
 
-def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -> float:
+def abstention_score(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> float:
     """The best passage's score with its passage-wide keyword coverage counted on the question's
     own words only, less a margin when it is in the question's language, and a penalty when it
     holds none of those words (in another language, not even a translation of one).
@@ -201,8 +201,11 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings) -
     on human capital): it has to score higher to count, unless it holds every word of the
     question. "What is Mixtral?" names a model the embedder does not know, as the one passage
     listing it does; across languages it was answered, in English refused.
+    A question naming what the articles never mention (`names_unknown`: "What is Anthropic's
+    position on open-source models?") loses a margin too: a passage on its topic still scores well.
     """
     score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
+    score -= settings.unknown_name_penalty if names_unknown else 0.0
     if best.passage.chunk.lang != question_lang:
         # Not even a translation of one of the question's words: its meaning alone is too weak a
         # sign ("How much revenue did Apple make in 2022?" against a Chinese passage on a football club).
@@ -217,8 +220,9 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, 
     """(rank, sentence, its list bullet or "") of each sentence of the passages that could answer something.
 
     The title and headings are left out: they name a topic, so they are close to every question
-    about it. A first line that ends with a full stop is no headline but the article's opening
-    sentence (the file has none), and may answer. So are sentences that are questions themselves: they resemble the question, never answer it.
+    about it. So are sentences that are questions themselves: they resemble the question, never answer it.
+    A first line that ends with a full stop is no headline but the article's opening sentence (the
+    file has none), and may answer.
     """
     out = []
     # Overlapping chunks share sentences, and one article may repeat another's: each text is a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from ingest import Embedder
 from ingest.chunking import is_question, split_sentences
 from ingest.language import HAN
-from ingest.keywords import KeywordIndex, QueryTerms
+from ingest.keywords import KeywordIndex, QueryTerms, keyword_terms
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
 from qa.settings import QASettings
@@ -21,6 +22,11 @@ from store import ChromaStore, Passage
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 # How much deeper the candidates are searched again when copies crowd them.
 _DEEPER = 4
+_LATIN = "A-Za-zÀ-ÖØ-öø-ÿ"
+# What a question names: a capitalised word after its first, a word capitalised inside
+# ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
+_NAME = re.compile(rf"(?<=\S\s)[A-Z][{_LATIN}0-9-]*|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN}0-9-]*|"
+                   rf"(?<={HAN.pattern})[A-Za-z][{_LATIN}0-9-]*|[A-Za-z][{_LATIN}0-9-]*(?={HAN.pattern})")
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class Query:
     vector: np.ndarray
     terms: QueryTerms
     named_language: str | None = None
+    unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling or translation
 
 
 def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
@@ -92,7 +99,21 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
     named_language, searched = language_mentioned(question)
     terms = retrieval.keywords.query_terms(searched, retrieval.embedder, settings.translation_threshold,
                                            settings.translations_per_word)
-    return Query(question, retrieval.embedder.embed_query(_unshouted(searched)), terms, named_language)
+    return Query(question, retrieval.embedder.embed_query(_unshouted(searched)), terms, named_language,
+                 unknown_names(searched, terms, retrieval.keywords))
+
+
+def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
+    """The names in a question ("Anthropic", "DeepSeek") of which no word is in the articles,
+    in any spelling or translation: the articles cannot say anything about them."""
+    unknown = []
+    for name in _NAME.findall(question):
+        for token, _ in keyword_terms(name):
+            at = terms.tokens.index(token) if token in terms.tokens else None
+            if at is not None and not any(match in keywords.vocab for match in terms.matches[at]):
+                unknown.append(name)
+                break
+    return tuple(unknown)
 
 
 def _unshouted(question: str) -> str:

@@ -262,6 +262,32 @@ def test_unanswerable_weather_question_abstains(bundled_app):
     assert answer.citations, "the closest passages are still listed"
 
 
+@pytest.mark.parametrize("question, expected", [
+    ("DeepSeek的模型有多少参数？", "这些文章没有提到。"),
+    ("Combien de paramètres a Falcon 180B ?", "Les articles ne le disent pas."),
+])
+def test_a_question_naming_what_the_articles_never_mention_abstains(bundled_app, question, expected):
+    # On the articles' topic (models, parameters), so a passage scores well; but no article
+    # names DeepSeek or Falcon in any spelling, so none can answer for them.
+    answer = bundled_app.ask(question)
+    assert not answer.answerable and answer.text == expected
+    assert answer.citations, "the closest passages are still listed"
+
+
+@pytest.mark.parametrize("question, unknown", [
+    ("What is Anthropic's position on open-source models?", ("Anthropic",)),
+    ("DeepSeek的模型有多少参数？", ("DeepSeek",)),
+    ("Quand Meta a-t-il publié Llama ?", ()),  # both named in the articles
+    ("What did HuggingFace organise?", ()),
+    ("伯克利的哪位计算机教授参与开发了Vicuna？", ()),
+    ("Who founded Anthropic?", ("Anthropic",)),  # "Who" opens the question: no name
+])
+def test_a_name_is_unknown_only_when_no_article_holds_it_in_any_spelling(bundled_app, question, unknown):
+    from qa.retrieve import make_query
+
+    assert make_query(question, bundled_app.retrieval(), bundled_app.settings.qa).unknown_names == unknown
+
+
 def test_a_language_filter_that_no_passage_matches_abstains_with_no_citations(bundled_app):
     answer = bundled_app.ask("Who created Chatbot Arena?", lang="de")
     assert not answer.answerable and answer.citations == ()
