@@ -104,8 +104,8 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
 
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
-    """The names in a question ("Anthropic", "DeepSeek") of which no word is in the articles,
-    in any spelling or translation: the articles cannot say anything about them."""
+    """The names in a question ("Anthropic", "DeepSeek") with a word that the articles hold in no
+    spelling or translation: they cannot say anything about what it names."""
     unknown = []
     for name in _NAME.findall(question):
         for token, _ in keyword_terms(name):
