@@ -19,7 +19,9 @@ CLOSING_MARKS = "”’」』）)\"'"
 _CLOSING = re.escape(CLOSING_MARKS)
 # What may follow a sentence's last mark: a heading can end in a space or a Markdown '*', too.
 _CLOSERS = CLOSING_MARKS + " *»"
-_SENTENCE_CLOSERS = (".", "!", "?", "。", "！", "？", "…", ":", "：", ";", "；")
+# The marks that end a statement; a headline ends with none of them.
+_FULL_STOPS = (".", "!", "。", "！")
+_SENTENCE_CLOSERS = (*_FULL_STOPS, "?", "？", "…", ":", "：", ";", "；")
 # Headings are a few words; a line this long without a full stop is a sentence that lacks one.
 _LONGEST_HEADING = 60
 _SENTENCE_END = re.compile(
@@ -67,6 +69,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def ends_with_full_stop(line: str) -> bool:
+    """Whether a line ends with a full stop, trailing spaces aside: a statement, not a headline."""
+    return line.rstrip().endswith(_FULL_STOPS)
 
 
 def is_heading(sentence: str) -> bool:

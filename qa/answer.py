@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.chunking import CLOSING_MARKS, is_heading, is_question
+from ingest.chunking import CLOSING_MARKS, ends_with_full_stop, is_heading, is_question
 from ingest.keywords import QueryTerms
 from ingest.language import HAN, LANGUAGE_NAMES
 from qa.answer_type import asked_type, holds_type
@@ -42,8 +42,6 @@ _CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 _CUT = "…"
 # A sentence ending so introduces what follows it (a list).
 _INTRODUCES = (":", "：")
-# A first line ending so is the article's opening sentence, not a headline (which has no full stop).
-_SENTENCE_END = re.compile(r"[.。!！]\s*$")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
 # Below this share of the question's IDF mass a passage holds none of its real keywords.
@@ -233,7 +231,7 @@ def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, 
         for sentence in ev.sentences:
             text = sentence.text
             key = spacing_aside(text)
-            headline = text.strip() == chunk.title and not _SENTENCE_END.search(chunk.title)
+            headline = text.strip() == chunk.title and not ends_with_full_stop(chunk.title)
             if key in seen or headline or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
