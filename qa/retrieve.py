@@ -99,8 +99,10 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
     named_language, searched = language_mentioned(question)
     terms = retrieval.keywords.query_terms(searched, retrieval.embedder, settings.translation_threshold,
                                            settings.translations_per_word)
-    return Query(question, retrieval.embedder.embed_query(_unshouted(searched)), terms, named_language,
-                 unknown_names(searched, terms, retrieval.keywords))
+    # Typed in capitals, every word would look like a name: the capitals say nothing.
+    unshouted = _unshouted(searched)
+    return Query(question, retrieval.embedder.embed_query(unshouted), terms, named_language,
+                 unknown_names(unshouted, terms, retrieval.keywords))
 
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:

@@ -234,6 +234,17 @@ def test_a_question_typed_in_capitals_is_answered_as_in_lower_case(bundled_app):
     assert _unshouted("Is GPT-4 better than LLAMA?") == "Is GPT-4 better than LLAMA?"
 
 
+def test_a_question_typed_in_capitals_names_nothing_unknown(bundled_app):
+    # In capitals, "FUITÉ" would pass for a name, one that no article holds (none has the
+    # word), and the question would be refused as if it asked about something else.
+    from qa.retrieve import make_query
+
+    question = "SUR QUEL SITE LES POIDS DE LLAMA ONT-ILS FUITÉ ?"
+    assert make_query(question, bundled_app.retrieval(), bundled_app.settings.qa).unknown_names == ()
+    answer = bundled_app.ask(question)
+    assert answer.answerable and "4chan" in answer.text
+
+
 def test_a_question_naming_hugging_face_is_answered_where_an_article_writes_huggingface(bundled_app):
     answer = bundled_app.ask("Qu'est-ce que Hugging Face ?")
     assert answer.answerable
