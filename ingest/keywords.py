@@ -51,6 +51,38 @@ _ASKING = re.compile(
 )
 
 
+# A name written with its version: "GPT-4", "GPT 3.5", "Llama 2", "Llama2", "Mistral 7B". The
+# name has a capital; the version at most three digits before its point, so "in 2023" is no version.
+_VERSIONED = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]*[A-Z][A-Za-z]*)([- ]?)(\d{1,3}(?:\.\d+)?[A-Za-z]?)(?![0-9A-Za-z]|[.,]\d)")
+
+
+def versioned_names(text: str) -> dict[tuple[str, str], str]:
+    """The names a text writes with a version, as (name, version) in lower case, each with how it
+    is written: {("gpt", "4"): "GPT-4", ("llama", "2"): "Llama 2"}."""
+    return {(m.group(1).lower(), m.group(3).lower()): m.group() for m in _VERSIONED.finditer(text)}
+
+
+def version_mentions(text: str) -> list[str]:
+    """Each place a text writes a name with its version, as written: ["GPT-4", "Llama 2", "GPT-4"]."""
+    return [m.group() for m in _VERSIONED.finditer(text)]
+
+
+def name_versions(mentions: Iterable[str]) -> dict[str, set[str]]:
+    """The versions written of each name that is versioned, from `version_mentions`: {"gpt": {"2", "3.5", "4"}}.
+
+    A name is versioned where it is written at least once joined to its number ("GPT-4",
+    "Llama2"), as a model's or a product's is. A date's day never is ("October 6", "6 October").
+    """
+    versions: dict[str, set[str]] = {}
+    joined = set()
+    for m in map(_VERSIONED.fullmatch, mentions):
+        name = m.group(1).lower()
+        versions.setdefault(name, set()).add(m.group(3).lower())
+        if m.group(2) != " ":
+            joined.add(name)
+    return {name: versions[name] for name in joined}
+
+
 @functools.cache
 def _jieba():
     import jieba
@@ -242,7 +274,7 @@ class TermVectors:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 9
+INDEX_FORMAT = 10
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -280,6 +312,7 @@ class KeywordIndex:
         self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
         self.languages = LanguageSpread()  # see `LanguageSpread`
         self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `ingest.hubness`)
+        self.versions: dict[str, set[str]] = {}  # each versioned name's versions (see `name_versions`)
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
         self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
@@ -512,7 +545,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
     # Streamed: spellings are counted as chunks come; of each chunk only its tokens and its
     # vector are kept (2 KB: 18 MB for 9,000 chunks), never its text.
-    ids, doc_ids, langs, token_lists, spellings, languages = [], [], [], [], {}, LanguageSpread()
+    ids, doc_ids, langs, token_lists, spellings, languages, named = [], [], [], [], {}, LanguageSpread(), []
     vectors = array("f")  # one growing buffer: 4 bytes a number, not a Python object each
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
@@ -524,7 +557,9 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
         for token, word in terms:
             spellings.setdefault(token, Counter())[word] += 1
         languages.add(chunk.lang, vector)
+        named += version_mentions(chunk.text)
     index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
+    index.versions = name_versions(named)
     index.languages = languages.finish()
     matrix = np.frombuffer(vectors, np.float32).reshape(len(ids), len(vectors) // max(len(ids), 1))
     hubness = passage_hubness(matrix, ids, doc_ids, langs)

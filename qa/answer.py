@@ -144,8 +144,10 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
-    # Nothing found (a language filter no chunk matches), or too weak a best passage.
-    unsupported = not evidence or is_unsupported(lang, evidence[0], settings, bool(query.unknown_names))
+    # Nothing found (a language filter no chunk matches), a question about a version of a model
+    # that no article writes (passages on its siblings score well), or too weak a best passage.
+    unsupported = (not evidence or bool(query.unknown_versions)
+                   or is_unsupported(lang, evidence[0], settings, bool(query.unknown_names)))
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:

@@ -10,7 +10,7 @@ import numpy as np
 from ingest import Embedder
 from ingest.chunking import is_question, split_sentences
 from ingest.language import HAN
-from ingest.keywords import KeywordIndex, QueryTerms, keyword_terms
+from ingest.keywords import KeywordIndex, QueryTerms, keyword_terms, versioned_names
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
 from qa.settings import QASettings
@@ -91,6 +91,7 @@ class Query:
     terms: QueryTerms
     named_language: str | None = None
     unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling or translation
+    unknown_versions: tuple[str, ...] = ()  # the versions it names, where the articles write only others
 
 
 def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
@@ -102,7 +103,7 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
     # Typed in capitals, every word would look like a name: the capitals say nothing.
     unshouted = _unshouted(searched)
     return Query(question, retrieval.embedder.embed_query(unshouted), terms, named_language,
-                 unknown_names(unshouted, terms, retrieval.keywords))
+                 unknown_names(unshouted, terms, retrieval.keywords), unknown_versions(unshouted, retrieval.keywords))
 
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
@@ -116,6 +117,20 @@ def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> t
                 unknown.append(name)
                 break
     return tuple(unknown)
+
+
+def unknown_versions(question: str, keywords: KeywordIndex) -> tuple[str, ...]:
+    """The versions of names that a question asks about ("GPT-5"), when the articles write none
+    of them, only others ("GPT-3.5", "GPT-4"): what they say is about another model.
+
+    A question naming one version they write as well ("Is Llama 2 better than Llama 1?") is
+    about it too, and has none.
+    """
+    asked = {(name, version): written for (name, version), written in versioned_names(question).items()
+             if name in keywords.versions}
+    if any(version in keywords.versions[name] for name, version in asked):
+        return ()
+    return tuple(asked.values())
 
 
 def _unshouted(question: str) -> str:

@@ -299,6 +299,28 @@ def test_a_name_is_unknown_only_when_no_article_holds_it_in_any_spelling(bundled
     assert make_query(question, bundled_app.retrieval(), bundled_app.settings.qa).unknown_names == unknown
 
 
+def test_a_name_is_versioned_where_it_is_written_joined_to_its_number():
+    from ingest.keywords import name_versions, version_mentions
+
+    text = "GPT-4 beat GPT 3.5, and Llama2 came before Llama 3. On October 6, 2023, it made the Top 40."
+    assert name_versions(version_mentions(text)) == {"gpt": {"4", "3.5"}, "llama": {"2", "3"}}
+
+
+@pytest.mark.parametrize("question, unknown", [
+    ("When was GPT-5 released?", ("GPT-5",)),  # the articles write GPT-2, GPT-3.5 and GPT-4
+    ("GPT-5什么时候发布？", ("GPT-5",)),
+    ("Which is better, GPT-3.5 or GPT-5?", ()),  # about GPT-3.5 too
+    ("Is Llama 2 better than GPT-4?", ()),
+    ("What is Mistral 8B?", ()),  # "Mistral 7B" is never written joined: no versioned name
+])
+def test_a_question_about_a_version_that_no_article_writes_abstains(bundled_app, question, unknown):
+    # Passages on GPT-4 score well for "When was GPT-5 released?", and would answer for it.
+    from qa.retrieve import make_query
+
+    assert make_query(question, bundled_app.retrieval(), bundled_app.settings.qa).unknown_versions == unknown
+    assert bundled_app.ask(question).answerable == (not unknown)
+
+
 def test_a_language_filter_that_no_passage_matches_abstains_with_no_citations(bundled_app):
     answer = bundled_app.ask("Who created Chatbot Arena?", lang="de")
     assert not answer.answerable and answer.citations == ()
