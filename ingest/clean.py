@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.chunking import trim_span
+from ingest.chunking import is_heading, trim_span
 
 # A whole line that is one of these is page furniture, not article text.
 _BOILERPLATE_LINE = [
@@ -57,7 +57,6 @@ _MIN_REPEAT_CHARS = 12
 _FOOTER_KEPT_SHARE = 5
 # A site slogan just above the footer: short and not a sentence.
 _MAX_TAGLINE_CHARS = 30
-_SENTENCE_ENDS = ("。", "！", "？", ".", "!", "?", "…", ":", "：")
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,7 @@ def _drop_page_footer(text: str, lines: list[list]) -> None:
 
 
 def _is_tagline(line: str) -> bool:
-    stripped = line.strip()
-    return len(stripped) <= _MAX_TAGLINE_CHARS and not stripped.endswith(_SENTENCE_ENDS)
+    return len(line.strip()) <= _MAX_TAGLINE_CHARS and is_heading(line)
 
 
 def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:
