@@ -210,6 +210,11 @@ class QueryTerms:
         """The i-th token and its other spellings: what counts as the query's own word, not a translation."""
         return (self.tokens[i],) + (self.respellings[i] if self.respellings else ())
 
+    def matches_every_word(self, text: str) -> bool:
+        """Whether a text holds each of the query's words, or a translation of it, however loose."""
+        present = set(keyword_tokens(text))
+        return bool(self.tokens) and all(not present.isdisjoint(match) for match in self.matches)
+
     def coverage(self, text: str, exact: bool = False) -> float:
         """The share of the query's weight that a text's words match (`exact`: by the query's own words only)."""
         present = set(keyword_tokens(text))

@@ -147,7 +147,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     # Nothing found (a language filter no chunk matches), a question about a version of a model
     # that no article writes (passages on its siblings score well), or too weak a best passage.
     unsupported = (not evidence or bool(query.unknown_versions)
-                   or is_unsupported(lang, evidence[0], settings, bool(query.unknown_names)))
+                   or is_unsupported(lang, evidence[0], query, settings))
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:
@@ -174,17 +174,19 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     return Answer(question, text, True, citations, lang, source_lang)
 
 
-def is_unsupported(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> bool:
+def is_unsupported(question_lang: str, best: Evidence, query: Query, settings: QASettings) -> bool:
     """Whether the best passage is too weak to answer from: its score is below `min_score`, or
     its meaning is too far from the question's (`min_cosine`) and it lacks some of its words.
 
     A passage holding every word of the question, or a translation of each, is on its topic
     whatever the cosine says: a question of one rare name ("NASUWT是什么？") is embedded too
     poorly to judge by meaning, and so, against a Chinese passage, was "What does it cost to
-    train Vicuna?" (cosine 0.08; 成本, 训练 and Vicuna are all there).
+    train Vicuna?" (cosine 0.08; 成本, 训练 and Vicuna are all there). So are most short
+    questions ("Hugging Face举办了什么活动？", cosine 0.11). A loose translation counts as a word
+    held here, though it counts for less in the scores.
     """
-    far = best.cosine < settings.min_cosine and best.coverage < _ALL_WORDS
-    return far or abstention_score(question_lang, best, settings, names_unknown) < settings.min_score
+    far = best.cosine < settings.min_cosine and not query.terms.matches_every_word(best.passage.chunk.text)
+    return far or abstention_score(question_lang, best, settings, bool(query.unknown_names)) < settings.min_score
 
 
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> float:
