@@ -23,6 +23,10 @@ _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 # How much deeper the candidates are searched again when copies crowd them.
 _DEEPER = 4
 _LATIN = "A-Za-zÀ-ÖØ-öø-ÿ"
+# A word vector has some nearest word for any name; for one the articles lack it is a loose one
+# (Samsung -> "android" 0.54, Germany -> "russ" 0.53), for one they write otherwise a close one
+# (Einstein -> 爱因斯坦 0.65, China -> "chinois" 0.84; a dictionary's translations count 1.0).
+_NAME_TRANSLATION = 0.6
 # What a question names: a capitalised word after its first, a word capitalised inside
 # ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
 _NAME = re.compile(rf"(?<=\S\s)[A-Z][{_LATIN}0-9-]*|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN}0-9-]*|"
@@ -108,12 +112,13 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
     """The names in a question ("Anthropic", "DeepSeek") with a word that the articles hold in no
-    spelling or translation: they cannot say anything about what it names."""
+    spelling nor close translation: they cannot say anything about what it names."""
     unknown = []
     for name in _NAME.findall(question):
         for token, _ in keyword_terms(name):
             at = terms.tokens.index(token) if token in terms.tokens else None
-            if at is not None and not any(match in keywords.vocab for match in terms.matches[at]):
+            if at is not None and not any(match in keywords.vocab and credit >= _NAME_TRANSLATION
+                                          for match, credit in terms.matches[at].items()):
                 unknown.append(name)
                 break
     return tuple(unknown)

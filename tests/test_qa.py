@@ -287,10 +287,11 @@ def test_unanswerable_weather_question_abstains(bundled_app):
 @pytest.mark.parametrize("question, expected", [
     ("DeepSeek的模型有多少参数？", "这些文章没有提到。"),
     ("Combien de paramètres a Falcon 180B ?", "Les articles ne le disent pas."),
+    ("How much revenue did Apple make in 2022?", "The articles don't say."),
 ])
 def test_a_question_naming_what_the_articles_never_mention_abstains(bundled_app, question, expected):
-    # On the articles' topic (models, parameters), so a passage scores well; but no article
-    # names DeepSeek or Falcon in any spelling, so none can answer for them.
+    # Mostly on the articles' topic (models, parameters), so a passage scores well; but no
+    # article names DeepSeek, Falcon or Apple in any spelling, so none can answer for them.
     answer = bundled_app.ask(question)
     assert not answer.answerable and answer.text == expected
     assert answer.citations, "the closest passages are still listed"
@@ -303,6 +304,8 @@ def test_a_question_naming_what_the_articles_never_mention_abstains(bundled_app,
     ("What did HuggingFace organise?", ()),
     ("伯克利的哪位计算机教授参与开发了Vicuna？", ()),
     ("Who founded Anthropic?", ("Anthropic",)),  # "Who" opens the question: no name
+    ("How much revenue did Apple make in 2022?", ("Apple",)),  # its nearest words, "appel" and "ios", are far
+    ("What does China need to develop its large models?", ()),  # "chinois" is close
 ])
 def test_a_name_is_unknown_only_when_no_article_holds_it_in_any_spelling(bundled_app, question, unknown):
     from qa.retrieve import make_query
