@@ -94,7 +94,7 @@ class Query:
     vector: np.ndarray
     terms: QueryTerms
     named_language: str | None = None
-    unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling or translation
+    unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling nor close translation
     unknown_versions: tuple[str, ...] = ()  # the versions it names, where the articles write only others
 
 
