@@ -25,8 +25,10 @@ _DEEPER = 4
 _LATIN = "A-Za-zÀ-ÖØ-öø-ÿ"
 # A word vector has some nearest word for any name; for one the articles lack it is a loose one
 # (Samsung -> "android" 0.54, Germany -> "russ" 0.53), for one they write otherwise a close one
-# (Einstein -> 爱因斯坦 0.65, China -> "chinois" 0.84; a dictionary's translations count 1.0).
-_NAME_TRANSLATION = 0.6
+# (Einstein -> 爱因斯坦 0.65; a dictionary's translations count 1.0). In the name's own script,
+# closeness is often spelling (ChatGLM -> "chatbot" 0.73, Qwen -> "qlora" 0.69), so there it
+# must be nearly the same word (China -> "chinois" 0.84).
+_NAME_TRANSLATION, _NAME_IN_SAME_SCRIPT = 0.6, 0.8
 # What a question names: a capitalised word after its first, a word capitalised inside
 # ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
 _NAME = re.compile(rf"(?<=\S\s)[A-Z][{_LATIN}0-9-]*|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN}0-9-]*|"
@@ -117,8 +119,10 @@ def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> t
     for name in _NAME.findall(question):
         for token, _ in keyword_terms(name):
             at = terms.tokens.index(token) if token in terms.tokens else None
-            if at is not None and not any(match in keywords.vocab and credit >= _NAME_TRANSLATION
-                                          for match, credit in terms.matches[at].items()):
+            if at is not None and not any(
+                match in keywords.vocab and credit >= (_NAME_TRANSLATION if HAN.search(match) else _NAME_IN_SAME_SCRIPT)
+                for match, credit in terms.matches[at].items()
+            ):
                 unknown.append(name)
                 break
     return tuple(unknown)

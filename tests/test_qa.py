@@ -288,10 +288,11 @@ def test_unanswerable_weather_question_abstains(bundled_app):
     ("DeepSeek的模型有多少参数？", "这些文章没有提到。"),
     ("Combien de paramètres a Falcon 180B ?", "Les articles ne le disent pas."),
     ("How much revenue did Apple make in 2022?", "The articles don't say."),
+    ("What is ChatGLM?", "The articles don't say."),
 ])
 def test_a_question_naming_what_the_articles_never_mention_abstains(bundled_app, question, expected):
     # Mostly on the articles' topic (models, parameters), so a passage scores well; but no
-    # article names DeepSeek, Falcon or Apple in any spelling, so none can answer for them.
+    # article names DeepSeek, Falcon, Apple or ChatGLM in any spelling, so none can answer for them.
     answer = bundled_app.ask(question)
     assert not answer.answerable and answer.text == expected
     assert answer.citations, "the closest passages are still listed"
@@ -306,6 +307,7 @@ def test_a_question_naming_what_the_articles_never_mention_abstains(bundled_app,
     ("Who founded Anthropic?", ("Anthropic",)),  # "Who" opens the question: no name
     ("How much revenue did Apple make in 2022?", ("Apple",)),  # its nearest words, "appel" and "ios", are far
     ("What does China need to develop its large models?", ()),  # "chinois" is close
+    ("What is ChatGLM?", ("ChatGLM",)),  # "chatbot" and "chatgpt" only look alike
 ])
 def test_a_name_is_unknown_only_when_no_article_holds_it_in_any_spelling(bundled_app, question, unknown):
     from qa.retrieve import make_query
