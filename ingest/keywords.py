@@ -68,7 +68,8 @@ def version_mentions(text: str) -> list[str]:
 
 
 def name_versions(mentions: Iterable[str]) -> dict[str, set[str]]:
-    """The versions written of each name that is versioned, from `version_mentions`: {"gpt": {"2", "3.5", "4"}}.
+    """The versions written of each name that is versioned, from `version_mentions`, as written:
+    {"gpt": {"2", "3.5", "4"}, "mistral": {"7B"}}.
 
     A name is versioned where it is written at least once joined to its number ("GPT-4",
     "Llama2"), as a model's or a product's is. A date's day never is ("October 6", "6 October").
@@ -77,7 +78,7 @@ def name_versions(mentions: Iterable[str]) -> dict[str, set[str]]:
     joined = set()
     for m in map(_VERSIONED.fullmatch, mentions):
         name = m.group(1).lower()
-        versions.setdefault(name, set()).add(m.group(3).lower())
+        versions.setdefault(name, set()).add(m.group(3))
         if m.group(2) != " ":
             joined.add(name)
     return {name: versions[name] for name in joined}
@@ -279,7 +280,7 @@ class TermVectors:
 
 
 # Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 10
+INDEX_FORMAT = 11
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 

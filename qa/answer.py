@@ -20,7 +20,7 @@ from qa.generate import (
     Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
     without_markers,
 )
-from qa.records import Answer, Citation, Span, no_article_note
+from qa.records import Answer, Citation, Span, no_article_note, unwritten_note
 from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
                          with_following_sentences)
 from qa.settings import MOST_CITED, QASettings
@@ -149,10 +149,12 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     unsupported = (not evidence or bool(query.unknown_versions)
                    or is_unsupported(lang, evidence[0], query, settings))
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
+    # Said whether or not the question is answered: an answer then is about something else.
+    caveat = unwritten_note(lang, query.unknown_names, query.unknown_versions, query.written_versions)
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
-        return Answer(question, ABSTENTION[lang], False, citations, lang, None)
+        return Answer(question, ABSTENTION[lang], False, citations, lang, None, caveat=caveat)
     kind = asked_type(question)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
@@ -171,7 +173,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     )
     text = " ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen)
     source_lang = passages[chosen[0][0] - 1].chunk.lang
-    return Answer(question, text, True, citations, lang, source_lang)
+    return Answer(question, text, True, citations, lang, source_lang, caveat=caveat)
 
 
 def is_unsupported(question_lang: str, best: Evidence, query: Query, settings: QASettings) -> bool:

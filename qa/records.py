@@ -25,6 +25,16 @@ _NO_ARTICLE_IN = {
     "zh": "没有{}文章：文章为{}。",
     "fr": "Aucun article n'est en {} : les articles sont en {}.",
 }
+_NO_WORD = {
+    "en": ("No article has the word {}.", "No article has the words {}."),
+    "zh": ("文章中没有{}这个词。", "文章中没有{}这些词。"),
+    "fr": ("Aucun article ne contient le mot {}.", "Aucun article ne contient les mots {}."),
+}
+_NO_VERSION = {
+    "en": "No article has {}; they have {}.",
+    "zh": "文章中没有{}，只有{}。",
+    "fr": "Aucun article ne contient {} ; ils contiennent {}.",
+}
 # How each note language joins the last two names of a list, and the others.
 _AND = {"en": (" and ", ", "), "zh": ("和", "、"), "fr": (" et ", ", ")}
 
@@ -47,11 +57,28 @@ def no_article_note(question_lang: str, wanted: str, held: list[str]) -> str:
     """'No article is in French: the articles are in English and Chinese.' in the question's
     language: why a language filter found nothing, and which would find something."""
     lang = _note_language(question_lang)
-    names = [_language_name(lang, code) for code in held]
-    last, other = _AND[lang]
-    listed = last.join([other.join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    listed = _listed(lang, [_language_name(lang, code) for code in held])
     wanted_name = _language_name(lang, wanted)
     return _NO_ARTICLE_IN[lang].format(wanted_name if wanted_name != wanted else f'"{wanted}"', listed)
+
+
+def unwritten_note(question_lang: str, names: tuple[str, ...], versions: tuple[str, ...] = (),
+                   written_versions: tuple[str, ...] = ()) -> str | None:
+    """What the question names that no article has, in the question's language: 'No article has
+    "GPT-5"; they have GPT-2, GPT-3.5 and GPT-4.', 'No article has the word "Anthropic".'"""
+    lang = _note_language(question_lang)
+    notes = []
+    if versions:
+        notes.append(_NO_VERSION[lang].format(_listed(lang, [f'"{v}"' for v in versions]), _listed(lang, written_versions)))
+    if names:
+        notes.append(_NO_WORD[lang][len(names) > 1].format(_listed(lang, [f'"{n}"' for n in names])))
+    return " ".join(notes) or None
+
+
+def _listed(lang: str, items: list[str]) -> str:
+    """'A, B and C' as a note in `lang` says it."""
+    last, other = _AND[lang]
+    return last.join([other.join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 def _note_language(question_lang: str) -> str:
@@ -141,6 +168,7 @@ class Answer:
     mode: str = "extractive"
     latency_ms: float = 0.0
     remark: str | None = None  # why a generated answer fell back, what was left out of it, or why nothing was found
+    caveat: str | None = None  # what the question names that no article has ("GPT-5", "Anthropic")
     searched_language: str | None = None  # the only language searched, because the question named it
 
     @property
@@ -153,10 +181,11 @@ class Answer:
 
     @property
     def note(self) -> str | None:
-        """One line for the reader: the one language searched when the question named it, the
-        sources' languages when they differ from the question's (extractive answers quote them
-        verbatim), and any remark (on generation, or on a language filter no article matches)."""
-        notes = []
+        """One line for the reader: what the question names that no article has, the one language
+        searched when the question named it, the sources' languages when they differ from the
+        question's (extractive answers quote them verbatim), and any remark (on generation, or on
+        a language filter no article matches)."""
+        notes = [self.caveat] if self.caveat else []
         if self.searched_language:
             notes.append(searched_language_note(self.answer_language, self.searched_language))
         foreign = self.quoted_languages

@@ -98,6 +98,7 @@ class Query:
     named_language: str | None = None
     unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling nor close translation
     unknown_versions: tuple[str, ...] = ()  # the versions it names, where the articles write only others
+    written_versions: tuple[str, ...] = ()  # those others ("GPT-2", "GPT-3.5", "GPT-4"), for the reader
 
 
 def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
@@ -109,7 +110,7 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Que
     # Typed in capitals, every word would look like a name: the capitals say nothing.
     unshouted = _unshouted(searched)
     return Query(question, retrieval.embedder.embed_query(unshouted), terms, named_language,
-                 unknown_names(unshouted, terms, retrieval.keywords), unknown_versions(unshouted, retrieval.keywords))
+                 unknown_names(unshouted, terms, retrieval.keywords), *unknown_versions(unshouted, retrieval.keywords))
 
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
@@ -128,18 +129,30 @@ def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> t
     return tuple(unknown)
 
 
-def unknown_versions(question: str, keywords: KeywordIndex) -> tuple[str, ...]:
+def unknown_versions(question: str, keywords: KeywordIndex) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The versions of names that a question asks about ("GPT-5"), when the articles write none
-    of them, only others ("GPT-3.5", "GPT-4"): what they say is about another model.
+    of them, and the versions of those names they write, spelled as the question spells the name
+    ("GPT-2", "GPT-3.5", "GPT-4"): what they say is about another model.
 
     A question naming one version they write as well ("Is Llama 2 better than Llama 1?") is
     about it too, and has none.
     """
     asked = {(name, version): written for (name, version), written in versioned_names(question).items()
              if name in keywords.versions}
-    if any(version in keywords.versions[name] for name, version in asked):
-        return ()
-    return tuple(asked.values())
+    written = {name: {v.lower(): v for v in keywords.versions[name]} for name, _ in asked}
+    if any(version in written[name] for name, version in asked):
+        return (), ()
+    others = []
+    for (name, version), spelled in asked.items():
+        stem = spelled[: len(spelled) - len(version)]  # "GPT-" of "GPT-5"
+        others += [stem + v for v in sorted(written[name].values(), key=_version_order) if stem + v not in others]
+    return tuple(asked.values()), tuple(others)
+
+
+def _version_order(version: str) -> tuple[float, str]:
+    """"2" < "3.5" < "4" < "4o" < "10": by number, then by what follows it."""
+    number = re.match(r"\d+(?:\.\d+)?", version).group()
+    return float(number), version[len(number):]
 
 
 def _unshouted(question: str) -> str:

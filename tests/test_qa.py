@@ -355,6 +355,24 @@ def test_a_language_filter_that_finds_nothing_says_which_languages_would(questio
     assert no_article_note(question_lang, wanted, held) == expected
 
 
+@pytest.mark.parametrize("question, expected", [
+    ("When was GPT-5 released?", 'No article has "GPT-5"; they have GPT-2, GPT-3.5 and GPT-4.'),
+    ("GPT-5什么时候发布？", '文章中没有"GPT-5"，只有GPT-2、GPT-3.5和GPT-4。'),
+    ("Qui a fondé Anthropic et DeepSeek ?", 'Aucun article ne contient les mots "Anthropic" et "DeepSeek".'),
+    ("DeepSeek的模型有多少参数？", '文章中没有"DeepSeek"这个词。'),
+])
+def test_a_refusal_says_what_the_question_names_that_no_article_has(bundled_app, question, expected):
+    answer = bundled_app.ask(question)
+    assert not answer.answerable and answer.note == expected
+
+
+def test_an_answer_to_a_question_naming_what_no_article_has_says_so(bundled_app):
+    # Answered on the topic's strength, but about open source in general: the reader is told.
+    answer = bundled_app.ask("What is Anthropic's position on open-source models?")
+    assert answer.note.startswith('No article has the word "Anthropic".')
+    assert bundled_app.ask("Who created Chatbot Arena?").note is None
+
+
 @pytest.mark.parametrize("question, source_lang, expected", [
     ("According to the Chinese article, which open-source alternative left Dall-E 2 behind?", "zh", "Stable Diffusion"),
     ("根据英文文章，OpenAI和谷歌开了什么坏先例？", "en", "unsupervised"),

@@ -34,7 +34,7 @@ def render_answer(answer: Answer) -> str:
     text = _MARKER.sub(r'<a href="#source-\1">[\1]</a>', html.escape(answer.text))
     if not answer.answerable:
         return f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
-    if answer.note:  # the source's language, and any remark on generation
+    if answer.note:  # what no article has, the sources' language, any remark on generation
         text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
     return text
 
