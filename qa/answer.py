@@ -149,7 +149,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     unsupported = (not evidence or bool(query.unknown_versions)
                    or is_unsupported(lang, evidence[0], query, settings))
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
-    # Said whether or not the question is answered: an answer then is about something else.
+    # Said answered or not: an answer given anyway is about something else than the question asks.
     caveat = unwritten_note(lang, query.unknown_names, query.unknown_versions, query.written_versions)
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
     if not candidates:

@@ -69,7 +69,8 @@ def unwritten_note(question_lang: str, names: tuple[str, ...], versions: tuple[s
     lang = _note_language(question_lang)
     notes = []
     if versions:
-        notes.append(_NO_VERSION[lang].format(_listed(lang, [f'"{v}"' for v in versions]), _listed(lang, written_versions)))
+        asked = _listed(lang, [f'"{v}"' for v in versions])
+        notes.append(_NO_VERSION[lang].format(asked, _listed(lang, written_versions)))
     if names:
         notes.append(_NO_WORD[lang][len(names) > 1].format(_listed(lang, [f'"{n}"' for n in names])))
     return " ".join(notes) or None
