@@ -124,7 +124,7 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
                                   marked_sentences_grammar(len(extractive.citations)))
     except GenerationError as exc:
         return replace(extractive, remark=f"Generation failed ({exc}); this is the extractive answer.")
-    kept, dropped = supported_sentences(text, extractive.citations)
+    kept, dropped = supported_sentences(text, extractive.citations, extractive.question)
     if not kept:
         return replace(extractive, remark="The generated answer had no sentence its cited passages support; "
                                           "this is the extractive answer.")

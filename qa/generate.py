@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 
 from ingest.chunking import is_question
+from ingest.language import HAN
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
 from qa.settings import QASettings
@@ -26,8 +27,13 @@ _LANGUAGE = {"en": "English", "zh": "Chinese (简体中文)", "fr": "French"}
 _MARKERS = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?:[。！？]|[.!?](?=\s|\[|$))(?:\s*\[\d+\])*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# A capitalised word after the first of its sentence: most likely a name.
-_NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w'-]+")
+# A capitalised word after the first of its sentence, or a Latin word in Chinese text: most
+# likely a name ("Meta", "DeepSeek的模型").
+_LATIN_WORD = "A-Za-zÀ-ÖØ-öø-ÿ0-9-"  # not \w: it would run on into Chinese ("Meta的研究")
+_NAME = re.compile(rf"(?<=[\w,;:] )[A-ZÀ-ÖØ-Þ][{_LATIN_WORD}]+|(?<={HAN.pattern})[A-Za-z][{_LATIN_WORD}]*|"
+                   rf"[A-Za-z][{_LATIN_WORD}]*(?={HAN.pattern})")
+# A sentence's first word, a name when the question names it ("Anthropic is a non-profit …").
+_FIRST_WORD = re.compile(rf"[A-ZÀ-ÖØ-Þ][{_LATIN_WORD}]*")
 # Characters of one generated sentence at most, under the grammar.
 _LONGEST_GENERATED_SENTENCE = 300
 
@@ -207,18 +213,25 @@ def split_generated(text: str) -> list[str]:
     return [s for s in sentences if re.search(r"\w", without_markers(s))]
 
 
-def supported_sentences(text: str, citations: tuple[Citation, ...]) -> tuple[list[str], list[str]]:
+def supported_sentences(text: str, citations: tuple[Citation, ...], question: str = "") -> tuple[list[str], list[str]]:
     """(kept, dropped): a sentence is kept when it cites existing passages and every number and
     name in it appears in the passages it cites. A sentence that asks is dropped (small models
     echo the question), and so is one said already, alone or within a longer one, whatever
-    passage it cites the second time."""
+    passage it cites the second time.
+
+    A sentence's first word is one of its names when the question names it too: a small model
+    opens its answer with the question's subject, named or not in the passages.
+    """
     by_rank = {c.rank: c.text.lower() for c in citations}
+    named = {name.lower() for name in _NAME.findall(question)}
     kept, dropped, said = [], [], []
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
         words = without_markers(sentence).strip()
-        claims = _NUMBER.findall(words) + _NAME.findall(words)
+        first = _FIRST_WORD.match(words)
+        opening = [first.group()] if first and first.group().lower() in named else []
+        claims = _NUMBER.findall(words) + _NAME.findall(words) + opening
         # A repeat may be part of what was said: "The answer is: X. [1] X. [2]" says X twice.
         fresh = not any(words in earlier for earlier in said) and not is_question(words)
         if ranks and fresh and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):

@@ -51,6 +51,19 @@ def test_sentences_unsupported_unmarked_asking_or_repeated_are_dropped(bundled_a
     assert supported_sentences(wrapped, citations)[1] == ["Meta released Llama [2]."], "said again within a longer one"
 
 
+def test_a_sentence_naming_what_its_passages_do_not_is_dropped_wherever_the_name_stands(bundled_app):
+    question = "What is Anthropic's position on open-source models?"
+    citations = bundled_app.ask(question, k=2).citations
+    # What a 135M model wrote for it: the question's subject, opening the sentence.
+    text = ("Anthropic is a non-profit organization that supports the development of AI [2]. "
+            "The open-source models are eroding the positions of OpenAI [1].")
+    kept, dropped = supported_sentences(text, citations, question)
+    assert dropped == ["Anthropic is a non-profit organization that supports the development of AI [2]."]
+    assert supported_sentences(text, citations)[1] == [], "without the question, a first word is no name"
+    zh = bundled_app.ask("DeepSeek的模型有多少参数？", k=2).citations
+    assert supported_sentences("DeepSeek的模型比GPT-4更强[1]。", zh)[1] == ["DeepSeek的模型比GPT-4更强[1]。"]
+
+
 def every_sentence_is_marked_and_supported(answer) -> bool:
     kept, dropped = supported_sentences(answer.text, answer.citations)
     return not dropped and " ".join(kept) == answer.text
