@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from ingest.chunking import is_question
-from ingest.language import HAN
+from ingest.language import NAME
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
 from qa.settings import QASettings
@@ -27,13 +27,8 @@ _LANGUAGE = {"en": "English", "zh": "Chinese (简体中文)", "fr": "French"}
 _MARKERS = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?:[。！？]|[.!?](?=\s|\[|$))(?:\s*\[\d+\])*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# A capitalised word after the first of its sentence, or a Latin word in Chinese text: most
-# likely a name ("Meta", "DeepSeek的模型").
-_LATIN_WORD = "A-Za-zÀ-ÖØ-öø-ÿ0-9-"  # not \w: it would run on into Chinese ("Meta的研究")
-_NAME = re.compile(rf"(?<=[\w,;:] )[A-ZÀ-ÖØ-Þ][{_LATIN_WORD}]+|(?<={HAN.pattern})[A-Za-z][{_LATIN_WORD}]*|"
-                   rf"[A-Za-z][{_LATIN_WORD}]*(?={HAN.pattern})")
 # A sentence's first word, a name when the question names it ("Anthropic is a non-profit …").
-_FIRST_WORD = re.compile(rf"[A-ZÀ-ÖØ-Þ][{_LATIN_WORD}]*")
+_FIRST_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ0-9-]*")
 # Characters of one generated sentence at most, under the grammar.
 _LONGEST_GENERATED_SENTENCE = 300
 
@@ -223,7 +218,7 @@ def supported_sentences(text: str, citations: tuple[Citation, ...], question: st
     opens its answer with the question's subject, named or not in the passages.
     """
     by_rank = {c.rank: c.text.lower() for c in citations}
-    named = {name.lower() for name in _NAME.findall(question)}
+    named = {name.lower() for name in NAME.findall(question)}
     kept, dropped, said = [], [], []
     for sentence in split_generated(text):
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
@@ -231,7 +226,7 @@ def supported_sentences(text: str, citations: tuple[Citation, ...], question: st
         words = without_markers(sentence).strip()
         first = _FIRST_WORD.match(words)
         opening = [first.group()] if first and first.group().lower() in named else []
-        claims = _NUMBER.findall(words) + _NAME.findall(words) + opening
+        claims = _NUMBER.findall(words) + NAME.findall(words) + opening
         # A repeat may be part of what was said: "The answer is: X. [1] X. [2]" says X twice.
         fresh = not any(words in earlier for earlier in said) and not is_question(words)
         if ranks and fresh and all(n in by_rank for n in ranks) and all(claim.lower() in cited for claim in claims):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ingest import Embedder
 from ingest.chunking import is_question, split_sentences
-from ingest.language import HAN
+from ingest.language import HAN, NAME
 from ingest.keywords import KeywordIndex, QueryTerms, keyword_terms, versioned_names
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
@@ -22,17 +22,12 @@ from store import ChromaStore, Passage
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 # How much deeper the candidates are searched again when copies crowd them.
 _DEEPER = 4
-_LATIN = "A-Za-zÀ-ÖØ-öø-ÿ"
 # A word vector has some nearest word for any name; for one the articles lack it is a loose one
 # (Samsung -> "android" 0.54, Germany -> "russ" 0.53), for one they write otherwise a close one
 # (Einstein -> 爱因斯坦 0.65; a dictionary's translations count 1.0). In the name's own script,
 # closeness is often spelling (ChatGLM -> "chatbot" 0.73, Qwen -> "qlora" 0.69), so there it
 # must be nearly the same word (China -> "chinois" 0.84).
 _NAME_TRANSLATION, _NAME_IN_SAME_SCRIPT = 0.6, 0.8
-# What a question names: a capitalised word after its first, a word capitalised inside
-# ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
-_NAME = re.compile(rf"(?<=\S\s)[A-Z][{_LATIN}0-9-]*|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN}0-9-]*|"
-                   rf"(?<={HAN.pattern})[A-Za-z][{_LATIN}0-9-]*|[A-Za-z][{_LATIN}0-9-]*(?={HAN.pattern})")
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> t
     """The names in a question ("Anthropic", "DeepSeek") with a word that the articles hold in no
     spelling nor close translation: they cannot say anything about what it names."""
     unknown = []
-    for name in _NAME.findall(question):
+    for name in NAME.findall(question):
         for token, _ in keyword_terms(name):
             at = terms.tokens.index(token) if token in terms.tokens else None
             if at is not None and not any(
