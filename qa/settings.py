@@ -43,7 +43,7 @@ class QASettings(BaseModel):
         # off-topic question sharing two common words ("公司", "CEO") with a passage lands under it.
         description=(
             "Abstain when the best passage's cosine similarity to the question is below this, "
-            "unless it holds every word of the question."
+            "unless it holds every word of the question, or a translation of each."
         ),
     )
     unmatched_penalty: float = Field(
