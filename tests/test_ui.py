@@ -109,6 +109,14 @@ def test_abstention_looks_different_from_an_answer():
     assert message.startswith("⚠️") and "closest passages" in message
 
 
+def test_an_abstention_shows_its_note_saying_why(bundled_app):
+    message = render_answer(bundled_app.ask("When was GPT-5 released?"))
+    assert message.startswith("⚠️")
+    assert "No article has &quot;GPT-5&quot;; they have GPT-2, GPT-3.5 and GPT-4." in message
+    message = render_answer(bundled_app.ask("Who created Chatbot Arena?", lang="de"))
+    assert "No article is in &quot;de&quot;: the articles are in English, French and Chinese." in message
+
+
 def test_serving_beyond_this_machine_without_login_warns(data_dir):
     import os
     import subprocess

@@ -33,8 +33,10 @@ def render_answer(answer: Answer) -> str:
     """The chat message of an answer: escaped text, each [n] a link to source n."""
     text = _MARKER.sub(r'<a href="#source-\1">[\1]</a>', html.escape(answer.text))
     if not answer.answerable:
-        return f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
-    if answer.note:  # what no article has, the sources' language, any remark on generation
+        text = f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
+    # What no article has, which languages they are in, the sources' language, any remark on
+    # generation: a refusal's note says why, as the CLI's and the JSON's do.
+    if answer.note:
         text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
     return text
 
