@@ -67,7 +67,7 @@ class QASettings(BaseModel):
         # asked of the XQuAD articles (24/40) and 3 more of the 12 (4/12).
         description=(
             "Subtracted from the best score, for abstaining only, when the question names something "
-            "(a capitalised or Latin-script word) that the articles hold in no spelling or translation."
+            "(a capitalised or Latin-script word) that the articles hold in no spelling nor close translation."
         ),
     )
     same_language_margin: float = Field(
