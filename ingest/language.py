@@ -17,9 +17,12 @@ HAN_CHARACTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # One Han character.
 HAN = re.compile(f"[{HAN_CHARACTERS}]")
 _LATIN_NAME_LETTERS = "A-Za-zÀ-ÖØ-öø-ÿ0-9-"  # not \w: it would run on into Chinese ("Meta的研究")
+_CAPITALISED = rf"[A-ZÀ-ÖØ-Þ][{_LATIN_NAME_LETTERS}]*"
+# A word opening with a capital, accented or not ("Anthropic", "Émile", "GPT-4").
+CAPITALISED_WORD = re.compile(_CAPITALISED)
 # What a sentence names: a capitalised word after its first, a word capitalised inside
 # ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
-NAME = re.compile(rf"(?<=\S\s)[A-ZÀ-ÖØ-Þ][{_LATIN_NAME_LETTERS}]*|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN_NAME_LETTERS}]*|"
+NAME = re.compile(rf"(?<=\S\s){_CAPITALISED}|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN_NAME_LETTERS}]*|"
                   rf"(?<={HAN.pattern})[A-Za-z][{_LATIN_NAME_LETTERS}]*|[A-Za-z][{_LATIN_NAME_LETTERS}]*(?={HAN.pattern})")
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 _FRENCH_MARKS = re.compile(r"[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from ingest.chunking import is_question
-from ingest.language import NAME
+from ingest.language import CAPITALISED_WORD, NAME
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
 from qa.settings import QASettings
@@ -27,8 +27,6 @@ _LANGUAGE = {"en": "English", "zh": "Chinese (简体中文)", "fr": "French"}
 _MARKERS = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?:[。！？]|[.!?](?=\s|\[|$))(?:\s*\[\d+\])*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# A sentence's first word, a name when the question names it ("Anthropic is a non-profit …").
-_FIRST_WORD = re.compile(r"[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ0-9-]*")
 # Characters of one generated sentence at most, under the grammar.
 _LONGEST_GENERATED_SENTENCE = 300
 
@@ -224,7 +222,8 @@ def supported_sentences(text: str, citations: tuple[Citation, ...], question: st
         ranks = [int(n) for n in _MARKERS.findall(sentence)]
         cited = " ".join(by_rank.get(n, "") for n in ranks)
         words = without_markers(sentence).strip()
-        first = _FIRST_WORD.match(words)
+        # A sentence's first word, a name when the question names it ("Anthropic is a non-profit …").
+        first = CAPITALISED_WORD.match(words)
         opening = [first.group()] if first and first.group().lower() in named else []
         claims = _NUMBER.findall(words) + NAME.findall(words) + opening
         # A repeat may be part of what was said: "The answer is: X. [1] X. [2]" says X twice.
