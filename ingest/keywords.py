@@ -244,6 +244,13 @@ class KeywordHits:
     document_coverage: dict[str, float] = field(default_factory=dict)
 
 
+# Between two words written in letters, closeness is often spelling rather than meaning: the
+# embedder reads both in the same pieces ("called" is 0.70 from "LLaMA", "source" 0.66 from
+# "ressources"), while a French word and the English one it translates are closer ("open" and
+# "ouverte" 0.92, "companies" and "entreprises" 0.92). Chosen on ../shared/eval and bench/questions.
+_LATIN_TRANSLATION = 0.75
+
+
 class TermVectors:
     """The embedder's vector of every indexed word, to find a query word's translations in the corpus.
 
@@ -268,10 +275,23 @@ class TermVectors:
             similarity[similarity > 0.9999] = -1.0  # a word is not its own neighbour
             self.hubness[block : block + 512] = mean_of_top(similarity, neighbours)
 
-    def translations(self, query_vectors: np.ndarray, threshold: float, limit: int) -> list[dict[int, float]]:
-        """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold."""
+    @functools.cached_property
+    def _latin(self) -> np.ndarray:
+        """Which words are written in letters, not Chinese characters (computed once, then pickled with the rest)."""
+        return np.array([not _HAN_RUN.search(word) for word in self.words], bool)
+
+    def translations(self, query_vectors: np.ndarray, threshold: float, limit: int,
+                     latin: Iterable[bool] = ()) -> list[dict[int, float]]:
+        """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold.
+
+        `latin`: whether each query word is written in letters. Between two such words the
+        similarity must reach `_LATIN_TRANSLATION` as well.
+        """
         similarity = query_vectors @ self.vectors.T
         csls = 2 * similarity - mean_of_top(similarity, self.neighbours)[:, None] - self.hubness[None, :]
+        for row, in_letters in enumerate(latin):
+            if in_letters:
+                csls[row, self._latin & (similarity[row] < _LATIN_TRANSLATION)] = -np.inf
         found = []
         for row in range(len(query_vectors)):
             best = np.argpartition(-csls[row], limit)[:limit] if limit < csls.shape[1] else range(csls.shape[1])
@@ -375,7 +395,8 @@ class KeywordIndex:
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])
-            translations = self.term_vectors.translations(query_vectors, threshold, limit)
+            latin = [not _HAN_RUN.search(word) for _, word in terms]
+            translations = self.term_vectors.translations(query_vectors, threshold, limit, latin)
         # Words in a row may translate as one ("University of Chicago": 芝加哥大学): each matches it.
         tokens = [token for token, _ in terms]
         listed = [[self.listed.get(token, {})] for token in tokens]

@@ -376,7 +376,7 @@ def test_an_answer_to_a_question_naming_what_no_article_has_says_so(bundled_app)
 @pytest.mark.parametrize("question, source_lang, expected", [
     ("According to the Chinese article, which open-source alternative left Dall-E 2 behind?", "zh", "Stable Diffusion"),
     ("根据英文文章，OpenAI和谷歌开了什么坏先例？", "en", "unsupervised"),
-    ("D'après l'article chinois, que pensent la plupart des praticiens de Meta après la note interne ?", "zh", "获益"),
+    ("D'après l'article chinois, pourquoi la prospérité de l'open source est-elle jugée instable ?", "zh", "不稳定"),
 ])
 def test_a_question_naming_the_articles_language_is_answered_from_those_articles(bundled_app, question, source_lang,
                                                                                 expected):
