@@ -93,17 +93,44 @@ def read_text(data: bytes) -> DecodedFile:
     return DecodedFile(text, encoding, _hash(data))
 
 
+# What a page marks as its menus: never the article's text.
+_NAVIGATION = "//nav | //*[@role='navigation']"
+
+
 def read_html(data: bytes) -> DecodedFile:
     """HTML: the main text as trafilatura extracts it (menus, footers and comments left out), and the title."""
     import trafilatura
+    from trafilatura.utils import load_html
 
     html, encoding = decode_text(data)
-    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
-                               favor_recall=True)
-    if not text or not text.strip():
+    text = _article_text(_without_navigation(load_html(html))) or _article_text(html)
+    if not text:
         raise UnreadableFileError("no article text found in the HTML")
     metadata = trafilatura.extract_metadata(html)
     return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "")
+
+
+def _without_navigation(tree):
+    """The parsed page without its menus (None stays None).
+
+    trafilatura leaves them out of a page with enough text, but on a short page it falls back to
+    taking all the text there is, menu links included ("Home News About us").
+    """
+    if tree is not None:
+        for element in tree.xpath(_NAVIGATION):
+            element.drop_tree()
+    return tree
+
+
+def _article_text(html) -> str:
+    """trafilatura's main text of a page (a string or a parsed tree), "" if it finds none."""
+    import trafilatura
+
+    if html is None:
+        return ""
+    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
+                               favor_recall=True)
+    return text if text and text.strip() else ""
 
 
 def read_pdf(data: bytes) -> DecodedFile:

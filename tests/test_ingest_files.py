@@ -43,6 +43,22 @@ def test_html_page_is_extracted_keeping_its_title(tmp_path, app_factory):
     assert "Home | About" not in answer.citations[0].text
 
 
+def test_a_short_html_page_leaves_its_menu_out(tmp_path, app_factory):
+    # On a page this short, trafilatura falls back to all of its text, menu links included.
+    page = tmp_path / "vicuna.html"
+    page.write_text(
+        '<html><head><title>Vicuna</title></head><body><nav><a href="/">Home</a> <a href="/news">News</a> '
+        '<a href="/about">About us</a></nav><div role="navigation"><a href="/login">Log in</a></div>'
+        "<article><h1>Vicuna</h1><p>Vicuna was trained for about 300 dollars by researchers from Berkeley, "
+        "CMU and Stanford.</p></article></body></html>",
+        encoding="utf-8",
+    )
+    app = app_factory(tmp_path / "data")
+    app.ingest([page], progress=False)
+    [(chunk, _)] = list(app.store.iter_chunks())
+    assert chunk.text == "Vicuna\nVicuna was trained for about 300 dollars by researchers from Berkeley, CMU and Stanford."
+
+
 def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
     from fpdf import FPDF
 
