@@ -277,7 +277,7 @@ class TermVectors:
 
     @functools.cached_property
     def _latin(self) -> np.ndarray:
-        """Which words are written in letters, not Chinese characters (computed once, then pickled with the rest)."""
+        """Which words are written in letters, not Chinese characters (computed on first use, then kept)."""
         return np.array([not _HAN_RUN.search(word) for word in self.words], bool)
 
     def translations(self, query_vectors: np.ndarray, threshold: float, limit: int,
