@@ -22,11 +22,12 @@ from store import ChromaStore, Passage
 _SHOUTED_LETTERS, _SHOUTED_SHARE = 8, 0.8
 # How much deeper the candidates are searched again when copies crowd them.
 _DEEPER = 4
-# A word vector has some nearest word for any name; for one the articles lack it is a loose one
-# (Samsung -> "android" 0.54, Germany -> "russ" 0.53), for one they write otherwise a close one
-# (Einstein -> 爱因斯坦 0.65; a dictionary's translations count 1.0). In the name's own script,
-# closeness is often spelling (ChatGLM -> "chatbot" 0.73, Qwen -> "qlora" 0.69), so there it
-# must be nearly the same word (China -> "chinois" 0.84).
+# A word vector has some nearest word for any name; for one the articles lack it is a loose one,
+# for one they write otherwise a close one (Einstein -> 爱因斯坦 0.65; a dictionary's translations
+# count 1.0). In the name's own script closeness is often spelling: under 0.75 a word there is
+# no translation at all (ChatGLM -> "chatbot" 0.73, Samsung -> "android" 0.54; see
+# `ingest.keywords._LATIN_TRANSLATION`), and to hold the name it must be nearly the same word
+# (China -> "chinois" 0.84).
 _NAME_TRANSLATION, _NAME_IN_SAME_SCRIPT = 0.6, 0.8
 
 
