@@ -22,6 +22,7 @@ import numpy as np
 from ingest.cache import read_cached, write_cached
 from ingest.hubness import mean_of_top, passage_hubness, sample_by_key
 from ingest.language import HAN_CHARACTERS
+from ingest.language_spread import LanguageSpread
 from ingest.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
@@ -299,8 +300,9 @@ class TermVectors:
         return found
 
 
-# Bumped whenever what the index holds changes: a cached index of another format is rebuilt.
-INDEX_FORMAT = 11
+# Bumped whenever what the index holds changes (the parallel paragraphs of `ingest.language_spread`
+# included): a cached index of another format is rebuilt.
+INDEX_FORMAT = 12
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -470,94 +472,17 @@ def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list
     return matched
 
 
-class LanguageSpread:
-    """How each language's chunk vectors spread: their mean and covariance, and the whole corpus's.
-
-    Similarities to chunks of different languages are not on one scale: for a given question
-    the embedder may score all Chinese chunks higher, and more spread out, than all French ones
-    (the question's language, the script and each language's topics all play a part). For a
-    question vector q, a language's similarities have mean q·mean and variance qᵀ·covariance·q,
-    exactly, so `calibration` can map each language's similarities onto the whole corpus's
-    distribution, as when merging the result lists of per-language collections.
-    Built by streaming: `add` vectors, then `finish`.
-    """
-
-    def __init__(self):
-        self.counts: Counter = Counter()
-        self.means: dict[str, np.ndarray] = {}
-        self.covariances: dict[str, np.ndarray] = {}
-        self._sums: dict[str, np.ndarray] = {}
-        self._products: dict[str, np.ndarray] = {}
-        self._pending: dict[str, list[np.ndarray]] = {}
-
-    def add(self, lang: str, vector) -> None:
-        """Count one chunk vector of a language."""
-        self._pending.setdefault(lang, []).append(np.asarray(vector, np.float64))
-        if len(self._pending[lang]) >= 512:  # outer products summed a block at a time: one matrix product
-            self._flush(lang)
-
-    def _flush(self, lang: str) -> None:
-        block = np.stack(self._pending.pop(lang))
-        self.counts[lang] += len(block)
-        self._sums[lang] = self._sums.get(lang, 0.0) + block.sum(axis=0)
-        self._products[lang] = self._products.get(lang, 0.0) + block.T @ block
-
-    def finish(self) -> LanguageSpread:
-        """Turn the sums into means and covariances (per language, and `CORPUS` for all chunks)."""
-        for lang in list(self._pending):
-            self._flush(lang)
-        if not self.counts:
-            return self
-        sums, products = dict(self._sums), dict(self._products)
-        sums[CORPUS], products[CORPUS] = sum(self._sums.values()), sum(self._products.values())
-        counts = {**self.counts, CORPUS: sum(self.counts.values())}
-        for lang, total in sums.items():
-            mean = total / counts[lang]
-            self.means[lang] = mean.astype(np.float32)
-            self.covariances[lang] = (products[lang] / counts[lang] - np.outer(mean, mean)).astype(np.float32)
-        self._sums, self._products = {}, {}
-        return self
-
-    def calibration(self, query: np.ndarray) -> dict[str, tuple[float, float]]:
-        """{language: (shift, scale)}: `shift + scale × similarity` puts a similarity between the
-        question and a chunk of that language on the whole corpus's scale for this question.
-
-        A language of too few chunks to measure keeps its raw similarities (0, 1).
-        """
-        if CORPUS not in self.means:
-            return {}
-        corpus_mean = float(self.means[CORPUS] @ query)
-        corpus_spread = float(np.sqrt(max(query @ self.covariances[CORPUS] @ query, 0.0)))
-        out = {}
-        for lang, count in self.counts.items():
-            spread = float(np.sqrt(max(query @ self.covariances[lang] @ query, 0.0)))
-            if count < _FEWEST_TO_CALIBRATE or spread <= 1e-6:
-                out[lang] = (0.0, 1.0)
-                continue
-            scale = float(np.clip(corpus_spread / spread, *_SCALE_LIMITS))
-            out[lang] = (corpus_mean - scale * float(self.means[lang] @ query), scale)
-        return out
-
-
-# The key of the whole corpus in `LanguageSpread` (not a language code).
-CORPUS = "*"
-# A language with fewer chunks than this is not calibrated: its mean and spread would be noise.
-_FEWEST_TO_CALIBRATE = 10
-# However a language's spread compares with the corpus's, its similarities are not stretched or
-# squeezed more than this.
-_SCALE_LIMITS = (0.5, 2.0)
-
-
 def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
-                       lexicon: str = NO_LEXICON, lexicon_cache: Path | None = None) -> KeywordIndex:
+                       lexicon: str = NO_LEXICON, shared_cache: Path | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
     With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt, through its
-    cache in `lexicon_cache`), it holds the dictionary translations of words into the words it
+    cache in `shared_cache`), it holds the dictionary translations of words into the words it
     indexes (see `list_translations`).
-    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`)
-    and how generic each chunk is (see `ingest.hubness`).
+    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`;
+    with an embedder, its bias too, once per `shared_cache`) and how generic each chunk is (see
+    `ingest.hubness`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()
@@ -588,10 +513,12 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
     index.versions = name_versions(named)
     index.languages = languages.finish()
+    if embedder is not None:
+        index.languages.measure_bias(embedder, shared_cache)
     matrix = np.frombuffer(vectors, np.float32).reshape(len(ids), len(vectors) // max(len(ids), 1))
     hubness = passage_hubness(matrix, ids, doc_ids, langs)
     index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, hubness) if h > 0}
-    index.list_translations(load_lexicon(lexicon, lexicon_cache))
+    index.list_translations(load_lexicon(lexicon, shared_cache))
     index.lexicon = version
     if embedder is not None:
         index.embed_terms(embedder, previous)

@@ -240,7 +240,7 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     little for a passage whose document holds less of the question than another candidate's, and
     for a generic passage (its hubness, see `ingest.hubness`), best first.
 
-    The cosine is calibrated per language (see `ingest.keywords.LanguageSpread`), so chunks of
+    The cosine is calibrated per language (see `ingest.language_spread`), so chunks of
     every language compete on one scale. Coverage is the share of the question's IDF mass a
     chunk contains, not a normalised BM25 score: on a cross-lingual question BM25 still ranks
     something first on a stray shared word, while its coverage stays near zero and so does its

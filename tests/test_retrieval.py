@@ -9,7 +9,9 @@ import pytest
 
 from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
+from ingest.language_spread import parallel_paragraphs
 from ingest.lexicon import lexicon_from_cedict, load_lexicon, phrase
+from conftest import XQUAD_CORPUS
 from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
@@ -216,21 +218,56 @@ def test_translated_keywords_do_not_make_an_off_topic_question_answerable(bundle
     assert bundled_app.ask("明天天气怎么样？").answerable is False
 
 
-def test_calibration_puts_every_languages_similarities_on_the_corpus_scale(bundled_app):
+def test_calibration_puts_the_same_paragraphs_in_every_language_on_one_scale(bundled_app):
+    # Measured on paragraphs written in each of the three languages, what calibration corrects
+    # is the language, never the topic of a language's articles.
     question = bundled_app.embedder.embed_query("哪家初创公司为客户提供人工智能咨询？")
-    similarities: dict[str, list[float]] = {}
-    for chunk, vector in bundled_app.store.iter_chunks():
-        similarities.setdefault(chunk.lang, []).append(float(np.dot(vector, question)))
-    everything = [s for values in similarities.values() for s in values]
+    similarities = {lang: bundled_app.embedder.embed_documents(list(texts)) @ question
+                    for lang, texts in parallel_paragraphs().items()}
+    everything = np.concatenate(list(similarities.values()))
     calibration = bundled_app.keywords().languages.calibration(question)
-    assert set(calibration) == {"en", "zh", "fr"}
-    # Chinese chunks score higher for a Chinese question; calibrated, no language is ahead.
-    assert np.mean(similarities["zh"]) > np.mean(everything) + 0.03
+    assert set(calibration) == set(similarities) == {"en", "zh", "fr"}
+    # The same paragraphs score higher in Chinese for a Chinese question; calibrated, no language is ahead.
+    assert similarities["zh"].mean() > max(similarities["en"].mean(), similarities["fr"].mean()) + 0.02
     for lang, values in similarities.items():
         shift, scale = calibration[lang]
-        calibrated = shift + scale * np.array(values)
-        assert calibrated.mean() == pytest.approx(np.mean(everything), abs=1e-4)
-        assert calibrated.std() == pytest.approx(np.std(everything), rel=1e-3)
+        calibrated = shift + scale * values
+        assert calibrated.mean() == pytest.approx(everything.mean(), abs=1e-4)
+        assert calibrated.std() == pytest.approx(everything.std(), rel=1e-3)
+
+
+def test_articles_added_in_one_language_on_another_topic_do_not_rank_the_others_down(tmp_path, app_factory,
+                                                                                      bundled_app):
+    # Calibrated on the corpus's own chunks, every French chunk (all on open models, as the
+    # question) scored far above the English ones once twelve English Wikipedia articles joined
+    # them, and so was ranked down for being on topic.
+    app = app_factory(tmp_path / "data")
+    english = tmp_path / "wikipedia"
+    english.mkdir()
+    for source in sorted(XQUAD_CORPUS.glob("*_en.txt")):
+        (english / source.name).write_bytes(source.read_bytes())
+    app.ingest([bundled_corpus(), english], progress=False)
+    question = "开源大模型对闭源大模型的冲击有多大？"
+    vector = app.embedder.embed_query(question)
+    mixed, alone = app.keywords().languages.calibration(vector), bundled_app.keywords().languages.calibration(vector)
+    for lang in ("zh", "fr", "en"):
+        assert mixed[lang] == pytest.approx(alone[lang])
+    answer = app.ask(question)
+    assert answer.citations[0].doc_id == "004_ffe0c9b88f98e370"
+    assert "très violent" in answer.text
+
+
+def test_a_language_the_parallel_paragraphs_lack_is_calibrated_on_the_corpus(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = write_docs(tmp_path / "docs", {
+        "en.txt": "Zeppelins\n\n" + " ".join(f"Zeppelin number {i} flew over the lake in {1900 + i}." for i in range(80)),
+        "de.txt": "Zeppeline\n\n" + " ".join(f"Zeppelin Nummer {i} überflog im Jahr {1900 + i} den See." for i in range(80)),
+    })
+    app.ingest([docs], progress=False)
+    languages = app.keywords().languages
+    assert languages.bias is None and set(languages.counts) == {"en", "de"}
+    calibration = languages.calibration(app.embedder.embed_query("When did it fly?"))
+    assert set(calibration) == {"en", "de"} and calibration["de"] != (0.0, 1.0)
 
 
 def test_a_language_of_a_few_chunks_keeps_its_raw_similarities(tmp_path, app_factory):
