@@ -283,7 +283,8 @@ class TermVectors:
 
     def translations(self, query_vectors: np.ndarray, threshold: float, limit: int,
                      latin: Iterable[bool] = ()) -> list[dict[int, float]]:
-        """For each query word vector: {column: similarity} of up to `limit` words whose CSLS >= threshold.
+        """For each query word vector: {column: similarity} of up to `limit` words in letters and
+        `limit` in Chinese characters whose CSLS >= threshold.
 
         `latin`: whether each query word is written in letters. Between two such words the
         similarity must reach `_LATIN_TRANSLATION` as well.
@@ -293,10 +294,17 @@ class TermVectors:
         for row, in_letters in enumerate(latin):
             if in_letters:
                 csls[row, self._latin & (similarity[row] < _LATIN_TRANSLATION)] = -np.inf
+        # Each script has its own `limit` places: in letters, the words spelled like a question
+        # word ("coûte": "coût", "cost", "coûteuse") would otherwise take them all and leave out
+        # its translation in Chinese characters (成本), and a larger corpus has more of them.
+        scripts = [np.flatnonzero(self._latin), np.flatnonzero(~self._latin)]
         found = []
         for row in range(len(query_vectors)):
-            best = np.argpartition(-csls[row], limit)[:limit] if limit < csls.shape[1] else range(csls.shape[1])
-            found.append({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
+            kept = {}
+            for columns in scripts:
+                best = columns[np.argpartition(-csls[row, columns], limit)[:limit]] if limit < len(columns) else columns
+                kept.update({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
+            found.append(kept)
         return found
 
 
@@ -388,7 +396,7 @@ class KeywordIndex:
         """The query's words as this index weighs them, each with the tokens that match it.
 
         Each query word also matches the indexed words the lexicon lists as its translations
-        (see `list_translations`) and, with an embedder, up to `limit` indexed words whose
+        (see `list_translations`) and, with an embedder, up to `limit` indexed words of each script whose
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """

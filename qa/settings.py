@@ -106,7 +106,10 @@ class QASettings(BaseModel):
         # Chosen on ../shared/eval (both sets); above 1 nothing counts as a translation.
         description="CSLS score a corpus word needs to count as a translation of a question word in keyword matching.",
     )
-    translations_per_word: int = Field(3, ge=0, le=20, description="Most corpus words matched per question word.")
+    translations_per_word: int = Field(
+        3, ge=0, le=20,
+        description="Most corpus words matched per question word by word vectors, in each script (letters, Chinese characters).",
+    )
     dense_candidates: int = Field(30, ge=1, le=500, description="Nearest chunks taken from the vector search.")
     keyword_candidates: int = Field(20, ge=0, le=500, description="Best BM25 chunks added to the candidates.")
     rescore_candidates: int = Field(
