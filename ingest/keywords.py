@@ -281,6 +281,11 @@ class TermVectors:
         """Which words are written in letters, not Chinese characters (computed on first use, then kept)."""
         return np.array([not _HAN_RUN.search(word) for word in self.words], bool)
 
+    @functools.cached_property
+    def _columns_by_script(self) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of the words in letters, then of those in Chinese characters (kept after first use)."""
+        return np.flatnonzero(self._latin), np.flatnonzero(~self._latin)
+
     def translations(self, query_vectors: np.ndarray, threshold: float, limit: int,
                      latin: Iterable[bool] = ()) -> list[dict[int, float]]:
         """For each query word vector: {column: similarity} of up to `limit` words in letters and
@@ -297,11 +302,10 @@ class TermVectors:
         # Each script has its own `limit` places: in letters, the words spelled like a question
         # word ("coûte": "coût", "cost", "coûteuse") would otherwise take them all and leave out
         # its translation in Chinese characters (成本), and a larger corpus has more of them.
-        scripts = [np.flatnonzero(self._latin), np.flatnonzero(~self._latin)]
         found = []
         for row in range(len(query_vectors)):
             kept = {}
-            for columns in scripts:
+            for columns in self._columns_by_script:
                 best = columns[np.argpartition(-csls[row, columns], limit)[:limit]] if limit < len(columns) else columns
                 kept.update({int(c): float(similarity[row, c]) for c in best if csls[row, c] >= threshold})
             found.append(kept)

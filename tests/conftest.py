@@ -37,12 +37,13 @@ def launched_chat(app: App, **launch):
         page.close()
 
 
-def write_xquad_copies(folder: Path, copies: int = 2) -> Path:
-    """`copies` copies of the xquad-dev articles in `folder` (each its own document): a corpus
-    large enough that an ingest takes several write batches."""
+def write_xquad_copies(folder: Path, copies: int = 2, pattern: str = "*.txt") -> Path:
+    """`copies` copies of the xquad-dev articles whose file names match `pattern` in `folder`
+    (each its own document): by default a corpus large enough that an ingest takes several
+    write batches."""
     folder.mkdir(parents=True, exist_ok=True)
     for copy in range(copies):
-        for source in sorted(XQUAD_CORPUS.glob("*.txt")):
+        for source in sorted(XQUAD_CORPUS.glob(pattern)):
             (folder / f"{copy}-{source.name}").write_bytes(source.read_bytes())
     return folder
 

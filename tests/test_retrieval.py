@@ -11,9 +11,10 @@ from ingest import bundled_corpus
 from ingest.keywords import keyword_tokens
 from ingest.language_spread import parallel_paragraphs
 from ingest.lexicon import lexicon_from_cedict, load_lexicon, phrase
-from conftest import XQUAD_CORPUS
 from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
+
+from conftest import write_xquad_copies
 
 
 def write_docs(folder, docs: dict[str, str]):
@@ -253,10 +254,7 @@ def test_articles_added_in_one_language_on_another_topic_do_not_rank_the_others_
     # question) scored far above the English ones once twelve English Wikipedia articles joined
     # them, and so was ranked down for being on topic.
     app = app_factory(tmp_path / "data")
-    english = tmp_path / "wikipedia"
-    english.mkdir()
-    for source in sorted(XQUAD_CORPUS.glob("*_en.txt")):
-        (english / source.name).write_bytes(source.read_bytes())
+    english = write_xquad_copies(tmp_path / "wikipedia", copies=1, pattern="*_en.txt")
     app.ingest([bundled_corpus(), english], progress=False)
     question = "开源大模型对闭源大模型的冲击有多大？"
     vector = app.embedder.embed_query(question)
