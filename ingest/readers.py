@@ -103,33 +103,26 @@ def read_html(data: bytes) -> DecodedFile:
     from trafilatura.utils import load_html
 
     html, encoding = decode_text(data)
-    text = _article_text(_without_navigation(load_html(html))) or _article_text(html)
+    # Parsed once: trafilatura's extract and extract_metadata each work on their own copy of a tree.
+    tree = load_html(html)
+    # trafilatura leaves menus out of a page with enough text, but on a short page it falls back
+    # to taking all the text there is, menu links included ("Home News About us"): so they are
+    # pruned first, unless nothing but a menu is left.
+    text = _article_text(tree, _NAVIGATION) or _article_text(tree)
     if not text:
         raise UnreadableFileError("no article text found in the HTML")
-    metadata = trafilatura.extract_metadata(html)
+    metadata = trafilatura.extract_metadata(tree)
     return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "")
 
 
-def _without_navigation(tree):
-    """The parsed page without its menus (None stays None).
-
-    trafilatura leaves them out of a page with enough text, but on a short page it falls back to
-    taking all the text there is, menu links included ("Home News About us").
-    """
-    if tree is not None:
-        for element in tree.xpath(_NAVIGATION):
-            element.drop_tree()
-    return tree
-
-
-def _article_text(html) -> str:
-    """trafilatura's main text of a page (a string or a parsed tree), "" if it finds none."""
+def _article_text(tree, prune: str | None = None) -> str:
+    """trafilatura's main text of a parsed page, without what the XPath `prune` matches; "" if it finds none."""
     import trafilatura
 
-    if html is None:
+    if tree is None:
         return ""
-    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
-                               favor_recall=True)
+    text = trafilatura.extract(tree, output_format="txt", include_comments=False, include_tables=True,
+                               favor_recall=True, prune_xpath=prune)
     return text if text and text.strip() else ""
 
 
