@@ -170,6 +170,11 @@ def _in_corpus_words(words: list[str], vocab: dict[str, int]) -> list[str]:
     return words
 
 
+def _in_letters(word: str) -> bool:
+    """Whether a word is written in letters, without Chinese characters."""
+    return not _HAN_RUN.search(word)
+
+
 def word_tokens(text: str) -> list[str]:
     """Keyword tokens of the words of a text, Chinese left out: folded, lightly stemmed."""
     return [token for token, _ in _latin_terms(_HAN_RUN.sub(" ", text))]
@@ -279,7 +284,7 @@ class TermVectors:
     @functools.cached_property
     def _latin(self) -> np.ndarray:
         """Which words are written in letters, not Chinese characters (computed on first use, then kept)."""
-        return np.array([not _HAN_RUN.search(word) for word in self.words], bool)
+        return np.array([_in_letters(word) for word in self.words], bool)
 
     @functools.cached_property
     def _columns_by_script(self) -> tuple[np.ndarray, np.ndarray]:
@@ -409,7 +414,7 @@ class KeywordIndex:
         translations: list[dict[int, float]] = [{} for _ in terms]
         if terms and embedder is not None and self.term_vectors is not None and self.tokens:
             query_vectors = embedder.embed_cached([word for _, word in terms])
-            latin = [not _HAN_RUN.search(word) for _, word in terms]
+            latin = [_in_letters(word) for _, word in terms]
             translations = self.term_vectors.translations(query_vectors, threshold, limit, latin)
         # Words in a row may translate as one ("University of Chicago": 芝加哥大学): each matches it.
         tokens = [token for token, _ in terms]
@@ -442,7 +447,7 @@ class KeywordIndex:
         found = []
         for i, ((_, first), (_, second)) in enumerate(zip(terms, terms[1:])):
             joined = word_tokens(first + second)
-            if len(joined) == 1 and joined[0] in self.vocab and not _HAN_RUN.search(first + second):
+            if len(joined) == 1 and joined[0] in self.vocab and _in_letters(first + second):
                 found.append((i, joined[0]))
         return found
 

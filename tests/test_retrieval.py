@@ -424,6 +424,21 @@ def test_keyword_index_notices_an_ingest_by_another_app(tmp_path, app_factory):
     assert reader.keywords().search("zeppelin", 5).chunk_ids, "the reader's index was rebuilt from the store"
 
 
+def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged_one(tmp_path, app_factory):
+    write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
+    app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
+    [cached] = (tmp_path / "data" / "keywords").glob("*.pkl")
+    written = cached.stat().st_mtime_ns
+
+    assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
+    assert cached.stat().st_mtime_ns == written, "read from disk, not rebuilt"
+
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short, as by a full disk
+    assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
+    assert cached.stat().st_size > 100, "rebuilt and written again"
+    assert list((tmp_path / "data" / "keywords").iterdir()) == [cached], "no partial file left behind"
+
+
 def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, app_factory, minilm_path, bundled_app):
     import torch
     from sentence_transformers import CrossEncoder
