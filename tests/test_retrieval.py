@@ -433,7 +433,7 @@ def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged
     assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
     assert cached.stat().st_mtime_ns == written, "read from disk, not rebuilt"
 
-    cached.write_bytes(cached.read_bytes()[:100])  # cut short, as by a full disk
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a copy stopped midway leaves it
     assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
     assert cached.stat().st_size > 100, "rebuilt and written again"
     assert list((tmp_path / "data" / "keywords").iterdir()) == [cached], "no partial file left behind"
