@@ -41,7 +41,8 @@ class LanguageSpread:
     """How each language's vectors spread: their mean and covariance, and all of them together.
 
     Built by streaming: `add` vectors, then `finish`. For the corpus's chunks, `measure_bias`
-    then adds the same statistics of the parallel paragraphs (`bias`), which `calibration` uses.
+    then adds the same statistics of the parallel paragraphs (`bias`), which `calibration` uses
+    in place of the chunks' own (of those, only the counts are kept).
     """
 
     def __init__(self):
@@ -109,6 +110,9 @@ class LanguageSpread:
                 except OSError:
                     pass  # a read-only cache folder costs the next build 0.4 s, nothing more
         self.bias = bias
+        # Calibration now reads the paragraphs' statistics, not the chunks': theirs are not kept
+        # (a 512 x 512 covariance per language, 4 MB in every cached index and in memory).
+        self.means, self.covariances = {}, {}
 
     def calibration(self, query: np.ndarray) -> dict[str, tuple[float, float]]:
         """{language: (shift, scale)}: `shift + scale × similarity` puts a similarity between the
