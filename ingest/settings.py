@@ -31,6 +31,8 @@ class IngestSettings(BaseModel):
         ),
     )
     threads: int = Field(2, ge=1, le=64, description="CPU threads the embedder may use.")
+    # The three below were chosen on ../shared/eval (both sets) and bench/questions; the sizes,
+    # overlaps and title embedding tried, with their figures, are in bench/README.md ("Chunking").
     chunk_chars: int = Field(
         400, ge=50, le=4000, description="Largest chunk, in display width (a Chinese character counts as two)."
     )

@@ -195,6 +195,8 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "THREADS": ("ingest", "threads"),
     "LEXICON": ("ingest", "lexicon"),
     "CHUNK_CHARS": ("ingest", "chunk_chars"),
+    "OVERLAP_SENTENCES": ("ingest", "overlap_sentences"),
+    "EMBED_TITLE": ("ingest", "embed_title"),
     "MAX_FILE_MB": ("ingest", "max_file_mb"),
     "WRITE_BATCH_CHUNKS": ("ingest", "write_batch_chunks"),
     "TOP_K": ("qa", "top_k"),

@@ -51,6 +51,33 @@ def test_a_new_chunk_size_splits_unchanged_files_again_on_the_next_ingest(tmp_pa
     assert smaller.ingest([path], progress=False).documents_unchanged == 1
 
 
+def test_overlap_and_title_embedding_are_settings_and_split_unchanged_files_again(tmp_path, app_factory):
+    path = tmp_path / "zeppelins.txt"
+    path.write_text(
+        "Zeppelins\n\nThe Hindenburg burned at Lakehurst in 1937. Airships had crossed the Atlantic for years. "
+        "After the fire, nobody flew them across the ocean again. Their hangars became warehouses.\n", encoding="utf-8"
+    )
+    small = {"CORPUS_QA_CHUNK_CHARS": "120"}
+    app = app_factory(tmp_path / "data", **small)
+    app.ingest([path], progress=False)
+    assert _overlapping(app), "by default a chunk starts with the last sentence of the one before"
+    apart = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0")
+    assert apart.ingest([path], progress=False).documents_added == 1, "the same bytes, split anew"
+    assert not _overlapping(apart)
+
+    titled = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0", CORPUS_QA_EMBED_TITLE="true")
+    assert titled.ingest([path], progress=False).documents_added == 1, "embedded anew, with the title"
+    first = titled.ask("When did the Hindenburg burn?").citations[0]
+    assert "1937" in first.text
+    assert first.text == path.read_text(encoding="utf-8")[first.start : first.end], "what is stored stays the document's text"
+
+
+def _overlapping(app) -> bool:
+    """Whether some stored chunk starts before the one before it ends."""
+    spans = sorted((chunk.start, chunk.end) for chunk, _ in app.store.iter_chunks())
+    return any(start < previous_end for (_, previous_end), (start, _) in zip(spans, spans[1:]))
+
+
 def test_binary_and_empty_files_are_reported_and_batch_goes_on(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     docs = tmp_path / "docs"
