@@ -64,9 +64,12 @@ def test_overlap_and_title_embedding_are_settings_and_split_unchanged_files_agai
     apart = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0")
     assert apart.ingest([path], progress=False).documents_added == 1, "the same bytes, split anew"
     assert not _overlapping(apart)
+    untitled = {(chunk.start, chunk.end): vector for chunk, vector in apart.store.iter_chunks()}
 
     titled = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0", CORPUS_QA_EMBED_TITLE="true")
     assert titled.ingest([path], progress=False).documents_added == 1, "embedded anew, with the title"
+    changed = [list(untitled[(chunk.start, chunk.end)]) != list(vector) for chunk, vector in titled.store.iter_chunks()]
+    assert len(changed) == len(untitled) and any(changed), "the same chunks, embedded with the title in front"
     first = titled.ask("When did the Hindenburg burn?").citations[0]
     assert "1937" in first.text
     assert first.text == path.read_text(encoding="utf-8")[first.start : first.end], "what is stored stays the document's text"
