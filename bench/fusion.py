@@ -32,8 +32,9 @@ RRF_K = 60
 TOP = 5
 
 
-def rankings(question: str, retrieval, settings) -> dict[str, list]:
-    """Each way of ranking one question's candidates -> its evidence, best first."""
+def rankings(question: str, retrieval, settings, rows: dict[str, int]) -> dict[str, list]:
+    """Each way of ranking one question's candidates -> its evidence, best first (`rows`: each
+    chunk id's place in the keyword index)."""
     query = make_query(question, retrieval, settings)
     fused = fuse_candidates(query, retrieval, settings, query.named_language)
     if not fused:
@@ -42,7 +43,8 @@ def rankings(question: str, retrieval, settings) -> dict[str, list]:
     coverage = np.array([e.coverage for e in fused])
     calibration = retrieval.keywords.languages.calibration(query.vector)
     shift, scale = np.array([calibration.get(e.passage.chunk.lang, (0.0, 1.0)) for e in fused]).T
-    bm25 = _bm25_scores(query, retrieval.keywords, fused)
+    scores = retrieval.keywords.bm25_scores(query.terms)
+    bm25 = np.array([scores[rows[e.passage.chunk.chunk_id]] for e in fused])
     spread = bm25.max() - bm25.min()
     min_max = (bm25 - bm25.min()) / spread if spread > 0 else np.zeros_like(bm25)
     rrf = 1 / (RRF_K + _ranks(cosine)) + np.where(bm25 > 0, 1 / (RRF_K + _ranks(bm25)), 0.0)
@@ -61,16 +63,6 @@ def rankings(question: str, retrieval, settings) -> dict[str, list]:
     ranked = {name: [fused[i] for i in np.lexsort((-cosine, -key))] for name, key in keys.items()}
     ranked["re-scored by sentences (cited)"] = find_evidence(query, retrieval, settings, query.named_language)
     return ranked
-
-
-def _bm25_scores(query, keywords, evidence) -> np.ndarray:
-    """BM25 of each candidate for the question's words and their translations, as the keyword search scores them."""
-    wanted = sorted({keywords.vocab[t] for match in query.terms.matches for t in match if t in keywords.vocab})
-    if not wanted:
-        return np.zeros(len(evidence))
-    scores = keywords.bm25.get_scores([keywords.tokens[c] for c in wanted])
-    row = {chunk_id: i for i, chunk_id in enumerate(keywords.chunk_ids)}
-    return np.array([scores[row[e.passage.chunk.chunk_id]] for e in evidence])
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -92,6 +84,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings(os.environ)
     retrieval = build_app(settings).retrieval()
+    rows = {chunk_id: i for i, chunk_id in enumerate(retrieval.keywords.chunk_ids)}
     totals: dict[str, list[float]] = {}
     answerable = 0
     for path in args.questions:
@@ -99,7 +92,7 @@ def main() -> int:
             if not line.gold or not line.gold.get("answerable"):
                 continue
             answerable += 1
-            for name, evidence in rankings(line.question, retrieval, settings.qa).items():
+            for name, evidence in rankings(line.question, retrieval, settings.qa, rows).items():
                 rank = evidence_rank(line.gold, cited(evidence))
                 hits = totals.setdefault(name, [0.0, 0.0])
                 hits[0] += rank is not None

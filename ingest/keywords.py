@@ -455,6 +455,13 @@ class KeywordIndex:
         """The top-k chunks by BM25 and, for every chunk with any match, its query coverage."""
         return self.search_terms(self.query_terms(query, embedder, threshold, limit), k)
 
+    def bm25_scores(self, terms: QueryTerms) -> np.ndarray:
+        """Every chunk's BM25 (in `chunk_ids` order) for a query's words and their translations."""
+        columns = sorted({self.vocab[t] for match in terms.matches for t in match if t in self.vocab})
+        if not columns:
+            return np.zeros(len(self.chunk_ids))
+        return self.bm25.get_scores([self.tokens[c] for c in columns])
+
     def search_terms(self, terms: QueryTerms, k: int) -> KeywordHits:
         """`search` for a query already weighed by `query_terms`."""
         known = [{self.vocab[t]: credit for t, credit in match.items() if t in self.vocab} for match in terms.matches]
@@ -471,7 +478,7 @@ class KeywordIndex:
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
         document_coverage = {self.documents[i]: float(in_documents[i] / total) for i in np.flatnonzero(in_documents)}
-        scores = self.bm25.get_scores([self.tokens[c] for c in wanted])
+        scores = self.bm25_scores(terms)
         top = np.argsort(-scores)[:k]
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage,
                            document_coverage)
