@@ -158,7 +158,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     kind = asked_type(question)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
-        + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
+        + _PASSAGE_WEIGHT * answering_score(evidence[rank - 1], settings)
         + _KEYWORD_WEIGHT * sentence.coverage
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence, _ in candidates
@@ -191,8 +191,20 @@ def is_unsupported(question_lang: str, best: Evidence, query: Query, settings: Q
     return far or abstention_score(question_lang, best, settings, bool(query.unknown_names)) < settings.min_score
 
 
+def answering_score(evidence: Evidence, settings: QASettings) -> float:
+    """The passage's score with keyword coverage at `answer_keyword_weight`, not at ranking's
+    `keyword_weight`: what the decision to answer, and the choice of sentences to quote, read.
+
+    Coverage tells well which candidate holds the question's words, so it weighs much in ranking.
+    `min_score` and the sentence scores were chosen where it weighs less; read at ranking's
+    weight, a keyword-rich passage's sentences crowd out the one that answers, and a passage on
+    the question's topic clears the threshold.
+    """
+    return evidence.passage.score - (settings.keyword_weight - settings.answer_keyword_weight) * evidence.coverage
+
+
 def abstention_score(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> float:
-    """The best passage's score with its passage-wide keyword coverage counted on the question's
+    """The best passage's `answering_score` with its passage-wide keyword coverage counted on the question's
     own words only, less a margin when it is in the question's language, and a penalty when it
     holds none of those words (in another language, not even a translation of one).
 
@@ -208,7 +220,7 @@ def abstention_score(question_lang: str, best: Evidence, settings: QASettings, n
     A question naming what the articles never mention (`names_unknown`: "What is Anthropic's
     position on open-source models?") loses a margin too: a passage on its topic still scores well.
     """
-    score = best.passage.score - settings.keyword_weight * (best.coverage - best.exact_coverage)
+    score = answering_score(best, settings) - settings.answer_keyword_weight * (best.coverage - best.exact_coverage)
     score -= settings.unknown_name_penalty if names_unknown else 0.0
     if best.passage.chunk.lang != question_lang:
         # Not even a translation of one of the question's words: its meaning alone is too weak a
