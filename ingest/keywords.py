@@ -457,7 +457,11 @@ class KeywordIndex:
 
     def bm25_scores(self, terms: QueryTerms) -> np.ndarray:
         """Every chunk's BM25 (in `chunk_ids` order) for a query's words and their translations."""
-        columns = sorted({self.vocab[t] for match in terms.matches for t in match if t in self.vocab})
+        columns = {self.vocab[t] for match in terms.matches for t in match if t in self.vocab}
+        return self._bm25_of_columns(sorted(columns))
+
+    def _bm25_of_columns(self, columns: list[int]) -> np.ndarray:
+        """Every chunk's BM25 for the indexed tokens in these columns (zeros for none)."""
         if not columns:
             return np.zeros(len(self.chunk_ids))
         return self.bm25.get_scores([self.tokens[c] for c in columns])
@@ -478,7 +482,7 @@ class KeywordIndex:
         coverage = {self.chunk_ids[i]: float(matched[i] / total) for i in np.flatnonzero(matched)}
         exact_coverage = {self.chunk_ids[i]: float(exact[i] / total) for i in np.flatnonzero(exact)}
         document_coverage = {self.documents[i]: float(in_documents[i] / total) for i in np.flatnonzero(in_documents)}
-        scores = self.bm25_scores(terms)
+        scores = self._bm25_of_columns(wanted)  # the columns just looked up, not looked up again
         top = np.argsort(-scores)[:k]
         return KeywordHits([self.chunk_ids[i] for i in top if scores[i] > 0], coverage, exact_coverage,
                            document_coverage)
