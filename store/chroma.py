@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import math
+import os
 import re
+import threading
+import time
 from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,17 +26,89 @@ _CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", 
 _CHUNK_DEFAULTS = {"following": ""}
 
 
-@functools.cache
-def _persistent_client(path: str):
-    """One embedded Chroma client per folder and process: Chroma refuses two on one folder."""
-    import chromadb
-    from chromadb.config import Settings
+class _LocalFolder:
+    """The embedded Chroma client of one folder in this process, kept in step with other processes.
 
-    Path(path).mkdir(parents=True, exist_ok=True)
-    try:
-        return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
-    except Exception as exc:  # chromadb raises plain exceptions for unusable folders
-        raise StoreError(f"cannot open the Chroma store at {path}: {exc}") from exc
+    Chroma's embedded client caches its vector index in memory and never sees another process's
+    writes: a reader then fails with "Error finding id" until restarted (chroma-core/chroma#3792).
+    So every write takes an exclusive lock on the folder and leaves a new generation mark, and
+    every read takes a shared lock and first reopens the client if the mark moved.
+    """
+
+    _LOCK, _MARK = "corpus-qa.lock", "corpus-qa.generation"
+
+    def __init__(self, path: Path):
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.opened = 0  # how many times the client was (re)opened: collections fetched before are stale
+        self._held = threading.local()  # this thread's lock depth, so that nested calls don't lock again
+        self._reopening = threading.Lock()
+        self.client = self._open()
+        self._seen = self._mark()
+
+    def _open(self):
+        import chromadb
+        from chromadb.config import Settings
+
+        try:
+            client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+        except Exception as exc:  # chromadb raises plain exceptions for unusable folders
+            raise StoreError(f"cannot open the Chroma store at {self.path}: {exc}") from exc
+        self.opened += 1
+        return client
+
+    def _mark(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.path / self._MARK).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _catch_up(self) -> None:
+        """Reopen the client if another process wrote since it last looked: its caches are stale."""
+        with self._reopening:  # two threads that both saw the mark move reopen once
+            mark = self._mark()
+            if mark != self._seen:
+                self.client.close()
+                self.client = self._open()
+                self._seen = mark
+
+    @contextlib.contextmanager
+    def access(self, write: bool):
+        """Hold the folder's lock (exclusive to write) with a client that has seen every earlier write."""
+        depth = getattr(self._held, "depth", 0)
+        if depth:
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
+        fd = os.open(self.path / self._LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            if self._mark() != self._seen:
+                self._catch_up()
+            if write:
+                # Marked before writing: a writer killed midway still sends readers back to the disk.
+                mark = self.path / self._MARK
+                tmp = mark.with_name(f"{mark.name}.{os.getpid()}")
+                tmp.write_text(f"{os.getpid()} {time.time_ns()}\n")
+                os.replace(tmp, mark)
+                self._seen = self._mark()
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+
+@functools.cache
+def _local_folder(path: str) -> _LocalFolder:
+    """One embedded client per folder and process: Chroma refuses two on one folder."""
+    return _LocalFolder(Path(path))
 
 
 @functools.cache
@@ -76,15 +152,26 @@ def _connection_errors(message: str):
         raise
 
 
-def _server_errors(method):
-    """Turn a lost connection inside a store call into StoreUnavailableError naming the server."""
+def _store_call(write: bool):
+    """A store method's access: under the folder's lock in embedded mode, on collections that have
+    seen every write; a lost server connection re-raised as StoreUnavailableError naming it."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with _connection_errors(f"lost the Chroma server at {self.location}"):
-            return method(self, *args, **kwargs)
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with _connection_errors(f"lost the Chroma server at {self.location}"):
+                if self._folder is None:
+                    return method(self, *args, **kwargs)
+                with self._folder.access(write):
+                    self._attach()
+                    return method(self, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+_reads, _writes = _store_call(write=False), _store_call(write=True)
 
 
 def collection_key(embedder_name: str) -> str:
@@ -96,22 +183,38 @@ def collection_key(embedder_name: str) -> str:
 class ChromaStore:
     """The chunks of one embedder, and the manifest of the documents they came from."""
 
-    def __init__(self, client, location: str, embedder_name: str, dimension: int):
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
+    def __init__(self, client, location: str, embedder_name: str, dimension: int, folder: _LocalFolder | None = None):
         self.location = location
         self.embedder_name = embedder_name
-        key = collection_key(embedder_name)
-        self.collection_key = key
+        self.dimension = dimension
+        self.collection_key = collection_key(embedder_name)
+        self._folder = folder  # the embedded store's folder; None for a server
+        self._client, self._opened = client, 0
+        if folder is None:
+            self._fetch_collections(client)
+        else:
+            with folder.access(write=False):
+                self._attach()
+
+    def _attach(self) -> None:
+        """Fetch the collections again if the folder's client was reopened since they were fetched."""
+        if self._folder is not None and self._opened != self._folder.opened:
+            self._fetch_collections(self._folder.client)
+            self._opened = self._folder.opened
+
+    def _fetch_collections(self, client) -> None:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        key, dimension = self.collection_key, self.dimension
         self._chunks = client.get_or_create_collection(
             f"chunks-{key}",
-            metadata={"hnsw:space": "cosine", "embedder": embedder_name, "dimension": dimension},
+            metadata={"hnsw:space": "cosine", "embedder": self.embedder_name, "dimension": dimension},
             embedding_function=None,
         )
         stored_dimension = (self._chunks.metadata or {}).get("dimension")
         if stored_dimension is not None and stored_dimension != dimension:
             raise IndexMismatchError(
-                f"the index for embedder {embedder_name!r} at {location} holds {stored_dimension}-dim "
+                f"the index for embedder {self.embedder_name!r} at {self.location} holds {stored_dimension}-dim "
                 f"vectors but the embedder now gives {dimension}; remove that data dir or pick another"
             )
         # The manifest needs no vectors; Chroma wants one, so each entry gets a constant 1-dim one.
@@ -119,7 +222,7 @@ class ChromaStore:
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
         self._max_batch = client.get_max_batch_size()
 
-    @_server_errors
+    @_reads
     def documents(self) -> list[Document]:
         """Every document in the manifest, sorted by id."""
         got = self._documents.get(include=["metadatas"])
@@ -141,11 +244,11 @@ class ChromaStore:
                 return
             offset += page
 
-    @_server_errors
+    @_reads
     def _chunk_page(self, offset: int, limit: int) -> list[tuple[Chunk, list[float]]]:
         return _chunks_with_vectors(self._chunks.get(include=_CHUNK_FIELDS, limit=limit, offset=offset))
 
-    @_server_errors
+    @_reads
     def get_chunks(self, chunk_ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
         """Chunks by id, with their stored vectors, in the order asked (missing ids left out)."""
         if not chunk_ids:
@@ -154,12 +257,12 @@ class ChromaStore:
                                                                                       include=_CHUNK_FIELDS))}
         return [found[c] for c in chunk_ids if c in found]
 
-    @_server_errors
+    @_reads
     def chunk_count(self) -> int:
         """How many chunks are stored."""
         return self._chunks.count()
 
-    @_server_errors
+    @_writes
     def put_documents(self, items: Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]) -> None:
         """Replace the chunks of several documents, then record them in the manifest.
 
@@ -196,20 +299,20 @@ class ChromaStore:
             documents=[document.source for document, _, _ in items],
         )
 
-    @_server_errors
+    @_writes
     def move_document(self, document: Document, source: str) -> None:
         """Record that a document's file moved: its chunks get the new source, keeping their vectors."""
         pairs = self.get_chunks(self._chunks.get(where={"doc_id": document.doc_id}, include=[])["ids"])
         chunks = [replace(chunk, source=source) for chunk, _ in pairs]
         self.put_documents([(replace(document, source=source), chunks, [vector for _, vector in pairs])])
 
-    @_server_errors
+    @_writes
     def remove_document(self, doc_id: str) -> None:
         """Forget a document: its manifest entry first, then its chunks."""
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
 
-    @_server_errors
+    @_reads
     def search(self, embedding: Sequence[float], k: int, lang: str | None = None) -> list[Passage]:
         """The k chunks nearest to a query vector, best first; only chunks in `lang` when given."""
         from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
@@ -256,11 +359,11 @@ def open_store(settings: StoreSettings, embedder_name: str, dimension: int) -> C
     if settings.mode == "server":
         client = _http_client(settings.url, settings.token, settings.tenant, settings.database)
         location = settings.url
-    else:
-        location = str(Path(settings.path).expanduser().resolve())
-        client = _persistent_client(location)
-    with _connection_errors(f"cannot reach the Chroma server at {location}"):
-        return ChromaStore(client, location, embedder_name, dimension)
+        with _connection_errors(f"cannot reach the Chroma server at {location}"):
+            return ChromaStore(client, location, embedder_name, dimension)
+    location = str(Path(settings.path).expanduser().resolve())
+    folder = _local_folder(location)
+    return ChromaStore(folder.client, location, embedder_name, dimension, folder)
 
 
 _CHUNK_FIELDS = ["documents", "metadatas", "embeddings"]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ from qa.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 XQUAD_CORPUS = SHARED / "eval" / "xquad-dev" / "corpus"
+BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -111,3 +117,37 @@ def app_with_document(tmp_path):
         return app, path
 
     return build
+
+
+class ChromaServer:
+    """A `chroma run` process over a folder; can be stopped and started again on the same port."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.proc = folder, free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.folder.parent / "chroma.log", "ab")
+        self.proc = subprocess.Popen([str(BIN / "chroma"), "run", "--path", str(self.folder), "--host", "127.0.0.1",
+                                      "--port", str(self.port)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"chroma run did not answer its heartbeat at {self.url} within 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    chroma = ChromaServer(tmp_path / "chroma-server")
+    chroma.start()
+    yield chroma
+    chroma.stop()

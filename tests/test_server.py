@@ -2,53 +2,9 @@
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-import pytest
-
-from conftest import free_port, write_xquad_copies
-
-BIN = Path(sys.executable).parent
-
-
-
-class ChromaServer:
-    """A `chroma run` process over a folder; can be stopped and started again on the same port."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.port, self.proc = folder, free_port(), None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = open(self.folder.parent / "chroma.log", "ab")
-        self.proc = subprocess.Popen([str(BIN / "chroma"), "run", "--path", str(self.folder), "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"chroma run did not answer its heartbeat at {self.url} within 60 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-
-
-@pytest.fixture
-def server(tmp_path):
-    chroma = ChromaServer(tmp_path / "chroma-server")
-    chroma.start()
-    yield chroma
-    chroma.stop()
+from conftest import BIN, free_port, write_xquad_copies
 
 
 def corpus_qa(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
