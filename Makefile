@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test eval fit bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,15 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Every labelled question set in one table; each corpus is ingested once into bench/results/eval-data.
+eval: install
+	$(BIN)/python bench/eval.py
+
+# Fit qa/scoring_model.json on the labelled question sets and print cross-validated figures.
+fit: install
+	$(BIN)/pip install --quiet -e ".[fit]"
+	$(BIN)/python bench/fit.py
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"

@@ -97,15 +97,15 @@ def measure_corpus_qa(corpus: Path, questions: Path) -> dict:
         encode_s += time.perf_counter() - started
 
         timed = TimedEmbedder(app.embedder)
-        timed_app = App(settings, timed, app.store, app.reranker)
+        timed_app = App(settings, timed, app.store, app.scoring, app.reranker)
         lines = [line for line in read_question_file(questions) if not line.error]
         passes = []
         for _ in range(2):  # cold (sentence vectors not cached yet), then warm
             asks, model_calls = [], []
 
-            def ask(question):
+            def ask(question, history):
                 before, started = timed.seconds, time.perf_counter()
-                answer = timed_app.ask(question)
+                answer = timed_app.ask(question, history=history)
                 asks.append((time.perf_counter() - started) * 1000)
                 model_calls.append((timed.seconds - before) * 1000)
                 return answer

@@ -15,6 +15,7 @@ from ingest.chunking import CLOSING_MARKS, ends_with_full_stop, is_heading, is_q
 from ingest.keywords import QueryTerms
 from ingest.language import HAN, LANGUAGE_NAMES
 from qa.answer_type import asked_type, holds_type
+from qa.conversation import Turn
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import (
     Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
@@ -23,6 +24,7 @@ from qa.generate import (
 from qa.records import Answer, Citation, Span, no_article_note, unwritten_note
 from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
                          with_following_sentences)
+from qa.scoring import ScoringModel, answer_features
 from qa.settings import MOST_CITED, QASettings
 
 ABSTENTION = {
@@ -44,10 +46,6 @@ _CUT = "…"
 _INTRODUCES = (":", "：")
 # Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
 _SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
-# Below this share of the question's IDF mass a passage holds none of its real keywords.
-_NO_KEYWORD_COVERAGE = 0.05
-# At or above this share of the question's IDF mass, a passage holds every one of its words.
-_ALL_WORDS = 0.99
 # A further sentence joins the answer only if it scores nearly as well as the best one.
 _SECOND_SENTENCE_MARGIN = 0.15
 # A further sentence cut shorter than this would say too little to be worth its place.
@@ -80,8 +78,10 @@ def answer_question(
     lang: str | None = None,
     generator: Generator | None = None,
     on_token: OnToken | None = None,
+    history: tuple[Turn, ...] = (),
 ) -> Answer:
-    """Answer one question from the store, citing the passages it rests on.
+    """Answer one question from the store, citing the passages it rests on; with `history`, the
+    earlier turns of its conversation, a follow-up is read against them.
 
     Raises:
         QuestionError: the question is empty or too long, `lang` is not a language code, or `k` is
@@ -97,14 +97,15 @@ def answer_question(
     question = check_question(question, settings)
     if retrieval.store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
-    query = make_query(question, retrieval, settings)
+    query = make_query(question, retrieval, settings, history)
     found = find_evidence(query, retrieval, settings, lang or query.named_language)
     inferred = lang is None and query.named_language is not None
     searched = query.named_language if inferred and found else None
     if inferred and not found:
         found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
     evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
-    answer = replace(compose_answer(query, evidence, settings), searched_language=searched)
+    answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), searched_language=searched,
+                     search_query=query.search_text)
     if lang is not None and not found:
         # "The articles don't say." alone reads as if the question were at fault, not the filter.
         held = sorted(retrieval.keywords.languages.counts)
@@ -139,15 +140,17 @@ def generate_answer(extractive: Answer, generator: Generator, settings: QASettin
     return replace(extractive, text=" ".join(kept), mode="generated", remark=remark)
 
 
-def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings) -> Answer:
+def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings, scoring: ScoringModel) -> Answer:
     """Pick the one to three sentences of the top passages that best answer the question."""
     question = query.text
     lang = detect_language(question)
     passages = [e.passage for e in evidence]
     # Nothing found (a language filter no chunk matches), a question about a version of a model
     # that no article writes (passages on its siblings score well), or too weak a best passage.
+    follow_up = query.context is not None
+    threshold = scoring.threshold(follow_up) if settings.answer_threshold is None else settings.answer_threshold
     unsupported = (not evidence or bool(query.unknown_versions)
-                   or is_unsupported(lang, evidence[0], query, settings))
+                   or answer_probability(query, evidence, scoring) < threshold)
     candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
     # Said answered or not: an answer given anyway is about something else than the question asks.
     caveat = unwritten_note(lang, query.unknown_names, query.unknown_versions, query.written_versions)
@@ -158,7 +161,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     kind = asked_type(question)
     scores = np.array([
         _SENTENCE_WEIGHT * sentence.similarity
-        + _PASSAGE_WEIGHT * answering_score(evidence[rank - 1], settings)
+        + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
         + _KEYWORD_WEIGHT * sentence.coverage
         + _TYPE_WEIGHT * holds_type(kind, sentence.text)
         for rank, sentence, _ in candidates
@@ -176,60 +179,22 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings)
     return Answer(question, text, True, citations, lang, source_lang, caveat=caveat)
 
 
-def is_unsupported(question_lang: str, best: Evidence, query: Query, settings: QASettings) -> bool:
-    """Whether the best passage is too weak to answer from: its score is below `min_score`, or
-    its meaning is too far from the question's (`min_cosine`) and it lacks some of its words.
+def answer_probability(query: Query, evidence: list[Evidence], scoring: ScoringModel) -> float:
+    """How likely the fitted model finds the question answerable from its best passage (`qa.scoring`).
 
-    A passage holding every word of the question, or a translation of each, is on its topic
-    whatever the cosine says: a question of one rare name ("NASUWT是什么？") is embedded too
-    poorly to judge by meaning, and so, against a Chinese passage, was "What does it cost to
-    train Vicuna?" (cosine 0.08; 成本, 训练 and Vicuna are all there). So are most short
-    questions ("Hugging Face举办了什么活动？", cosine 0.11). A loose translation counts as a word
-    held here, though it counts for less in the scores.
+    It reads the best passage's signals, whether it holds every word of the question or a
+    translation of each (a question of one rare name, "NASUWT是什么？", embeds too poorly to judge
+    by meaning), how far it ranks ahead of the next, and whether the question names something
+    that no article holds.
     """
-    far = best.cosine < settings.min_cosine and not query.terms.matches_every_word(best.passage.chunk.text)
-    return far or abstention_score(question_lang, best, settings, bool(query.unknown_names)) < settings.min_score
-
-
-def answering_score(evidence: Evidence, settings: QASettings) -> float:
-    """The passage's score with keyword coverage at `answer_keyword_weight`, not at ranking's
-    `keyword_weight`: what the decision to answer, and the choice of sentences to quote, read.
-
-    Coverage tells well which candidate holds the question's words, so it weighs much in ranking.
-    `min_score` and the sentence scores were chosen where it weighs less; read at ranking's
-    weight, a keyword-rich passage's sentences crowd out the one that answers, and a passage on
-    the question's topic clears the threshold.
-    """
-    return evidence.passage.score - (settings.keyword_weight - settings.answer_keyword_weight) * evidence.coverage
-
-
-def abstention_score(question_lang: str, best: Evidence, settings: QASettings, names_unknown: bool = False) -> float:
-    """The best passage's `answering_score` with its passage-wide keyword coverage counted on the question's
-    own words only, less a margin when it is in the question's language, and a penalty when it
-    holds none of those words (in another language, not even a translation of one).
-
-    Translated words help ranking but not the passage-wide part of this decision: an off-topic
-    question's words still have loose translations somewhere in the corpus ("weather" -> "temps").
-    The best sentence's coverage, added in re-scoring, keeps its translations: leaving them out
-    too was measured, and traded answerable for off-topic refusals as moving `min_score` does.
-    A passage in the question's language shares its words and phrasing directly, so an unrelated
-    one scores higher than across languages ("What is the capital of Germany?" against a passage
-    on human capital): it has to score higher to count, unless it holds every word of the
-    question. "What is Mixtral?" names a model the embedder does not know, as the one passage
-    listing it does; across languages it was answered, in English refused.
-    A question naming what the articles never mention (`names_unknown`: "What is Anthropic's
-    position on open-source models?") loses a margin too: a passage on its topic still scores well.
-    """
-    score = answering_score(best, settings) - settings.answer_keyword_weight * (best.coverage - best.exact_coverage)
-    score -= settings.unknown_name_penalty if names_unknown else 0.0
-    if best.passage.chunk.lang != question_lang:
-        # Not even a translation of one of the question's words: its meaning alone is too weak a
-        # sign ("How much revenue did Apple make in 2022?" against a Chinese passage on a football club).
-        return score - (settings.unmatched_penalty if best.coverage < _NO_KEYWORD_COVERAGE else 0.0)
-    if best.exact_coverage >= _ALL_WORDS:
-        return score
-    unmatched = best.exact_coverage < _NO_KEYWORD_COVERAGE
-    return score - settings.same_language_margin - (settings.unmatched_penalty if unmatched else 0.0)
+    best = evidence[0]
+    signals = replace(best.signals, every_word=query.terms.matches_every_word(best.passage.chunk.text))
+    runner_up = evidence[1] if len(evidence) > 1 else None
+    margin = best.passage.score - runner_up.passage.score if runner_up else 0.0
+    follow_up = query.context is not None
+    features = answer_features(signals, runner_up and runner_up.signals, margin, bool(query.unknown_names),
+                               query.unheld_share, follow_up)
+    return scoring.answer_probability(features, follow_up)
 
 
 def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, str]]:

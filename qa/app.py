@@ -14,10 +14,12 @@ from ingest.keywords import KeywordIndex, load_keyword_index
 from ingest.lexicon import check_lexicon
 from ingest.readers import read_document
 from qa.answer import answer_question
+from qa.conversation import parse_history
 from qa.generate import Generator, OnToken, load_generator
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.retrieve import Retrieval
+from qa.scoring import ScoringModel, load_scoring_model
 from qa.settings import Settings
 from store import ChromaStore, Document, StoreUnavailableError, open_store
 
@@ -44,21 +46,24 @@ class App:
     settings: Settings
     embedder: Embedder
     store: ChromaStore
+    scoring: ScoringModel
     reranker: Reranker | None = None
     generator: Generator | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
     _keywords_checked: float = field(default=0.0, repr=False)
 
     def ask(self, question: str, k: int | None = None, lang: str | None = None,
-            on_token: OnToken | None = None) -> Answer:
-        """Answer a question with cited passages; `lang` keeps only passages in that language.
+            on_token: OnToken | None = None, history: object = None) -> Answer:
+        """Answer a question with cited passages; `lang` keeps only passages in that language;
+        `history`, the conversation so far (`qa.conversation.parse_history`), resolves a follow-up.
 
         A lost connection to a Chroma server is retried once: a server restart or a dropped
         keep-alive connection should not cost a user their question.
         """
         for attempt in (1, 2):
             try:
-                return answer_question(question, self.retrieval(), self.settings.qa, k, lang, self.generator, on_token)
+                return answer_question(question, self.retrieval(), self.settings.qa, k, lang, self.generator, on_token,
+                                       parse_history(history))
             except StoreUnavailableError:
                 if attempt == 2:
                     raise
@@ -115,7 +120,7 @@ class App:
 
     def retrieval(self) -> Retrieval:
         """The store, the current keyword index and the models, as answering takes them."""
-        return Retrieval(self.store, self.embedder, self.keywords(), self.reranker)
+        return Retrieval(self.store, self.embedder, self.keywords(), self.scoring, self.reranker)
 
     def documents(self) -> list[Document]:
         """The ingested documents."""
@@ -149,9 +154,10 @@ def build_app(settings: Settings) -> App:
 
     Raises:
         LexiconError: the configured lexicon file is not in CC-CEDICT format.
+        ScoringModelError: the shipped scoring model is missing or does not fit this code.
     """
     check_lexicon(settings.ingest.lexicon)
     embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
     reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
     store = open_store(settings.store, embedder.name, embedder.dimension)
-    return App(settings, embedder, store, reranker, load_generator(settings.qa))
+    return App(settings, embedder, store, load_scoring_model(), reranker, load_generator(settings.qa))

@@ -78,6 +78,7 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_
     Quick start:
       corpus-qa ingest                      # the bundled sample articles
       corpus-qa ask "Who created Chatbot Arena?"
+      corpus-qa chat                        # follow-up questions in the terminal
       corpus-qa serve                       # chat at http://127.0.0.1:7860
     """
     ctx.meta["overrides"] = {"data_dir": data_dir, "embedder": embedder, "chroma_url": chroma_url}
@@ -173,11 +174,85 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
     click.echo(answer.text)
     if answer.note:
         click.echo(f"({answer.note})")
+    _print_sources(answer)
+
+
+def _print_sources(answer) -> None:
     if answer.citations:
         click.echo("\nSources:" if answer.answerable else "\nClosest passages:")
     for c in answer.citations:
         click.echo(f"[{c.rank}] {Path(c.source).name}  chars {c.start}-{c.end}  score {c.score:.2f}  {c.title[:60]}")
         click.echo(textwrap.indent(textwrap.fill(c.text, 96), "    "))
+
+
+@cli.command()
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, MOST_CITED), help="How many passages to cite [default 5].")
+@click.option("--lang", metavar="CODE", help="Cite only passages in this language: en, zh, fr ... [default any].")
+@click.pass_context
+@_one_line_errors
+def chat(ctx: click.Context, k: int | None, lang: str | None):
+    """Chat in the terminal: follow-up questions are read against the conversation so far.
+
+    \b
+    Type a question and press Enter (arrow keys edit and recall earlier lines). Then:
+      /sources N   show the sources of answer N (the last answer without N)
+      /new         start a new conversation
+      /quit        leave (or Ctrl-D)
+
+    \b
+    Example:
+      > Who developed Vicuna?
+      > How much did it cost to train?      # read as a question about Vicuna
+    """
+    try:
+        import readline  # noqa: F401  -- line editing and history for input()
+    except ImportError:  # not on every platform; input() still works
+        pass
+    app = _app(ctx)
+    answers: list = []
+    click.echo("Ask about the articles; /sources N, /new, /quit. Follow-ups are read against the conversation.")
+    while True:
+        try:
+            line = input("> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return
+        if line == "/new":
+            answers = []
+            click.echo("(a new conversation)")
+            continue
+        if line.startswith("/sources"):
+            _show_sources(answers, line.removeprefix("/sources").strip())
+            continue
+        if line.startswith("/"):
+            click.echo(f"unknown command {line.split()[0]!r}: use /sources N, /new or /quit", err=True)
+            continue
+        history = [{"question": a.question, "answer": a.text} for a in answers]
+        try:
+            answer = app.ask(line, k, lang, history=history)
+        except QAError as exc:  # the user's to fix: say so, and keep the conversation
+            click.echo(f"error: {exc}", err=True)
+            continue
+        answers.append(answer)
+        click.echo(f"[{len(answers)}] {answer.text}")
+        if answer.note:
+            click.echo(f"({answer.note})")
+        if answer.search_query and answer.search_query != answer.question:
+            click.echo(click.style(f"searched: {answer.search_query}", dim=True))
+
+
+def _show_sources(answers: list, which: str) -> None:
+    if not answers:
+        click.echo("no answer yet: ask a question first", err=True)
+        return
+    if which and not (which.isdigit() and 1 <= int(which) <= len(answers)):
+        click.echo(f"no answer {which!r}: give a number from 1 to {len(answers)}", err=True)
+        return
+    _print_sources(answers[int(which) - 1] if which else answers[-1])
 
 
 @cli.command(name="eval")
@@ -252,7 +327,7 @@ def _answer_all(app, lines, output: Path | None, k: int | None) -> list[dict]:
         bar.update()
 
     try:
-        results = answer_lines(lines, lambda q: app.ask(q, k), write)
+        results = answer_lines(lines, lambda q, history: app.ask(q, k, history=history), write)
     finally:
         bar.close()
         if output:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import QAError, QuestionFileError
+from qa.conversation import Turn, parse_history
+from qa.errors import QAError, QuestionError, QuestionFileError
 from qa.records import Answer
 
 
@@ -24,6 +25,7 @@ class QuestionLine:
     question: str
     gold: dict | None = None  # the parsed line, when it carries gold fields
     error: str | None = None
+    history: tuple[Turn, ...] = ()  # the conversation so far, when the line carries one
 
 
 def read_question_file(path: Path) -> list[QuestionLine]:
@@ -87,22 +89,27 @@ def _parse_line(line_no: int, text: str) -> QuestionLine:
         return QuestionLine(line_no, qid, "", gold, error="missing 'question' (a string)")
     if "id" not in row:
         return QuestionLine(line_no, qid, question, gold, error="missing 'id' (a string)")
-    return QuestionLine(line_no, qid, question, gold)
+    try:
+        history = parse_history(row.get("history"))
+    except QuestionError as exc:
+        return QuestionLine(line_no, qid, question, gold, error=str(exc))
+    return QuestionLine(line_no, qid, question, gold, history=history)
 
 
 def answer_lines(
     lines: Iterable[QuestionLine],
-    ask: Callable[[str], Answer],
+    ask: Callable[[str, tuple[Turn, ...]], Answer],
     on_result: Callable[[dict], None] = lambda result: None,
 ) -> list[dict]:
-    """Answer each line in order; a line that fails still gets an output with `error`."""
+    """Answer each line in order, with its conversation so far; a line that fails still gets an
+    output with `error`."""
     results = []
     for line in lines:
         if line.error:
             result = _error_result(line.id, line.question, line.error)
         else:
             try:
-                result = ask(line.question).to_json(line.id)
+                result = ask(line.question, line.history).to_json(line.id)
             except QAError as exc:
                 result = _error_result(line.id, line.question, str(exc))
         results.append(result)

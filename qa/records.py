@@ -171,6 +171,7 @@ class Answer:
     remark: str | None = None  # why a generated answer fell back, what was left out of it, or why nothing was found
     caveat: str | None = None  # what the question names that no article has ("GPT-5", "Anthropic")
     searched_language: str | None = None  # the only language searched, because the question named it
+    search_query: str | None = None  # what was searched with: the question, and the conversation it was read against
 
     @property
     def quoted_languages(self) -> list[str]:
@@ -210,4 +211,6 @@ class Answer:
             citations=[c.to_json() for c in self.citations],
             latency_ms=round(self.latency_ms, 1),
         )
+        if self.search_query is not None:
+            out["search_query"] = self.search_query
         return out

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 
 import numpy as np
 
-from ingest import Embedder
+from ingest import Embedder, detect_language
 from ingest.chunking import is_question, split_sentences
 from ingest.language import HAN, NAME
-from ingest.keywords import KeywordIndex, QueryTerms, keyword_terms, versioned_names
+from ingest.keywords import KeywordHits, KeywordIndex, QueryTerms, keyword_terms, versioned_names
+from qa.conversation import Turn, context_text
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
+from qa.scoring import ScoringModel, Signals
 from qa.settings import QASettings
-from store import ChromaStore, Passage
+from store import ChromaStore, Chunk, Passage
 
 
 # A question of at least this many letters, this share of them capitals, is typed in capitals
@@ -45,12 +48,10 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A candidate passage and the signals behind its score."""
+    """A candidate passage, the signals behind its score, and its sentences once re-scored."""
 
-    passage: Passage  # passage.score is the final score
-    cosine: float
-    coverage: float  # translations of query words included
-    exact_coverage: float  # the query's own words only
+    passage: Passage  # passage.score is the ranking score
+    signals: Signals
     sentences: tuple[Sentence, ...] = ()
 
     @property
@@ -80,6 +81,7 @@ class Retrieval:
     store: ChromaStore
     embedder: Embedder
     keywords: KeywordIndex
+    scoring: ScoringModel
     reranker: Reranker | None = None
 
 
@@ -95,18 +97,42 @@ class Query:
     unknown_names: tuple[str, ...] = ()  # what it names that the articles hold in no spelling nor close translation
     unknown_versions: tuple[str, ...] = ()  # the versions it names, where the articles write only others
     written_versions: tuple[str, ...] = ()  # those others ("GPT-2", "GPT-3.5", "GPT-4"), for the reader
+    unheld_share: float = 0.0  # share of its words' IDF mass that no article writes, translations aside
+    context: Query | None = None  # the conversation so far, as a query of its own, for a follow-up
+
+    @property
+    def search_text(self) -> str:
+        """What was searched with: the question, and the conversation it was read against."""
+        return self.text if self.context is None else f"{self.text} | {self.context.text}"
 
 
-def make_query(question: str, retrieval: Retrieval, settings: QASettings) -> Query:
+def make_query(question: str, retrieval: Retrieval, settings: QASettings, history: tuple[Turn, ...] = ()) -> Query:
     """Embed a question and weigh its words (with their translations) against the keyword index,
-    leaving out a mention of the articles' language ("According to the French article, …")."""
+    leaving out a mention of the articles' language ("According to the French article, …").
+
+    With earlier turns, the conversation's last turns become a query of their own (`context`):
+    a follow-up ("How much did it cost to train?") leans on what they name.
+    """
     named_language, searched = language_mentioned(question)
     terms = retrieval.keywords.query_terms(searched, retrieval.embedder, settings.translation_threshold,
                                            settings.translations_per_word)
     # Typed in capitals, every word would look like a name: the capitals say nothing.
     unshouted = _unshouted(searched)
     return Query(question, retrieval.embedder.embed_query(unshouted), terms, named_language,
-                 unknown_names(unshouted, terms, retrieval.keywords), *unknown_versions(unshouted, retrieval.keywords))
+                 unknown_names(unshouted, terms, retrieval.keywords), *unknown_versions(unshouted, retrieval.keywords),
+                 unheld_share=unheld_share(terms, retrieval.keywords),
+                 context=make_query(context_text(history, settings.max_question_chars), retrieval, settings)
+                 if history else None)
+
+
+def unheld_share(terms: QueryTerms, keywords: KeywordIndex) -> float:
+    """The share of a question's IDF mass in words that no article writes in any of their spellings:
+    a question about what the articles leave out often names it in words they never use."""
+    if not terms.tokens:
+        return 0.0
+    unheld = sum(w for i, w in enumerate(terms.weights)
+                 if not any(spelling in keywords.vocab for spelling in terms.own_spellings(i)))
+    return unheld / terms.total
 
 
 def unknown_names(question: str, terms: QueryTerms, keywords: KeywordIndex) -> tuple[str, ...]:
@@ -172,7 +198,7 @@ def find_evidence(query: Query, retrieval: Retrieval, settings: QASettings, lang
         deeper = settings.model_copy(update={"dense_candidates": _DEEPER * settings.dense_candidates,
                                              "keyword_candidates": _DEEPER * settings.keyword_candidates})
         fused = drop_repeated_passages(fuse_candidates(query, retrieval, deeper, lang))
-    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, settings)
+    head = rescore_by_sentences(query, fused[: settings.rescore_candidates], retrieval.embedder, retrieval.scoring)
     if retrieval.reranker is not None:
         head = rescore_by_cross_encoder(query.text, head, retrieval.reranker, settings.reranker_weight)
     return head + fused[settings.rescore_candidates :]
@@ -236,9 +262,9 @@ def rescore_by_cross_encoder(
 
 
 def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
-    """Dense and keyword candidates, scored calibrated cosine + weight x keyword coverage, less a
-    little for a passage whose document holds less of the question than another candidate's, and
-    for a generic passage (its hubness, see `ingest.hubness`), best first.
+    """Dense and keyword candidates with their signals, ranked by the fitted model (`qa.scoring`)
+    on calibrated cosine, keyword coverage, how far the passage's document is behind the best
+    candidate's in coverage, and its hubness (see `ingest.hubness`), best first.
 
     The cosine is calibrated per language (see `ingest.language_spread`), so chunks of
     every language compete on one scale. Coverage is the share of the question's IDF mass a
@@ -251,24 +277,72 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     what the whole article is about, not what the passage that answers says. So the article
     that holds more of the question, in any of its passages, is the likelier source of each.
     """
-    candidates = {p.chunk.chunk_id: p for p in retrieval.store.search(query.vector, settings.dense_candidates, lang)}
     hits = retrieval.keywords.search_terms(query.terms, settings.keyword_candidates)
-    keyword_only = [chunk_id for chunk_id in hits.chunk_ids if chunk_id not in candidates]
-    for chunk, vector in retrieval.store.get_chunks(keyword_only):
-        if lang is None or chunk.lang == lang:
-            candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(np.asarray(vector, np.float32), query.vector)))
+    context = query.context
+    context_hits = retrieval.keywords.search_terms(context.terms, settings.keyword_candidates) if context else None
+    candidates, context_cosines = _gather_candidates(query, hits, context_hits, retrieval, settings, lang)
     calibration = retrieval.keywords.languages.calibration(query.vector)
+    context_calibration = retrieval.keywords.languages.calibration(context.vector) if context else {}
     in_document = {p.chunk.doc_id: hits.document_coverage.get(p.chunk.doc_id, 0.0) for p in candidates.values()}
     best_document = max(in_document.values(), default=0.0)
+    question_lang = detect_language(query.text)
+    named = {p.chunk.doc_id: query.terms.coverage(document_name(p.chunk)) for p in candidates.values()}
+    question_held = max(hits.coverage.values(), default=0.0)
     evidence = []
     for chunk_id, p in candidates.items():
-        coverage = hits.coverage.get(chunk_id, 0.0)
         shift, scale = calibration.get(p.chunk.lang, (0.0, 1.0))
-        score = (shift + scale * p.score + settings.keyword_weight * coverage
-                 - settings.document_weight * _behind(in_document[p.chunk.doc_id], best_document)
-                 - settings.hubness_weight * retrieval.keywords.hubness.get(chunk_id, 0.0))
-        evidence.append(Evidence(Passage(p.chunk, score), p.score, coverage, hits.exact_coverage.get(chunk_id, 0.0)))
+        signals = Signals(
+            calibrated_cosine=shift + scale * p.score,
+            coverage=hits.coverage.get(chunk_id, 0.0),
+            document_behind=_behind(in_document[p.chunk.doc_id], best_document),
+            document_coverage=in_document[p.chunk.doc_id],
+            name_coverage=named[p.chunk.doc_id],
+            hubness=retrieval.keywords.hubness.get(chunk_id, 0.0),
+            cosine=p.score,
+            exact_coverage=hits.exact_coverage.get(chunk_id, 0.0),
+            same_language=p.chunk.lang == question_lang,
+        )
+        if context_hits is not None:
+            shift, scale = context_calibration.get(p.chunk.lang, (0.0, 1.0))
+            signals = replace(
+                signals,
+                context_cosine=shift + scale * context_cosines[chunk_id],
+                context_coverage=context_hits.coverage.get(chunk_id, 0.0),
+                context_document_coverage=context_hits.document_coverage.get(p.chunk.doc_id, 0.0),
+                question_held=question_held,
+            )
+        evidence.append(Evidence(Passage(p.chunk, retrieval.scoring.rank_score(signals)), signals))
     return sorted(evidence, key=lambda e: e.passage.score, reverse=True)
+
+
+def _gather_candidates(query: Query, hits: KeywordHits, context_hits: KeywordHits | None, retrieval: Retrieval,
+                       settings: QASettings, lang: str | None) -> tuple[dict[str, Passage], dict[str, float]]:
+    """The dense and keyword candidates by chunk id, each scored by its cosine to the question;
+    for a follow-up, the conversation's candidates too, and each one's cosine to the conversation."""
+    dense = retrieval.store.search(query.vector, settings.dense_candidates, lang)
+    if query.context is None or context_hits is None:
+        candidates = {p.chunk.chunk_id: p for p in dense}
+        wanted, context_cosines = [c for c in hits.chunk_ids if c not in candidates], {}
+    else:
+        in_context = retrieval.store.search(query.context.vector, settings.dense_candidates, lang)
+        candidates, context_cosines = {}, {}
+        wanted = list(dict.fromkeys([p.chunk.chunk_id for p in dense + in_context] + hits.chunk_ids
+                                    + context_hits.chunk_ids))
+    for chunk, vector in retrieval.store.get_chunks(wanted):
+        if lang is None or chunk.lang == lang:
+            vector = np.asarray(vector, np.float32)
+            candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(vector, query.vector)))
+            if query.context is not None:
+                context_cosines[chunk.chunk_id] = float(np.dot(vector, query.context.vector))
+    return candidates, context_cosines
+
+
+_NOT_A_WORD = re.compile(r"[_\W]+")
+
+
+def document_name(chunk: Chunk) -> str:
+    """What names a passage's article: its title and its file's name, whose words are often the title's."""
+    return chunk.title + " " + _NOT_A_WORD.sub(" ", PurePath(chunk.source).stem)
 
 
 def _behind(in_document: float, best_document: float) -> float:
@@ -282,10 +356,10 @@ def _behind(in_document: float, best_document: float) -> float:
 
 
 def rescore_by_sentences(
-    query: Query, evidence: list[Evidence], embedder: Embedder, settings: QASettings
+    query: Query, evidence: list[Evidence], embedder: Embedder, scoring: ScoringModel
 ) -> list[Evidence]:
     """Add each passage's best sentence similarity, and the keyword coverage of its best-covering
-    sentence, to its score.
+    sentence, to its signals, and rank again.
 
     A 400-character window that holds the answer in one sentence among unrelated ones is
     diluted as a whole, not per sentence. And the question's words close together, in one
@@ -304,7 +378,7 @@ def rescore_by_sentences(
     rescored = []
     for i, ev in enumerate(evidence):
         candidate = replace(ev, sentences=tuple(per_passage.get(i, ())))
-        score = (ev.passage.score + settings.sentence_weight * candidate.best_sentence
-                 + settings.sentence_keyword_weight * candidate.best_sentence_coverage)
-        rescored.append(replace(candidate, passage=Passage(ev.passage.chunk, score)))
+        signals = replace(ev.signals, best_sentence=candidate.best_sentence,
+                          best_sentence_coverage=candidate.best_sentence_coverage)
+        rescored.append(replace(candidate, signals=signals, passage=Passage(ev.passage.chunk, scoring.rank_score(signals))))
     return sorted(rescored, key=lambda e: e.passage.score, reverse=True)

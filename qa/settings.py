@@ -25,103 +25,10 @@ class QASettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     top_k: int = Field(5, ge=1, le=MOST_CITED, description="Passages cited per answer.")
-    min_score: float = Field(
-        0.36,
-        ge=-1.0,
-        le=5.0,
-        # Chosen on ../shared/eval (both sets), bench/questions/news-extra.jsonl and 40 off-topic
-        # questions in three languages (bench/questions/off-topic.jsonl): with min_cosine (and, since, the
-        # same-language margin), refuses 33/40 of those and 3/238 answerable questions (all
-        # cross-lingual XQuAD ones). 0.40 refused 33 and 6 before the margin.
-        description="Abstain when the best passage's final score is below this.",
-    )
-    min_cosine: float = Field(
-        0.12,
-        ge=-1.0,
-        le=1.0,
-        # Below the best cosine of 99% of answerable questions on ../shared/eval (both sets); an
-        # off-topic question sharing two common words ("公司", "CEO") with a passage lands under it.
-        description=(
-            "Abstain when the best passage's cosine similarity to the question is below this, "
-            "unless it holds every word of the question, or a translation of each."
-        ),
-    )
-    unmatched_penalty: float = Field(
-        0.15,
-        ge=0.0,
-        le=5.0,
-        description=(
-            "Subtracted from the best score, for abstaining only, when the passage holds none of the question's "
-            "keywords (in another language, not even a translation of one): evidence that shares no word is weak."
-        ),
-    )
-    unknown_name_penalty: float = Field(
-        0.25,
-        ge=0.0,
-        le=5.0,
-        # Chosen on ../shared/eval (both sets), bench/questions and 12 questions on the bundled
-        # corpus's topic that it cannot answer ("What is Anthropic's position on open-source
-        # models?"): no news question names what its articles lack; on xquad-dev two English
-        # questions name a person the Chinese article writes in Chinese (Turabi, 图拉比), and
-        # from 0.27 the second is refused too. 0.25 refuses 5 more of the 40 off-topic questions
-        # asked of the XQuAD articles (24/40) and 3 more of the 12 (4/12).
-        description=(
-            "Subtracted from the best score, for abstaining only, when the question names something "
-            "(a capitalised or Latin-script word) that the articles hold in no spelling nor close translation."
-        ),
-    )
-    same_language_margin: float = Field(
-        0.2,
-        ge=0.0,
-        le=5.0,
-        # Chosen with min_score (same data): 0.15 refuses one off-topic question fewer on the
-        # bundled corpus (33/40 now); from 0.24 answerable questions are refused. The 40 asked of
-        # the 24 XQuAD articles, a broader corpus: 17 refused with it, 13 without.
-        description=(
-            "Subtracted from the best score, for abstaining only, when the passage is in the question's "
-            "language and lacks some of its words: words and meaning match directly there, so unrelated "
-            "passages score higher too."
-        ),
-    )
-    keyword_weight: float = Field(
-        0.7,
-        ge=0.0,
-        le=3.0,
-        # Chosen on ../shared/eval (both sets) and bench/questions, with answering reading
-        # `answer_keyword_weight`: 0.35 / 0.7 / 0.85 / 1.0 / 1.5 give the 226 news questions hit@5
-        # 0.938 / 0.933 / 0.942 / 0.947 / 0.951 and MRR 0.856 / 0.870 / 0.873 / 0.874 / 0.874,
-        # dev.jsonl MRR 0.773 / 0.818 from 0.7, and xquad-dev answer_acc 0.839 up to 0.85, 0.833
-        # at 1.0, 0.828 at 1.5. On one store with both sets' articles, xquad-dev keeps its 0.839
-        # at 0.7 and falls to 0.828 at 0.85; from 0.85 a passage matching a stray translated word
-        # outranks a cross-lingual hit found by meaning alone, before re-scoring (bench/README.md,
-        # "Fusion").
-        description="Weight of keyword coverage (share of the question's IDF mass) in fusion, for ranking.",
-    )
-    answer_keyword_weight: float = Field(
-        0.35,
-        ge=0.0,
-        le=3.0,
-        # The weight at which min_score and the answer's sentence scores were chosen. Read at
-        # `keyword_weight` (0.7) instead, they quote and refuse otherwise: xquad-dev answer_acc
-        # 0.839 -> 0.828, 3 fewer of the off-topic and on-topic unanswerable questions refused
-        # (news answer_acc 0.845 -> 0.850).
-        description=(
-            "Weight of keyword coverage in the passage scores that decide whether to answer and "
-            "which sentences to quote (ranking uses `keyword_weight`)."
-        ),
-    )
-    document_weight: float = Field(
-        0.15,
-        ge=0.0,
-        le=2.0,
-        # Chosen on ../shared/eval (both sets) and bench/questions: 0.1 / 0.15 / 0.25 give
-        # news-extra answer_acc 0.886 / 0.886 / 0.857 (0.829 without); 0.1 loses an XQuAD hit
-        # and 0.25 a news-extra one. With 0.15 two off-topic questions more are refused on the
-        # XQuAD articles (19/40), one more on the bundled ones (34/40); dev.jsonl is unchanged.
-        description=(
-            "Subtracted, times the difference, from a passage whose document holds a smaller share of the "
-            "question's keyword weight (all its passages together) than the best candidate's document."
-        ),
+    answer_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description=("Answer when the fitted model's probability that the articles answer the question is at "
+                     "least this; lower answers more readily (default: the threshold fitted with the model)."),
     )
     translation_threshold: float = Field(
         0.1,
@@ -138,28 +45,6 @@ class QASettings(BaseModel):
     keyword_candidates: int = Field(20, ge=0, le=500, description="Best BM25 chunks added to the candidates.")
     rescore_candidates: int = Field(
         12, ge=0, le=100, description="Best fused candidates re-scored by their most similar sentence."
-    )
-    hubness_weight: float = Field(
-        0.4,
-        ge=0.0,
-        le=2.0,
-        # Chosen on ../shared/eval (both sets) and bench/questions: 0.3 / 0.4 / 0.5 give the 172
-        # news questions hit@5 0.930 / 0.942 / 0.948 and MRR 0.855 / 0.858 / 0.860 (0.924 and
-        # 0.847 without); 0.5 refuses one more answerable XQuAD question. At 0.4 no set loses a
-        # hit, and of 172 questions only dev.jsonl's d04 (and its twin) falls, from rank 1 to 2.
-        description=(
-            "Subtracted, times its hubness, from a passage close to many passages of other articles "
-            "(one that restates the corpus's topic comes near every question about it)."
-        ),
-    )
-    sentence_weight: float = Field(1.0, ge=0.0, le=3.0, description="Weight of the best sentence's similarity.")
-    sentence_keyword_weight: float = Field(
-        0.2,
-        ge=0.0,
-        le=2.0,
-        # Chosen on ../shared/eval (both sets) and bench/questions: 0.1 / 0.2 / 0.3 lift XQuAD MRR
-        # 0.837 -> 0.839 / 0.847 / 0.851 and refuse 6 / 3 / 4 of its answerable questions.
-        description="Weight of the keyword coverage of a re-scored passage's best-covering sentence.",
     )
     reranker: str | None = Field(
         None, description="Path of a sentence-transformers CrossEncoder folder that re-scores the best candidates."
@@ -229,8 +114,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "LLM_MODEL": ("qa", "llm_model"),
     "LLM_GGUF": ("qa", "llm_gguf"),
     "LLM_TIMEOUT": ("qa", "llm_timeout"),
-    "MIN_SCORE": ("qa", "min_score"),
-    "MIN_COSINE": ("qa", "min_cosine"),
+    "ANSWER_THRESHOLD": ("qa", "answer_threshold"),
     "TRANSLATION_THRESHOLD": ("qa", "translation_threshold"),
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),

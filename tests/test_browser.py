@@ -68,7 +68,7 @@ def test_question_in_the_page_shows_answer_and_sources(browser, page_url, lang, 
     sources = page.locator("#sources").inner_text()
     assert source in sources and "chars" in sources
     assert page.locator("#sources mark").count() >= 1
-    assert page.locator('#chat a[href^="#source-"]').count() >= 1, "markers link to their sources"
+    assert page.locator('#chat a[href^="#a1-source-"]').count() >= 1, "markers link to their sources"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"chat-{lang}.png"), full_page=True)
     page.close()
@@ -97,4 +97,39 @@ def test_upload_from_the_page_adds_a_document(browser, page_url, tmp_path):
     page = ask_in_page(browser, page_url, "When did the Hindenburg burn?")
     assert "May 1937" in page.locator("#chat").inner_text()
     assert "airship.md" in page.locator("#sources").inner_text()
+    page.close()
+
+
+def ask_again(page, question: str, turn: int) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.locator(f"#chat #a{turn}-source-1").wait_for(state="attached", timeout=30000)
+
+
+def test_each_answer_keeps_its_own_sources_and_a_failed_turn_keeps_the_conversation(browser, page_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(page_url)
+    ask_again(page, "Which Berkeley professor helped develop Vicuna?", 1)
+    ask_again(page, "What does the zeppelin museum say?", 2)
+    ask_again(page, "Which university created the Chatbot Arena ranking?", 3)
+    first_source = page.locator("#chat #a1-source-1 > summary").inner_text()
+    assert first_source != page.locator("#chat #a3-source-1 > summary").inner_text()
+    page.locator('#chat a[href="#a1-source-1"]').first.click()
+    assert page.evaluate("location.hash") == "#a1-source-1"
+    page.wait_for_timeout(300)
+    card = page.locator("#chat #a1-source-1")
+    box, height = card.bounding_box(), page.evaluate("window.innerHeight")
+    assert box and card.is_visible(), "the first answer's own source 1 is shown"
+    card.locator("> summary").click()
+    assert "Ion Stoica" in card.inner_text()
+
+    page.locator("#question textarea").fill("x" * 2100)  # too long: the user's to fix
+    page.locator("#ask").click()
+    page.get_by_text("the limit is 2000").wait_for(timeout=30000)
+    chat = page.locator("#chat")
+    assert chat.locator(".answer-sources").count() == 3, "the earlier answers keep their sources"
+    assert "Ion Stoica" in chat.inner_text() and "zeppelin" in chat.inner_text()
+    assert page.locator(".toast-body, .toast-wrap .error").count() == 0, "no error badge covers the page"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-three-answers-and-a-failed-turn.png"), full_page=True)
     page.close()

@@ -26,7 +26,7 @@ def ingested(data_dir):
     return data_dir
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "eval", "serve", "status"])
+@pytest.mark.parametrize("command", ["ingest", "ask", "chat", "eval", "serve", "status"])
 def test_every_command_has_help_with_a_summary_and_option_help(command):
     result = run(command, "--help")
     assert result.exit_code == 0

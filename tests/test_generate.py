@@ -148,7 +148,7 @@ def test_chat_shows_generated_tokens_as_they_come_then_the_checked_answer(bundle
     assert len(partial) > 3, "tokens reach the chat one update at a time"
     assert all(b.startswith(a) for a, b in zip(partial, partial[1:])), "each update extends the last"
     history, answer = updates[-1]
-    assert answer is not None and history[-1]["content"] == render_answer(answer), "then the checked answer"
+    assert answer is not None and history[-1]["content"] == render_answer(answer, 1, app), "then the checked answer"
     assert [m["role"] for m in history] == ["user", "assistant"]
 
 

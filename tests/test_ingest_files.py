@@ -39,7 +39,7 @@ def test_html_page_is_extracted_keeping_its_title(tmp_path, app_factory):
     [document] = app.documents()
     assert document.title == "Open models win"
     answer = app.ask("How much did it cost to train Vicuna?")
-    assert "a few hundred dollars" in answer.text
+    assert "a few hundred dollars" in answer.citations[0].text
     assert "Home | About" not in answer.citations[0].text
 
 

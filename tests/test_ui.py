@@ -85,7 +85,7 @@ def test_sources_panel_escapes_markup_and_marks_the_answer_sentence():
 def test_markers_link_to_their_sources_and_cross_lingual_note_is_shown():
     answer = Answer("Who?", "UC Berkeley的Ion Stoica <b>x</b>。 [1]", True, (), "en", "zh")
     message = render_answer(answer)
-    assert '<a href="#source-1">[1]</a>' in message
+    assert '<a href="#a1-source-1">[1]</a>' in message
     assert "&lt;b&gt;x&lt;/b&gt;" in message and "The source is in Chinese." in message
 
 

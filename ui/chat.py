@@ -7,6 +7,7 @@ holds `<script>` or `<img onerror=…>` is shown as text, never run.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import queue
 import re
@@ -29,31 +30,72 @@ _EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def render_answer(answer: Answer) -> str:
-    """The chat message of an answer: escaped text, each [n] a link to source n."""
-    text = _MARKER.sub(r'<a href="#source-\1">[\1]</a>', html.escape(answer.text))
+def render_answer(answer: Answer, turn: int = 1, app: App | None = None) -> str:
+    """The chat message of an answer: escaped text, each [n] a link to this answer's own source
+    n, its note, what was searched for a follow-up, and its source cards."""
+    text = _MARKER.sub(rf'<a href="#a{turn}-source-\1">[\1]</a>', html.escape(answer.text))
     if not answer.answerable:
-        text = f"⚠️ <b>{text}</b><br><small>The closest passages are listed under Sources.</small>"
+        text = f"⚠️ <b>{text}</b><br><small>The closest passages are listed under its sources.</small>"
     # What no article has, which languages they are in, the sources' language, any remark on
     # generation: a refusal's note says why, as the CLI's and the JSON's do.
     if answer.note:
         text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
-    return text
+    if answer.search_query and answer.search_query != answer.question:
+        text += f'<br><small class="searched">searched: {html.escape(answer.search_query)}</small>'
+    return text + render_source_cards(answer, turn, app)
 
 
-def stream_reply(app: App, message: str, history: list, k: int, lang: str | None) -> Iterator[tuple[list, Answer | None]]:
-    """(chat history, answer) updates for one question: with a local model configured, one per
-    generated token (the raw text, not yet checked), then the checked answer; else just the answer.
+def render_source_cards(answer: Answer, turn: int, app: App | None = None) -> str:
+    """The answer's passages as collapsible cards: the cited ones first, the others folded under
+    "other passages". Ids carry the turn, so each answer's markers reach its own sources."""
+    cited = [c for c in answer.citations if c.answer_spans]
+    others = [c for c in answer.citations if not c.answer_spans]
+    cards = "".join(_source_card(c, answer, turn, app) for c in cited)
+    if others:
+        label = "Closest passages" if not cited else "Other passages"
+        cards += (f'<details class="other-passages"><summary>{label} ({len(others)})</summary>'
+                  + "".join(_source_card(c, answer, turn, app) for c in others) + "</details>")
+    return f'<div class="answer-sources">{cards}</div>' if cards else ""
+
+
+def _card_id(turn: int, rank: int) -> str:
+    return f"a{turn}-source-{rank}"
+
+
+def _source_card(c: Citation, answer: Answer, turn: int, app: App | None) -> str:
+    cross = c.lang != answer.answer_language
+    return (
+        f'<details id="{_card_id(turn, c.rank)}" class="source-card"><summary>[{c.rank}] {html.escape(_short_title(c))}'
+        f" <small>· {html.escape(Path(c.source).name)} · {html.escape(c.lang)} · score {c.score:.2f}</small></summary>"
+        + (f"<small><i>In its original language ({html.escape(c.lang)}), not the question's.</i></small><br>"
+           if cross else "")
+        + f"{_marked_passage(c.text, c.start, [(s.start, s.end) for s in c.answer_spans])}"
+        f"<br><small>chars {c.start}–{c.end}</small>{_surroundings(app, c)}</details>"
+    )
+
+
+def _short_title(c: Citation, width: int = 80) -> str:
+    """The article's title where it has one, else its file name; a cut title ends with "…"."""
+    title = " ".join(c.title.split()) or Path(c.source).name
+    return title if len(title) <= width else title[: width - 1].rstrip() + "…"
+
+
+def stream_reply(app: App, message: str, history: list, k: int, lang: str | None,
+                 turns: list | None = None) -> Iterator[tuple[list, Answer | None]]:
+    """(chat history, answer) updates for one question, read against the conversation's earlier
+    `turns` ({question, answer}): with a local model configured, one per generated token (the raw
+    text, not yet checked), then the checked answer; else just the answer.
 
     Raises the app's QAError for a bad question, so the page can show it.
     """
+    turn = 1 + sum(1 for m in history or [] if _role(m) == "assistant")
     history = list(history or []) + [{"role": "user", "content": html.escape(message)}]
     tokens: queue.Queue = queue.Queue()
     outcome: dict = {}
 
     def answer_in_background() -> None:
         try:
-            outcome["answer"] = app.ask(message, k, lang, on_token=tokens.put)
+            outcome["answer"] = app.ask(message, k, lang, on_token=tokens.put, history=turns or None)
         except Exception as exc:  # handed to the caller's thread below
             outcome["error"] = exc
         finally:
@@ -70,7 +112,11 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
     if "error" in outcome:
         raise outcome["error"]
     answer = outcome["answer"]
-    yield history + [{"role": "assistant", "content": render_answer(answer)}], answer
+    yield history + [{"role": "assistant", "content": render_answer(answer, turn, app)}], answer
+
+
+def _role(message) -> str | None:
+    return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
 
 
 def render_sources(answer: Answer, app: App | None = None) -> str:
@@ -133,12 +179,22 @@ def build_ui(app: App):
         s = app.status()
         return f"**{s.documents}** documents · **{s.chunks}** chunks · embedder `{s.embedder}`"
 
-    def respond(message: str, history: list, k: int, lang: str):
+    def respond(message: str, history: list, turns: list, k: int, lang: str):
+        shown = list(history or []) + [{"role": "user", "content": html.escape(message)}]
         try:
-            for updated, answer in stream_reply(app, message, history, int(k), None if lang == "any" else lang):
-                yield updated, (gr.skip() if answer is None else render_sources(answer, app)), ""
-        except QAError as exc:
-            raise gr.Error(str(exc)) from None
+            for updated, answer in stream_reply(app, message, history, int(k), None if lang == "any" else lang,
+                                                turns):
+                if answer is None:
+                    yield updated, gr.skip(), gr.skip(), gr.skip()
+                else:
+                    done = [*(turns or []), {"question": message, "answer": answer.text}]
+                    yield updated, render_sources(answer, app), "", done
+        except QAError as exc:  # the user's to fix: say what, and keep the conversation
+            yield shown + [{"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"}], gr.skip(), message, turns
+        except Exception:  # ours: a short apology, the conversation kept, the details in the log
+            logging.getLogger(__name__).exception("answering %r failed", message)
+            yield (shown + [{"role": "assistant", "content": "⚠️ Sorry, something went wrong while answering this. "
+                                                             "Please try again."}], gr.skip(), message, turns)
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
@@ -160,11 +216,12 @@ def build_ui(app: App):
         lines += [f"- skipped `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.skipped]
         return "\n".join(lines), status_line()
 
-    def ask(question: str, k: int | None = None, lang: str = "any") -> dict:
-        """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations).
-        `k`: how many passages to cite (default: the settings'); `lang`: cite only passages in it."""
+    def ask(question: str, k: int | None = None, lang: str = "any", history: list[dict] | None = None) -> dict:
+        """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations,
+        search_query). `k`: how many passages to cite (default: the settings'); `lang`: cite only
+        passages in it; `history`: the conversation so far, oldest first, each {question, answer}."""
         try:
-            return app.ask(question, k, None if lang == "any" else lang).to_json()
+            return app.ask(question, k, None if lang == "any" else lang, history=history).to_json()
         except QAError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -190,9 +247,12 @@ def build_ui(app: App):
                     upload_log = gr.Markdown()
             with gr.Column(scale=2):
                 sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources")
+        turns = gr.State([])  # the conversation so far, as follow-ups are read against it
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, chat, top_k, language], [chat, sources, question], api_visibility="private")
-        clear.click(lambda: ([], _EMPTY_SOURCES, ""), None, [chat, sources, question], api_visibility="private")
+            trigger(respond, [question, chat, turns, top_k, language], [chat, sources, question, turns],
+                    api_visibility="private")
+        clear.click(lambda: ([], _EMPTY_SOURCES, "", []), None, [chat, sources, question, turns],
+                    api_visibility="private")
         upload.click(add_files, files, [upload_log, status], api_visibility="private")
         gr.api(ask, api_name="ask")
     return page.queue(default_concurrency_limit=4)

@@ -1,0 +1,99 @@
+"""The labelled question sets and their corpora, each ingested into its own cached data dir.
+
+`bench/eval.py` (`make eval`) and `bench/fit.py` (`make fit`) both read them from here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingest import bundled_corpus  # noqa: E402
+from qa.app import App, build_app  # noqa: E402
+from qa.conversation import Turn
+from qa.evaluate import QuestionLine, read_question_file  # noqa: E402
+from qa.settings import load_settings  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+OWN = ROOT / "bench" / "questions"
+# Cached between runs: ingest is incremental, so a second run embeds nothing.
+DATA = ROOT / "bench" / "results" / "eval-data"
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """Labelled questions on one corpus."""
+
+    name: str
+    corpus: str  # the key of CORPORA its articles are in
+    path: Path
+    conversations: bool = False  # its lines carry the conversation so far (FORMAT.md, "Conversations")
+    switches: bool = False  # each question asked after a turn about another article: a topic switch
+
+    def lines(self) -> list[QuestionLine]:
+        """Its questions, as `corpus-qa eval` reads them; as topic switches, each after the
+        nearest earlier question of the file about another article, and its gold answer."""
+        lines = read_question_file(self.path)
+        if not self.switches:
+            return lines
+        asked = [line for line in lines if line.gold and line.gold.get("answerable") and not line.error]
+        switched = []
+        for at, line in enumerate(asked):
+            before = next((b for b in reversed(asked[:at] or asked) if b.gold["doc"] != line.gold["doc"]), None)
+            if before is not None:
+                answer = (before.gold.get("answer_any") or [""])[0]
+                switched.append(replace(line, id=f"{line.id}-switch",
+                                        history=(Turn(before.question, answer),)))
+        return switched
+
+
+CORPORA = {
+    "bundled": bundled_corpus(),
+    "xquad": EVAL / "xquad-dev" / "corpus",
+    "scale": EVAL / "scale-dev" / "corpus",
+    "quac": EVAL / "conversations-dev" / "wiki" / "corpus",
+}
+
+QUESTION_SETS = [
+    QuestionSet("dev.jsonl", "bundled", EVAL / "dev.jsonl"),
+    QuestionSet("xquad-dev", "xquad", EVAL / "xquad-dev" / "questions.jsonl"),
+    QuestionSet("scale-dev", "scale", EVAL / "scale-dev" / "questions.jsonl"),
+    QuestionSet("conv/wiki", "quac", EVAL / "conversations-dev" / "wiki" / "questions.jsonl", conversations=True),
+    QuestionSet("conv/news-example", "bundled", EVAL / "conversations-dev" / "news-example.jsonl", conversations=True),
+    *(QuestionSet(f"own/{path.stem}", "bundled", path, conversations=path.stem.startswith("conversations"))
+      for path in sorted(OWN.glob("*.jsonl"))),
+    # Topic switches: a question that stands alone, asked after a turn on another article.
+    QuestionSet("switch/news-paraphrase", "bundled", OWN / "news-paraphrase.jsonl", switches=True),
+    QuestionSet("switch/news-fresh", "bundled", OWN / "news-fresh.jsonl", switches=True),
+    QuestionSet("switch/xquad-dev", "xquad", EVAL / "xquad-dev" / "questions.jsonl", switches=True),
+]
+
+
+def available_sets(names: list[str] | None = None) -> list[QuestionSet]:
+    """The question sets whose files and corpus are here (`names`: only those), each missing one said on stderr."""
+    chosen = [s for s in QUESTION_SETS if not names or s.name in names]
+    unknown = sorted(set(names or ()) - {s.name for s in QUESTION_SETS})
+    if unknown:
+        raise SystemExit(f"no question set named {', '.join(unknown)}; the sets are: "
+                         + ", ".join(s.name for s in QUESTION_SETS))
+    for qset in [s for s in chosen if not (s.path.exists() and CORPORA[s.corpus].exists())]:
+        print(f"skipping {qset.name}: {qset.path} or {CORPORA[qset.corpus]} is missing", file=sys.stderr)
+    return [s for s in chosen if s.path.exists() and CORPORA[s.corpus].exists()]
+
+
+def corpus_app(corpus: str, progress: bool = True) -> App:
+    """An app over the corpus's cached data dir, ingested (incrementally) first."""
+    data = DATA / corpus
+    env = {k: v for k, v in os.environ.items() if k in ("HOME", "XDG_CACHE_HOME", "CORPUS_QA_CACHE_DIR")}
+    app = build_app(load_settings({**env, "CORPUS_QA_DATA_DIR": str(data)}))
+    if progress:
+        print(f"ingesting {CORPORA[corpus]} into {data} (cached) ...", file=sys.stderr, flush=True)
+    report = app.ingest([CORPORA[corpus]], progress=False, prune=True)
+    if report.failures:
+        raise SystemExit(f"{corpus}: {len(report.failures)} files failed to ingest: {report.failures[:3]}")
+    return app

@@ -1,0 +1,113 @@
+"""Follow-up questions: the conversation so far reaches retrieval from the API, batch, chat and CLI."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qa import QuestionError
+from qa.conversation import Turn, parse_history
+from qa.evaluate import read_question_file
+
+from conftest import launched_chat
+
+EXE = Path(sys.executable).parent / "corpus-qa"
+# A French follow-up about a Chinese article: "it" is OpenAI, named only in the turn before.
+FIRST = {"question": "Selon l'article chinois sur le futur modèle open source d'OpenAI, dans quel domaine OpenAI "
+                     "a-t-il pris de l'avance ?",
+         "answer": "Dans la collecte de données sur la façon dont des millions de personnes interagissent avec ChatGPT."}
+FOLLOW_UP = "Et avec quelle entreprise a-t-il un accord ?"
+GOLD = "更不用提它和微软的合作协议"
+
+
+@pytest.fixture(scope="module")
+def client(bundled_app):
+    from gradio_client import Client
+
+    with launched_chat(bundled_app) as url:
+        yield Client(url, verbose=False)
+
+
+def test_a_follow_up_through_the_api_finds_its_passage_with_the_history_and_not_without(client):
+    alone = client.predict(FOLLOW_UP, api_name="/ask")
+    followed = client.predict(FOLLOW_UP, history=[FIRST], api_name="/ask")
+    assert GOLD in followed["citations"][0]["text"]
+    assert GOLD not in alone["citations"][0]["text"]
+    assert followed["search_query"].startswith(FOLLOW_UP) and "OpenAI" in followed["search_query"]
+    assert alone["search_query"] == FOLLOW_UP
+
+
+def test_a_history_that_is_not_a_list_of_turns_is_refused_with_how_to_fix_it(client):
+    with pytest.raises(Exception, match="history turn 1 must be an object with a 'question'"):
+        client.predict(FOLLOW_UP, history=["Who developed Vicuna?"], api_name="/ask")
+    with pytest.raises(QuestionError, match="history must be a list"):
+        parse_history({"question": "Who?"})
+    assert parse_history([{"question": " Who? ", "answer": "Ion."}, {"question": "  "}]) == (Turn("Who?", "Ion."),)
+
+
+def test_a_question_without_history_is_answered_as_before(bundled_app):
+    for history in (None, []):
+        assert bundled_app.ask(FOLLOW_UP, history=history).to_json() | {"latency_ms": 0} == \
+            bundled_app.ask(FOLLOW_UP).to_json() | {"latency_ms": 0}
+
+
+def test_batch_lines_carry_their_history_and_the_output_says_what_was_searched(bundled_app, tmp_path):
+    questions = tmp_path / "conversation.jsonl"
+    questions.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in [
+        {"id": "t2", "question": FOLLOW_UP, "history": [FIRST]},
+        {"id": "bad", "question": FOLLOW_UP, "history": "Who developed Vicuna?"},
+    ]) + "\n", encoding="utf-8")
+    output = tmp_path / "answers.jsonl"
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(bundled_app.settings.data_dir)}
+    done = subprocess.run([str(EXE), "eval", str(questions), "-o", str(output)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    followed, bad = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert GOLD in followed["citations"][0]["text"] and "OpenAI" in followed["search_query"]
+    assert "history must be a list" in bad["error"]
+    assert read_question_file(questions)[0].history == (Turn(FIRST["question"], FIRST["answer"]),)
+
+
+def read_until(fd: int, wanted: str, timeout: float = 120.0) -> str:
+    """What the terminal shows until `wanted` appears."""
+    seen, deadline = b"", time.monotonic() + timeout
+    while wanted.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{wanted!r} never came; the terminal showed {seen.decode(errors='replace')[-500:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the program ended
+                break
+    return seen.decode(errors="replace")
+
+
+def test_the_terminal_chat_answers_a_follow_up_and_shows_its_sources(bundled_app):
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(bundled_app.settings.data_dir), "TERM": "dumb"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the chat, on the pseudo-terminal
+        os.execve(str(EXE), [str(EXE), "chat"], env)
+    try:
+        read_until(fd, "> ")
+        os.write(fd, (FIRST["question"] + "\n").encode())
+        first = read_until(fd, "\n> ")
+        assert "[1] " in first
+        os.write(fd, (FOLLOW_UP + "\n").encode())
+        assert "searched: " + FOLLOW_UP in read_until(fd, "\n> ")
+        os.write(fd, b"/sources\n")
+        assert GOLD in read_until(fd, "\n> ").replace("\r\n", "\n").replace("\n    ", "")
+        os.write(fd, b"/sources 7\n")
+        assert "no answer '7'" in read_until(fd, "\n> ")
+        os.write(fd, b"/new\n")
+        assert "a new conversation" in read_until(fd, "\n> ")
+        os.write(fd, b"/quit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
