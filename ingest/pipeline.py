@@ -174,6 +174,12 @@ def ingest_paths(
     batch = _PendingDocuments(store, embedder, settings)
     for n, path in enumerate(_progress(files, progress, batch), 1):
         source = str(path)
+        if not _utf8_name(source):
+            # The store keeps names as UTF-8 text; such a name would fail the whole write batch.
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            failures.append((shown, "its name is not UTF-8 text: rename the file (e.g. with `convmv`)"))
+            _plain_line(progress, f"[{n}/{len(files)}] failed {shown}: its name is not UTF-8 text")
+            continue
         try:
             decoded = read_document(path, int(settings.max_file_mb * 1e6))
         except UnreadableFileError as exc:
@@ -273,6 +279,14 @@ class _PendingDocuments:
         self.documents_added += len(self._items)
         self.chunks_embedded += self.pending_chunks
         self._items, self.pending_chunks = [], 0
+
+
+def _utf8_name(source: str) -> bool:
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept as surrogates by os.fsdecode
+        return False
+    return True
 
 
 def _free_doc_id(path: Path, taken: dict[str, str]) -> str:

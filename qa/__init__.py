@@ -3,6 +3,7 @@
 from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.records import Answer, Citation, Span
 from qa.settings import Settings, load_settings
+from store import StoreUnavailableError  # what a UI tells its user apart: the index is not reachable
 
 __all__ = [
     "Answer",
@@ -14,5 +15,6 @@ __all__ = [
     "Settings",
     "SettingsError",
     "Span",
+    "StoreUnavailableError",
     "load_settings",
 ]

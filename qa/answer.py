@@ -88,6 +88,12 @@ def answer_question(
             not 1 to MOST_CITED.
         EmptyIndexError: nothing has been ingested.
     """
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__} ({question!r:.40})")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+        raise QuestionError(f"k, the passages to cite, must be a whole number from 1 to {MOST_CITED}, not {k!r:.40}")
+    if lang is not None and not isinstance(lang, str):
+        raise QuestionError(f"lang must be a language code such as en, zh or fr, not {lang!r:.40}")
     lang = lang.strip().lower() if lang is not None else None
     if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
         raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")

@@ -22,6 +22,10 @@ _INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexE
 _OTHER_ERRORS = (IngestError, QAError, StoreError, IndexMismatchError)
 
 
+# `eval`: every line was answered, but some got an error line instead (2: the file is unreadable).
+LINES_FAILED = 3
+
+
 class InputError(click.ClickException):
     """Bad input: one line on stderr, exit code 2."""
 
@@ -273,7 +277,8 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
              report_dir: Path | None, compare: tuple[Path, Path] | None):
     """Answer every question of a JSON Lines file (FORMAT.md), one answer line each.
 
-    A bad line gets an output line with "error", and the batch goes on. When the
+    A bad line gets an output line with "error", and the batch goes on; the exit code is
+    then 3 (2: the file cannot be read at all). Repeated ids are warned about. When the
     questions carry gold fields (gold, answer_any, answerable), prints hit@5, MRR,
     answer_acc, abstain_acc and p50/p95 latency; with `lang` and `doc` fields, also
     per question language and same-language versus cross-lingual.
@@ -283,9 +288,13 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
       corpus-qa eval ../shared/eval/dev.jsonl -o answers.jsonl --report report/
       corpus-qa eval ../shared/eval/dev.jsonl --compare before.jsonl after.jsonl
     """
-    from qa.evaluate import compute_metrics, metrics_breakdown, read_question_file, read_results
+    from qa.evaluate import compute_metrics, metrics_breakdown, read_question_file, read_results, repeated_ids
 
     lines = read_question_file(questions)
+    repeated = repeated_ids(lines)
+    if repeated:
+        click.echo(f"warning: {len(repeated)} ids are on more than one line ({', '.join(repeated[:5])}"
+                   f"{', …' if len(repeated) > 5 else ''}): their answers share an id", err=True)
     if compare:
         _print_comparison(lines, read_results(compare[0]), read_results(compare[1]), as_json)
         return
@@ -310,6 +319,8 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
             click.echo(f"report written to {report_dir / 'report.html'}", err=True)
     elif report_dir:
         raise InputError(f"{questions} has no gold fields (gold, answer_any, answerable): there is nothing to report")
+    if any(r.get("error") for r in results):
+        ctx.exit(LINES_FAILED)
 
 
 def _answer_all(app, lines, output: Path | None, k: int | None) -> list[dict]:

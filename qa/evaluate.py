@@ -35,12 +35,12 @@ def read_question_file(path: Path) -> list[QuestionLine]:
         QuestionFileError: the file is missing, not UTF-8, or has no line that is a JSON object.
     """
     try:
-        raw = Path(path).read_bytes().decode("utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise QuestionFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise QuestionFileError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 JSON Lines") from exc
-    lines = [_parse_line(n, text) for n, text in enumerate(raw.splitlines(), 1) if text.strip()]
+    lines = [_parse_line(n, text) for n, text in enumerate(raw.split(b"\n"), 1) if text.strip()]
+    if lines and all(line.error and line.error.startswith("not UTF-8") for line in lines):
+        raise QuestionFileError(f"{path} is not UTF-8 text ({lines[0].error}): save it as UTF-8 JSON Lines")
     if not lines:
         raise QuestionFileError(f"{path} holds no questions: write one JSON object per line, e.g. "
                                 '{"id": "q1", "question": "Who created Chatbot Arena?"}')
@@ -73,8 +73,12 @@ def read_results(path: Path) -> list[dict]:
     return results
 
 
-def _parse_line(line_no: int, text: str) -> QuestionLine:
+def _parse_line(line_no: int, raw: bytes) -> QuestionLine:
     fallback_id = f"line-{line_no}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return QuestionLine(line_no, fallback_id, "", error=f"not UTF-8 text (byte {exc.start} of the line)")
     try:
         row = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -117,8 +121,21 @@ def answer_lines(
     return results
 
 
+# An error line names its question; a huge one is cut, as the error says why it was refused.
+_QUESTION_SHOWN = 200
+
+
 def _error_result(qid: str, question: str, error: str) -> dict:
-    return {"id": qid, "question": question, "answer": "", "answerable": False, "citations": [], "error": error}
+    shown = question if len(question) <= _QUESTION_SHOWN else question[: _QUESTION_SHOWN - 1] + "…"
+    return {"id": qid, "question": shown, "answer": "", "answerable": False, "citations": [], "error": error}
+
+
+def repeated_ids(lines: Iterable[QuestionLine]) -> list[str]:
+    """The ids more than one line carries: their answers cannot be told apart."""
+    seen: dict[str, int] = {}
+    for line in lines:
+        seen[line.id] = seen.get(line.id, 0) + 1
+    return [qid for qid, count in seen.items() if count > 1]
 
 
 def normalise(text: str | None) -> str:

@@ -119,7 +119,7 @@ def test_each_answer_keeps_its_own_sources_and_a_failed_turn_keeps_the_conversat
     page.wait_for_timeout(300)
     card = page.locator("#chat #a1-source-1")
     box, height = card.bounding_box(), page.evaluate("window.innerHeight")
-    assert box and card.is_visible(), "the first answer's own source 1 is shown"
+    assert box and card.is_visible() and 0 <= box["y"] < height, "the first answer's own source 1 is in view"
     card.locator("> summary").click()
     assert "Ion Stoica" in card.inner_text()
 

@@ -102,19 +102,25 @@ def test_eval_of_dev_set_agrees_with_reference_checkers(ingested, tmp_path):
 
 def test_eval_bad_line_gets_an_error_line_and_batch_goes_on(ingested, tmp_path):
     questions = tmp_path / "q.jsonl"
-    questions.write_text(
-        '{"id": "a", "question": "Who released Llama?"}\n'
-        "{not json\n"
-        '{"id": "c", "question": ""}\n'
-        '{"id": "d", "question": "Quand Meta a-t-il publié Llama ?"}\n',
-        encoding="utf-8",
+    questions.write_bytes(
+        b'{"id": "a", "question": "Who released Llama?"}\n'
+        b"{not json\n"
+        b'{"id": "c", "question": ""}\n'
+        b'{"id": "e", "question": "Qui a publi\xe9 Llama ?"}\n'  # one Latin-1 byte
+        + json.dumps({"id": "f", "question": "why " * 600}).encode() + b"\n"
+        b'{"id": "d", "question": "Quand Meta a-t-il publi\xc3\xa9 Llama ?"}\n'
+        b'{"id": "d", "question": "Who released Llama 2?"}\n'
     )
     result = run("eval", str(questions))
+    assert result.exit_code == 3, "some lines failed: a documented code of its own"
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["id"] for r in rows] == ["a", "line-2", "c", "d"]
-    assert [bool(r.get("error")) for r in rows] == [False, True, True, False]
+    assert [r["id"] for r in rows] == ["a", "line-2", "c", "line-4", "f", "d", "d"]
+    assert [bool(r.get("error")) for r in rows] == [False, True, True, True, True, False, False]
     assert rows[1]["answerable"] is False and "not JSON" in rows[1]["error"]
     assert "empty" in rows[2]["error"]
+    assert "not UTF-8 text (byte 36 of the line)" in rows[3]["error"]
+    assert "the limit is 2000" in rows[4]["error"] and len(rows[4]["question"]) == 200
+    assert "1 ids are on more than one line (d)" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Ingest: incremental by content hash, one failing file never stops the batch, bad paths fail clearly."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,33 @@ def test_gbk_file_is_decoded_and_its_citations_name_the_encoding(tmp_path, app_f
     citation = answer.citations[0]
     assert citation.to_json()["encoding"].lower() in ("gbk", "gb2312", "gb18030")
     assert path.read_bytes().decode(citation.encoding)[citation.start : citation.end] == citation.text
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-16", b""), ("utf-16-le", b""), ("utf-16-be", b"")])
+def test_utf16_text_is_decoded_and_its_citations_name_the_encoding(tmp_path, app_factory, encoding, bom):
+    # Windows Notepad's "Unicode" is UTF-16 with a byte-order mark ("utf-16" writes one); the others have none.
+    app = app_factory(tmp_path / "data")
+    path = tmp_path / "notepad.txt"
+    path.write_bytes(bom + "Canals\n\nThe Suez Canal opened in November 1869, after ten years of work.\n".encode(encoding))
+    report = app.ingest([path], progress=False)
+    assert report.documents_added == 1 and not report.failures
+    citation = app.ask("When did the Suez Canal open?").citations[0]
+    assert "November 1869" in citation.text and citation.encoding.lower().startswith("utf_16")
+    assert path.read_bytes().decode(citation.encoding)[citation.start : citation.end] == citation.text
+
+
+def test_a_file_whose_name_is_not_utf8_fails_alone_and_the_others_are_stored(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = tmp_path / "iso"
+    docs.mkdir()
+    (docs / "canal.txt").write_text("Canals\n\nThe Suez Canal opened in November 1869.\n", encoding="utf-8")
+    odd = os.fsdecode(os.fsencode(docs) + b"/latin1-\xe9name.txt")
+    Path(odd).write_bytes(b"Canals\n\nThe Panama Canal opened in August 1914.\n")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1
+    [(name, reason)] = report.failures
+    assert name.endswith("latin1-\\xe9name.txt") and "not UTF-8" in reason
+    assert "November 1869" in app.ask("When did the Suez Canal open?").citations[0].text
 
 
 def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):

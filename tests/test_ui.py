@@ -134,3 +134,20 @@ def test_serving_beyond_this_machine_without_login_warns(data_dir):
         proc.wait(timeout=30)
     assert "without a login" in lines[0] and "--auth USER:PASSWORD" in lines[0]
     assert lines[1].startswith("serving 5 documents")
+
+
+@pytest.mark.parametrize("question, params, message", [
+    ("", {}, "the question is empty"),
+    (123, {}, "the question must be text, not int"),
+    ("Who released Llama 2?", {"k": 2.5}, "k, the passages to cite, must be a whole number from 1 to 50, not 2.5"),
+    ("Who released Llama 2?", {"k": "3"}, "must be a whole number from 1 to 50, not '3'"),
+    ("Who released Llama 2?", {"k": 0}, "cannot cite 0 passages"),
+    ("Who released Llama 2?", {"lang": "French"}, "unknown language filter 'french'"),
+    ("Who released Llama 2?", {"lang": 5}, "lang must be a language code such as en, zh or fr, not 5"),
+    ("Who released Llama 2?", {"history": "Who?"}, "history must be a list"),
+    ("Who released Llama 2?", {"history": [{"answer": "Meta"}]}, "history turn 1 must be an object with a 'question'"),
+])
+def test_bad_ask_parameters_get_one_message_naming_what_to_fix(client, question, params, message):
+    with pytest.raises(Exception) as refused:
+        client.predict(question, api_name="/ask", **params)
+    assert message in str(refused.value) and "Traceback" not in str(refused.value)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from qa import Answer, Citation, QAError
+from qa import Answer, Citation, QAError, StoreUnavailableError
 from qa.app import App
 
 EXAMPLES = [
@@ -191,6 +191,11 @@ def build_ui(app: App):
                     yield updated, render_sources(answer, app), "", done
         except QAError as exc:  # the user's to fix: say what, and keep the conversation
             yield shown + [{"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"}], gr.skip(), message, turns
+        except StoreUnavailableError as exc:  # a server that is down: say so, the details in the log
+            logging.getLogger(__name__).warning("the index is not reachable: %s", exc)
+            yield (shown + [{"role": "assistant", "content": "⚠️ The index is not reachable: "
+                                                             f"{html.escape(str(exc))}. Please try again."}],
+                   gr.skip(), message, turns)
         except Exception:  # ours: a short apology, the conversation kept, the details in the log
             logging.getLogger(__name__).exception("answering %r failed", message)
             yield (shown + [{"role": "assistant", "content": "⚠️ Sorry, something went wrong while answering this. "
