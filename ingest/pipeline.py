@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sys
@@ -77,17 +78,30 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, st
         if not os.access(path, os.R_OK):
             raise IngestInputError(f"cannot read {given}: permission denied")
         candidates = sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()) if path.is_dir() else [path]
-        for candidate in candidates:
+        for candidate in (c.absolute() for c in candidates):  # every line names its file one way: in full
             if candidate.name.startswith("."):
                 continue
-            if not candidate.exists():
-                skipped.append((str(candidate), "broken link: its target is missing"))
-                continue
-            if candidate.suffix.lower() in supported_suffixes():
+            unusable = _unusable_link(candidate)
+            if unusable:
+                skipped.append((str(candidate), unusable))
+            elif candidate.suffix.lower() in supported_suffixes():
                 files.append(candidate.resolve())
             else:
                 skipped.append((str(candidate), f"unsupported file type (supported: {', '.join(supported_suffixes())})"))
     return list(dict.fromkeys(files)), skipped
+
+
+def _unusable_link(path: Path) -> str | None:
+    """Why a link inside a folder is not followed, or None for a file to read."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a link loop: it points back at itself"
+        return "broken link: its target is missing"
+    if path.is_dir():
+        return "a link to a folder, not followed: give the folder itself to ingest it"
+    return None
 
 
 @dataclass(frozen=True)

@@ -385,7 +385,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, auth: str | No
     """
     settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port, "auth": auth})
     from qa.app import build_app
-    from ui import build_ui
+    from ui import launch_chat
 
     app = build_app(settings)
     app.warm()
@@ -397,8 +397,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, auth: str | No
                    "machine can read the corpus; add --auth USER:PASSWORD", err=True)
     click.echo(f"serving {status.documents} documents ({status.chunks} chunks) at "
                f"http://{settings.ui.host}:{settings.ui.port}", err=True)
-    build_ui(app).launch(server_name=settings.ui.host, server_port=settings.ui.port, quiet=True,
-                         auth=settings.ui.credentials)
+    launch_chat(app, server_name=settings.ui.host, server_port=settings.ui.port, quiet=True,
+                auth=settings.ui.credentials)
 
 
 @cli.command()

@@ -32,11 +32,10 @@ def free_port() -> int:
 @contextlib.contextmanager
 def launched_chat(app: App, **launch):
     """The chat of `app` served on a free loopback port for the block: yields its URL."""
-    from ui import build_ui
+    from ui import launch_chat
 
-    page = build_ui(app)
     port = free_port()
-    page.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
+    page = launch_chat(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -1,5 +1,6 @@
 """The chat in a real browser: headless Chromium (Debian's package) driven by Playwright."""
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -98,6 +99,29 @@ def test_upload_from_the_page_adds_a_document(browser, page_url, tmp_path):
     assert "May 1937" in page.locator("#chat").inner_text()
     assert "airship.md" in page.locator("#sources").inner_text()
     page.close()
+
+
+def test_a_second_upload_of_the_same_name_keeps_the_first(browser, page_url, tmp_path):
+    notes = []
+    for user, fact in (("ana", "The Graf Zeppelin flew around the world in 1929."),
+                       ("ben", "The airship Norge flew over the North Pole in 1926.")):
+        (tmp_path / user).mkdir()
+        notes.append(tmp_path / user / "notes.txt")
+        notes[-1].write_text(f"Airships\n\n{fact}\n", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(page_url)
+    page.get_by_text("Add documents").click()
+    for note in notes:
+        page.locator("input[type=file]").set_input_files(str(note))  # as another user would, alone
+        page.get_by_role("button", name="Add to the index").click()
+        digest = hashlib.sha256(note.read_bytes()).hexdigest()[:12]
+        page.get_by_text(f"uploads/{digest}/notes.txt").wait_for(timeout=30000)
+    page.close()
+    for question, fact in (("When did the Graf Zeppelin fly around the world?", "1929"),
+                           ("When did the Norge fly over the North Pole?", "1926")):
+        page = ask_in_page(browser, page_url, question)
+        assert fact in page.locator("#chat").inner_text(), "neither upload replaced the other"
+        page.close()
 
 
 def ask_again(page, question: str, turn: int) -> None:

@@ -138,6 +138,27 @@ def test_a_file_whose_name_is_not_utf8_fails_alone_and_the_others_are_stored(tmp
     assert "November 1869" in app.ask("When did the Suez Canal open?").citations[0].text
 
 
+def test_links_that_cannot_be_read_say_why_and_every_line_names_its_file_in_full(tmp_path, app_factory, monkeypatch):
+    app = app_factory(tmp_path / "data")
+    docs = tmp_path / "docs"
+    (docs / "elsewhere").mkdir(parents=True)
+    (docs / "good.txt").write_text("A good article about open models.\n", encoding="utf-8")
+    (docs / "empty.md").write_bytes(b"")
+    (docs / "picture.png").write_bytes(b"\x89PNG")
+    (docs / "folder-link").symlink_to(tmp_path / "data")
+    (docs / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    (docs / "loop.txt").symlink_to(docs / "loop.txt")
+    monkeypatch.chdir(tmp_path)
+    report = app.ingest([Path("docs")], progress=False)
+    assert report.documents_added == 1
+    reasons = {Path(path).name: reason for path, reason in [*report.failures, *report.skipped]}
+    assert reasons["loop.txt"] == "a link loop: it points back at itself"
+    assert reasons["gone.txt"] == "broken link: its target is missing"
+    assert reasons["folder-link"].startswith("a link to a folder, not followed")
+    assert reasons["picture.png"].startswith("unsupported file type") and reasons["empty.md"] == "it is empty"
+    assert all(Path(path).is_absolute() for path, _ in [*report.failures, *report.skipped])
+
+
 def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     with pytest.raises(IngestInputError, match="no such file or folder: .*nowhere.txt"):

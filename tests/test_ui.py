@@ -151,3 +151,29 @@ def test_bad_ask_parameters_get_one_message_naming_what_to_fix(client, question,
     with pytest.raises(Exception) as refused:
         client.predict(question, api_name="/ask", **params)
     assert message in str(refused.value) and "Traceback" not in str(refused.value)
+
+
+def test_an_upload_refused_by_ingest_leaves_nothing_behind(tmp_path, app_factory):
+    from ui import add_uploads
+
+    app = app_factory(tmp_path / "data", CORPUS_QA_MAX_FILE_MB="0.001")
+    big, small = tmp_path / "tmp-gradio" / "big.txt", tmp_path / "tmp-gradio" / "small.txt"
+    big.parent.mkdir()
+    big.write_text("Airships\n\n" + "The Hindenburg burned in 1937. " * 100, encoding="utf-8")
+    small.write_text("Airships\n\nThe Norge flew over the North Pole in 1926.\n", encoding="utf-8")
+    report = add_uploads(app, [big, small])
+    assert "Added 1" in report and "failed `" in report and "MB limit" in report
+    kept = [p.relative_to(app.settings.data_dir / "uploads").parts for p in
+            (app.settings.data_dir / "uploads").rglob("*") if p.is_file()]
+    assert [parts[-1] for parts in kept] == ["small.txt"], "the refused copy is removed"
+    assert not big.exists(), "nor gradio's temporary copy of it"
+
+
+def test_the_server_refuses_an_upload_over_the_size_limit(tmp_path, app_factory):
+    import httpx
+
+    app = app_factory(tmp_path / "data", CORPUS_QA_MAX_FILE_MB="0.001")
+    with launched_chat(app) as url:
+        refused = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.txt", b"x" * 5000)})
+        accepted = httpx.post(f"{url}gradio_api/upload", files={"files": ("small.txt", b"x" * 500)})
+    assert refused.status_code == 413 and accepted.status_code == 200

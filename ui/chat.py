@@ -6,6 +6,8 @@ holds `<script>` or `<img onerror=…>` is shown as text, never run.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import html
 import logging
 import os
@@ -170,6 +172,45 @@ def _surroundings(app: App | None, citation: Citation) -> str:
     )
 
 
+def add_uploads(app: App, uploaded: list[Path]) -> str:
+    """Keep a copy of each uploaded file in the data dir's `uploads/`, one folder per content, so
+    that two files of one name never replace each other; ingest them; remove what was refused.
+    Returns the report shown under the upload button (Markdown)."""
+    uploads = app.settings.data_dir / "uploads"
+    copies: dict[str, Path] = {}
+    for source in uploaded:
+        # Citations point at the file: keep a copy in the data dir, not in gradio's temp folder.
+        target = uploads / hashlib.sha256(source.read_bytes()).hexdigest()[:12] / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copies[str(target)] = source
+    report = app.ingest(list(map(Path, copies)), progress=False)
+    for refused, _ in [*report.failures, *report.skipped]:
+        if refused in copies:  # nothing of a refused file is kept, here or in gradio's temp folder
+            Path(refused).unlink(missing_ok=True)
+            copies[refused].unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # still holding another upload of that content
+                Path(refused).parent.rmdir()
+
+    def shown(path: str) -> str:
+        return Path(path).relative_to(uploads).as_posix() if uploads in Path(path).parents else Path(path).name
+
+    lines = [f"Added {report.documents_added}, unchanged {report.documents_unchanged}, "
+             f"failed {report.documents_failed}; {report.chunks_embedded} chunks embedded."]
+    lines += [f"- added `uploads/{shown(p)}`" for p in copies
+              if p not in {f for f, _ in [*report.failures, *report.skipped]}]
+    lines += [f"- failed `{shown(p)}`: {html.escape(reason)}" for p, reason in report.failures]
+    lines += [f"- skipped `{shown(p)}`: {html.escape(reason)}" for p, reason in report.skipped]
+    return "\n".join(lines)
+
+
+def launch_chat(app: App, **launch):
+    """Serve the chat; uploads over the ingest size limit are refused by the server itself."""
+    page = build_ui(app)
+    page.launch(max_file_size=int(app.settings.ingest.max_file_mb * 1e6), **launch)
+    return page
+
+
 def build_ui(app: App):
     """The chat page for an app whose store is already open."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -204,22 +245,8 @@ def build_ui(app: App):
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
             raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).")
-        uploads = app.settings.data_dir / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for f in progress.tqdm(files, desc="Copying"):
-            source = Path(getattr(f, "name", f))
-            # Citations point at the file: keep a copy in the data dir, not in gradio's temp folder.
-            target = uploads / source.name
-            shutil.copyfile(source, target)
-            paths.append(target)
-        progress(0.5, desc="Embedding")
-        report = app.ingest(paths, progress=False)
-        lines = [f"Added {report.documents_added}, unchanged {report.documents_unchanged}, "
-                 f"failed {report.documents_failed}; {report.chunks_embedded} chunks embedded."]
-        lines += [f"- failed `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.failures]
-        lines += [f"- skipped `{Path(p).name}`: {html.escape(reason)}" for p, reason in report.skipped]
-        return "\n".join(lines), status_line()
+        progress(0.1, desc="Embedding")
+        return add_uploads(app, [Path(getattr(f, "name", f)) for f in files]), status_line()
 
     def ask(question: str, k: int | None = None, lang: str = "any", history: list[dict] | None = None) -> dict:
         """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations,
