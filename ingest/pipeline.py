@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -94,12 +95,12 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, st
 def _unusable_link(path: Path) -> str | None:
     """Why a link inside a folder is not followed, or None for a file to read."""
     try:
-        os.stat(path)
+        target = os.stat(path)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "a link loop: it points back at itself"
         return "broken link: its target is missing"
-    if path.is_dir():
+    if stat.S_ISDIR(target.st_mode):
         return "a link to a folder, not followed: give the folder itself to ingest it"
     return None
 
@@ -188,17 +189,13 @@ def ingest_paths(
     batch = _PendingDocuments(store, embedder, settings)
     for n, path in enumerate(_progress(files, progress, batch), 1):
         source = str(path)
-        if not _utf8_name(source):
-            # The store keeps names as UTF-8 text; such a name would fail the whole write batch.
-            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-            failures.append((shown, "its name is not UTF-8 text: rename the file (e.g. with `convmv`)"))
-            _plain_line(progress, f"[{n}/{len(files)}] failed {shown}: its name is not UTF-8 text")
-            continue
         try:
+            _check_name(source)
             decoded = read_document(path, int(settings.max_file_mb * 1e6))
         except UnreadableFileError as exc:
-            failures.append((source, str(exc)))
-            _plain_line(progress, f"[{n}/{len(files)}] failed {source}: {exc}")
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # `source` itself, for a UTF-8 name
+            failures.append((shown, str(exc)))
+            _plain_line(progress, f"[{n}/{len(files)}] failed {shown}: {exc}")
             continue
         previous = by_source.get(source)
         if previous and previous.content_hash == decoded.content_hash and previous.prepared == prepared_with:
@@ -295,12 +292,12 @@ class _PendingDocuments:
         self._items, self.pending_chunks = [], 0
 
 
-def _utf8_name(source: str) -> bool:
+def _check_name(source: str) -> None:
+    """The store keeps names as UTF-8 text: another name would fail the whole write batch."""
     try:
         source.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes of the name, kept as surrogates by os.fsdecode
-        return False
-    return True
+        raise UnreadableFileError("its name is not UTF-8 text: rename the file (e.g. with `convmv`)") from None
 
 
 def _free_doc_id(path: Path, taken: dict[str, str]) -> str:

@@ -69,11 +69,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
     Bytes are decoded as they are (no newline translation, BOM kept), so `text[start:end]`
     is what any reader of the file with that encoding sees.
     """
-    from charset_normalizer import from_bytes
-
     if b"\x00" in data[:8192]:
         # UTF-16 text (Windows' "Unicode", with or without its byte-order mark) is full of zero bytes too.
-        best = from_bytes(data).best()
+        best = _detected_encoding(data)
         if best is None or not best.encoding.startswith(("utf_16", "utf_32")):
             raise UnreadableFileError("it is binary, not text")
         return str(best), best.encoding
@@ -81,10 +79,17 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
+    best = _detected_encoding(data)
     if best is None:
         raise UnreadableFileError("it is not text in any encoding charset-normalizer recognises")
     return str(best), best.encoding
+
+
+def _detected_encoding(data: bytes):
+    """charset-normalizer's best reading of the bytes, or None (imported here: UTF-8 files never need it)."""
+    from charset_normalizer import from_bytes
+
+    return from_bytes(data).best()
 
 
 def _hash(data: bytes) -> str:

@@ -212,6 +212,8 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
         import readline  # noqa: F401  -- line editing and history for input()
     except ImportError:  # not on every platform; input() still works
         pass
+    from qa.conversation import Turn
+
     app = _app(ctx)
     answers: list = []
     click.echo("Ask about the articles; /sources N, /new, /quit. Follow-ups are read against the conversation.")
@@ -235,9 +237,8 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
         if line.startswith("/"):
             click.echo(f"unknown command {line.split()[0]!r}: use /sources N, /new or /quit", err=True)
             continue
-        history = [{"question": a.question, "answer": a.text} for a in answers]
         try:
-            answer = app.ask(line, k, lang, history=history)
+            answer = app.ask(line, k, lang, history=[Turn(a.question, a.text) for a in answers])
         except QAError as exc:  # the user's to fix: say so, and keep the conversation
             click.echo(f"error: {exc}", err=True)
             continue

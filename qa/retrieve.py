@@ -286,7 +286,8 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     in_document = {p.chunk.doc_id: hits.document_coverage.get(p.chunk.doc_id, 0.0) for p in candidates.values()}
     best_document = max(in_document.values(), default=0.0)
     question_lang = detect_language(query.text)
-    named = {p.chunk.doc_id: query.terms.coverage(document_name(p.chunk)) for p in candidates.values()}
+    chunk_of_document = {p.chunk.doc_id: p.chunk for p in candidates.values()}
+    named = {doc_id: query.terms.coverage(document_name(chunk)) for doc_id, chunk in chunk_of_document.items()}
     question_held = max(hits.coverage.values(), default=0.0)
     evidence = []
     for chunk_id, p in candidates.items():
@@ -320,7 +321,7 @@ def _gather_candidates(query: Query, hits: KeywordHits, context_hits: KeywordHit
     """The dense and keyword candidates by chunk id, each scored by its cosine to the question;
     for a follow-up, the conversation's candidates too, and each one's cosine to the conversation."""
     dense = retrieval.store.search(query.vector, settings.dense_candidates, lang)
-    if query.context is None or context_hits is None:
+    if context_hits is None:
         candidates = {p.chunk.chunk_id: p for p in dense}
         wanted, context_cosines = [c for c in hits.chunk_ids if c not in candidates], {}
     else:
@@ -332,7 +333,7 @@ def _gather_candidates(query: Query, hits: KeywordHits, context_hits: KeywordHit
         if lang is None or chunk.lang == lang:
             vector = np.asarray(vector, np.float32)
             candidates[chunk.chunk_id] = Passage(chunk, float(np.dot(vector, query.vector)))
-            if query.context is not None:
+            if context_hits is not None:
                 context_cosines[chunk.chunk_id] = float(np.dot(vector, query.context.vector))
     return candidates, context_cosines
 

@@ -65,15 +65,24 @@ def _card_id(turn: int, rank: int) -> str:
 
 
 def _source_card(c: Citation, answer: Answer, turn: int, app: App | None) -> str:
-    cross = c.lang != answer.answer_language
+    foreign = _in_original_language(c, answer)
     return (
         f'<details id="{_card_id(turn, c.rank)}" class="source-card"><summary>[{c.rank}] {html.escape(_short_title(c))}'
         f" <small>· {html.escape(Path(c.source).name)} · {html.escape(c.lang)} · score {c.score:.2f}</small></summary>"
-        + (f"<small><i>In its original language ({html.escape(c.lang)}), not the question's.</i></small><br>"
-           if cross else "")
-        + f"{_marked_passage(c.text, c.start, [(s.start, s.end) for s in c.answer_spans])}"
-        f"<br><small>chars {c.start}–{c.end}</small>{_surroundings(app, c)}</details>"
+        + (f"<small><i>{foreign[0].upper() + foreign[1:]}.</i></small><br>" if foreign else "")
+        + f"{_marked_citation(c)}<br><small>chars {c.start}–{c.end}</small>{_surroundings(app, c)}</details>"
     )
+
+
+def _in_original_language(c: Citation, answer: Answer) -> str:
+    """Said of a source in another language than the question (escaped), or ""."""
+    if c.lang == answer.answer_language:
+        return ""
+    return f"in its original language ({html.escape(c.lang)}), not the question's"
+
+
+def _marked_citation(c: Citation) -> str:
+    return _marked_passage(c.text, c.start, [(s.start, s.end) for s in c.answer_spans])
 
 
 def _short_title(c: Citation, width: int = 80) -> str:
@@ -129,15 +138,15 @@ def render_sources(answer: Answer, app: App | None = None) -> str:
     heading = "Sources" if answer.answerable else "The articles don't say. Closest passages"
     parts = [f"<h3>{heading}</h3>"]
     for c in answer.citations:
-        cross = c.lang != answer.answer_language
+        foreign = _in_original_language(c, answer)
         parts.append(
             f'<div id="source-{c.rank}" class="source"><p><b>[{c.rank}] {html.escape(Path(c.source).name)}</b>'
             f" · {html.escape(c.title[:80])}<br><small>{html.escape(c.lang)} · score {c.score:.2f} · "
             f"chars {c.start}–{c.end}"
-            + (f" · <i>in its original language ({html.escape(c.lang)}), not the question's</i>" if cross else "")
+            + (f" · <i>{foreign}</i>" if foreign else "")
             + "</small></p>"
             f'<div style="border-left:3px solid #999;padding-left:8px">'
-            f"{_marked_passage(c.text, c.start, [(s.start, s.end) for s in c.answer_spans])}</div>"
+            f"{_marked_citation(c)}</div>"
             f"{_surroundings(app, c)}</div>"
         )
     return "\n".join(parts)
@@ -185,20 +194,19 @@ def add_uploads(app: App, uploaded: list[Path]) -> str:
         shutil.copyfile(source, target)
         copies[str(target)] = source
     report = app.ingest(list(map(Path, copies)), progress=False)
-    for refused, _ in [*report.failures, *report.skipped]:
-        if refused in copies:  # nothing of a refused file is kept, here or in gradio's temp folder
-            Path(refused).unlink(missing_ok=True)
-            copies[refused].unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # still holding another upload of that content
-                Path(refused).parent.rmdir()
+    refused = {path for path, _ in [*report.failures, *report.skipped]}
+    for copy in refused & copies.keys():  # nothing of a refused file is kept, here or in gradio's temp folder
+        Path(copy).unlink(missing_ok=True)
+        copies[copy].unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # still holding another upload of that content
+            Path(copy).parent.rmdir()
 
     def shown(path: str) -> str:
         return Path(path).relative_to(uploads).as_posix() if uploads in Path(path).parents else Path(path).name
 
     lines = [f"Added {report.documents_added}, unchanged {report.documents_unchanged}, "
              f"failed {report.documents_failed}; {report.chunks_embedded} chunks embedded."]
-    lines += [f"- added `uploads/{shown(p)}`" for p in copies
-              if p not in {f for f, _ in [*report.failures, *report.skipped]}]
+    lines += [f"- added `uploads/{shown(p)}`" for p in copies if p not in refused]
     lines += [f"- failed `{shown(p)}`: {html.escape(reason)}" for p, reason in report.failures]
     lines += [f"- skipped `{shown(p)}`: {html.escape(reason)}" for p, reason in report.skipped]
     return "\n".join(lines)
