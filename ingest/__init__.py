@@ -1,10 +1,10 @@
 """Files to embedded chunks: read, decode, clean, split, embed and store."""
 
 from ingest.embedder import Embedder, load_embedder
-from ingest.errors import EmbedderError, IngestError, IngestInputError, LexiconError, UnreadableFileError
-from ingest.language import LANGUAGE_NAMES, detect_language
+from ingest.errors import EmbedderError, IngestError, IngestInputError, UnreadableFileError
 from ingest.pipeline import IngestReport, bundled_corpus, ingest_paths
 from ingest.settings import DEFAULT_EMBEDDER, IngestSettings
+from ingest.text import LANGUAGE_NAMES, detect_language
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -15,7 +15,6 @@ __all__ = [
     "IngestReport",
     "IngestSettings",
     "LANGUAGE_NAMES",
-    "LexiconError",
     "UnreadableFileError",
     "bundled_corpus",
     "detect_language",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.chunking import is_heading, trim_span
+from ingest.text import is_heading, trim_span
 
 # A whole line that is one of these is page furniture, not article text.
 _BOILERPLATE_LINE = [

@@ -13,9 +13,5 @@ class EmbedderError(IngestError):
     """The configured embedding model cannot be loaded."""
 
 
-class LexiconError(IngestError):
-    """The configured bilingual dictionary cannot be read."""
-
-
 class UnreadableFileError(IngestError):
     """One file could not be read or decoded; the rest of the batch goes on."""

@@ -17,9 +17,9 @@ from ingest.chunking import following_sentence_end, split_into_chunks
 from ingest.clean import find_content_spans
 from ingest.embedder import Embedder
 from ingest.errors import IngestInputError, UnreadableFileError
-from ingest.language import detect_document_language
 from ingest.readers import DecodedFile, read_document, supported_suffixes
 from ingest.settings import IngestSettings
+from ingest.text import detect_document_language
 from store import ChromaStore, Chunk, Document
 
 
@@ -119,8 +119,7 @@ class PreparedDocument:
 # what chunks a file gives.
 PREPARATION_VERSION = 6
 # The widest sentence a citation shows after its chunk (see `Chunk.following`), in display width as
-# chunks are measured: as long as an answer may be. 200 left out the answer to one question of
-# ../shared/eval/dev.jsonl and lowered xquad-dev's MRR; 400 and 600 changed nothing.
+# chunks are measured: as long as an answer may be.
 _LONGEST_FOLLOWING = 300
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_EMBEDDER = "use-multilingual-v3"
-DEFAULT_LEXICON = "cc-cedict"
-NO_LEXICON = "none"
 
 
 class IngestSettings(BaseModel):
@@ -23,16 +19,8 @@ class IngestSettings(BaseModel):
             "or the path of a local sentence-transformers model folder."
         ),
     )
-    lexicon: str = Field(
-        DEFAULT_LEXICON,
-        description=(
-            f"Bilingual dictionary for matching keywords across languages: '{DEFAULT_LEXICON}' (Chinese<->English, "
-            f"shipped in its package), the path of a file in CC-CEDICT format, or '{NO_LEXICON}'."
-        ),
-    )
     threads: int = Field(2, ge=1, le=64, description="CPU threads the embedder may use.")
-    # The three below were chosen on ../shared/eval (both sets) and bench/questions; the sizes,
-    # overlaps and title embedding tried, with their figures, are in bench/README.md ("Chunking").
+    # The three below were measured with `make eval`; bench/README.md ("Decisions") names the commit.
     chunk_chars: int = Field(
         400, ge=50, le=4000, description="Largest chunk, in display width (a Chinese character counts as two)."
     )
@@ -45,10 +33,3 @@ class IngestSettings(BaseModel):
         512, ge=1, le=100_000, description="Chunks embedded and written to the store together."
     )
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused, in MB.")
-
-    @field_validator("lexicon")
-    @classmethod
-    def _lexicon_is_known_or_a_file(cls, spec: str) -> str:
-        if spec not in (DEFAULT_LEXICON, NO_LEXICON) and not Path(spec).expanduser().is_file():
-            raise ValueError(f"not a file: give '{DEFAULT_LEXICON}', '{NO_LEXICON}' or the path of a CC-CEDICT file")
-        return spec

@@ -11,19 +11,31 @@ from dataclasses import replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.chunking import CLOSING_MARKS, ends_with_full_stop, is_heading, is_question
-from ingest.keywords import QueryTerms
-from ingest.language import HAN, LANGUAGE_NAMES
+from ingest.text import CLOSING_MARKS, HAN, LANGUAGE_NAMES, ends_with_full_stop, is_heading, is_question
 from qa.answer_type import asked_type, holds_type
 from qa.conversation import Turn
 from qa.errors import EmptyIndexError, QuestionError
 from qa.generate import (
-    Generator, GenerationError, OnToken, build_messages, marked_sentences_grammar, supported_sentences,
+    GenerationError,
+    Generator,
+    OnToken,
+    build_messages,
+    marked_sentences_grammar,
+    supported_sentences,
     without_markers,
 )
+from qa.keywords import QueryTerms
 from qa.records import Answer, Citation, Span, no_article_note, unwritten_note
-from qa.retrieve import (Evidence, Query, Retrieval, Sentence, find_evidence, make_query, spacing_aside,
-                         with_following_sentences)
+from qa.retrieve import (
+    Evidence,
+    Query,
+    Retrieval,
+    Sentence,
+    find_evidence,
+    make_query,
+    spacing_aside,
+    with_following_sentences,
+)
 from qa.scoring import ScoringModel, answer_features
 from qa.settings import MOST_CITED, QASettings
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder
-from ingest.keywords import KeywordIndex, load_keyword_index
-from ingest.lexicon import check_lexicon
 from ingest.readers import read_document
 from qa.answer import answer_question
 from qa.conversation import parse_history
 from qa.generate import Generator, OnToken, load_generator
+from qa.keywords import KeywordIndex, load_keyword_index
+from qa.lexicon import check_lexicon
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.retrieve import Retrieval
@@ -114,7 +114,7 @@ class App:
             fingerprint = self.store.fingerprint()
             if self._keywords is None or self._keywords.fingerprint != fingerprint:
                 self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
-                                                    fingerprint, self.settings.ingest.lexicon, self.settings.cache_dir)
+                                                    fingerprint, self.settings.qa.lexicon, self.settings.cache_dir)
             self._keywords_checked = now
         return self._keywords
 
@@ -156,7 +156,7 @@ def build_app(settings: Settings) -> App:
         LexiconError: the configured lexicon file is not in CC-CEDICT format.
         ScoringModelError: the shipped scoring model is missing or does not fit this code.
     """
-    check_lexicon(settings.ingest.lexicon)
+    check_lexicon(settings.qa.lexicon)
     embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
     reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
     store = open_store(settings.store, embedder.name, embedder.dimension)

@@ -17,5 +17,9 @@ class EmptyIndexError(QAError):
     """Nothing has been ingested yet, so there is nothing to answer from."""
 
 
+class LexiconError(QAError):
+    """The configured bilingual dictionary cannot be read."""
+
+
 class SettingsError(QAError):
     """A setting (environment variable or option) has a value that cannot be used."""

@@ -15,8 +15,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from ingest.chunking import is_question
-from ingest.language import CAPITALISED_WORD, NAME
+from ingest.text import CAPITALISED_WORD, NAME, is_question
 from qa.errors import QAError, SettingsError
 from qa.records import Citation
 from qa.settings import QASettings

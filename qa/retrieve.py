@@ -9,16 +9,14 @@ from pathlib import PurePath
 import numpy as np
 
 from ingest import Embedder, detect_language
-from ingest.chunking import is_question, split_sentences
-from ingest.language import HAN, NAME
-from ingest.keywords import KeywordHits, KeywordIndex, QueryTerms, keyword_terms, versioned_names
+from ingest.text import HAN, NAME, is_question, split_sentences
 from qa.conversation import Turn, context_text
+from qa.keywords import KeywordHits, KeywordIndex, QueryTerms, keyword_terms, versioned_names
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
 from qa.scoring import ScoringModel, Signals
 from qa.settings import QASettings
 from store import ChromaStore, Chunk, Passage
-
 
 # A question of at least this many letters, this share of them capitals, is typed in capitals
 # (acronyms such as "GPT" or "LLaMA" in a question are far fewer).
@@ -29,7 +27,7 @@ _DEEPER = 4
 # for one they write otherwise a close one (Einstein -> 爱因斯坦 0.65; a dictionary's translations
 # count 1.0). In the name's own script closeness is often spelling: under 0.75 a word there is
 # no translation at all (ChatGLM -> "chatbot" 0.73, Samsung -> "android" 0.54; see
-# `ingest.keywords._LATIN_TRANSLATION`), and to hold the name it must be nearly the same word
+# `qa.keywords._LATIN_TRANSLATION`), and to hold the name it must be nearly the same word
 # (China -> "chinois" 0.84).
 _NAME_TRANSLATION, _NAME_IN_SAME_SCRIPT = 0.6, 0.8
 
@@ -264,14 +262,14 @@ def rescore_by_cross_encoder(
 def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, lang: str | None = None) -> list[Evidence]:
     """Dense and keyword candidates with their signals, ranked by the fitted model (`qa.scoring`)
     on calibrated cosine, keyword coverage, how far the passage's document is behind the best
-    candidate's in coverage, and its hubness (see `ingest.hubness`), best first.
+    candidate's in coverage, and its hubness (see `qa.hubness`), best first.
 
-    The cosine is calibrated per language (see `ingest.language_spread`), so chunks of
+    The cosine is calibrated per language (see `qa.language_spread`), so chunks of
     every language compete on one scale. Coverage is the share of the question's IDF mass a
     chunk contains, not a normalised BM25 score: on a cross-lingual question BM25 still ranks
     something first on a stray shared word, while its coverage stays near zero and so does its
     say in the ranking. Corpus words that translate a query word count too (see
-    `ingest.keywords.TermVectors`).
+    `qa.keywords.TermVectors`).
 
     A question's words are often spread over its article: "according to the leaked memo" names
     what the whole article is about, not what the passage that answers says. So the article

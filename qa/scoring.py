@@ -30,10 +30,10 @@ class Signals:
     Ranking reads `RANKING_SIGNALS`; the decision to answer reads all but `CONTEXT_SIGNALS`.
     """
 
-    calibrated_cosine: float  # its cosine mapped onto one scale across languages (`ingest.language_spread`)
+    calibrated_cosine: float  # its cosine mapped onto one scale across languages (`qa.language_spread`)
     coverage: float  # share of the question's IDF mass it holds, translations of its words included
     document_behind: float  # how far its document is behind the best candidate's in coverage
-    hubness: float  # how close it comes to passages of other articles (`ingest.hubness`)
+    hubness: float  # how close it comes to passages of other articles (`qa.hubness`)
     best_sentence: float = 0.0  # similarity of its statement closest to the question (re-scored passages)
     best_sentence_coverage: float = 0.0  # the largest coverage one of its statements holds
     cosine: float = 0.0  # its raw cosine similarity to the question

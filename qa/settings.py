@@ -8,12 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingest.settings import IngestSettings
 from qa.errors import SettingsError
 from store.settings import StoreSettings
 
+
+DEFAULT_LEXICON = "cc-cedict"
+NO_LEXICON = "none"
 
 # The most passages an answer may cite (`top_k`, `ask -k`, the /ask endpoint's `k`).
 MOST_CITED = 50
@@ -30,11 +33,18 @@ class QASettings(BaseModel):
         description=("Answer when the fitted model's probability that the articles answer the question is at "
                      "least this; lower answers more readily (default: the threshold fitted with the model)."),
     )
+    lexicon: str = Field(
+        DEFAULT_LEXICON,
+        description=(
+            f"Bilingual dictionary for matching keywords across languages: '{DEFAULT_LEXICON}' (Chinese<->English, "
+            f"shipped in its package), the path of a file in CC-CEDICT format, or '{NO_LEXICON}'."
+        ),
+    )
     translation_threshold: float = Field(
         0.1,
         ge=-2.0,
         le=2.0,
-        # Chosen on ../shared/eval (both sets); above 1 nothing counts as a translation.
+        # Measured with `make eval` (bench/README.md, "Decisions"); above 1 nothing counts as a translation.
         description="CSLS score a corpus word needs to count as a translation of a question word in keyword matching.",
     )
     translations_per_word: int = Field(
@@ -59,6 +69,13 @@ class QASettings(BaseModel):
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
+
+    @field_validator("lexicon")
+    @classmethod
+    def _lexicon_is_known_or_a_file(cls, spec: str) -> str:
+        if spec not in (DEFAULT_LEXICON, NO_LEXICON) and not Path(spec).expanduser().is_file():
+            raise ValueError(f"not a file: give '{DEFAULT_LEXICON}', '{NO_LEXICON}' or the path of a CC-CEDICT file")
+        return spec
 
 
 class UISettings(BaseModel):
@@ -102,7 +119,7 @@ class Settings(BaseModel):
 ENV_FIELDS: dict[str, tuple[str, str]] = {
     "EMBEDDER": ("ingest", "embedder"),
     "THREADS": ("ingest", "threads"),
-    "LEXICON": ("ingest", "lexicon"),
+    "LEXICON": ("qa", "lexicon"),
     "CHUNK_CHARS": ("ingest", "chunk_chars"),
     "OVERLAP_SENTENCES": ("ingest", "overlap_sentences"),
     "EMBED_TITLE": ("ingest", "embed_title"),

@@ -4,11 +4,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import bundled_corpus
-from ingest.chunking import following_sentence_end, split_into_chunks, split_sentences, text_width
+from ingest.chunking import following_sentence_end, split_into_chunks
 from ingest.clean import find_content_spans
 from ingest.pipeline import make_chunks
 from ingest.readers import read_document
 from ingest.settings import IngestSettings
+from ingest.text import split_sentences, text_width
 
 # Letters, digits and punctuation of English, French and Chinese text, plus line breaks.
 _ALPHABET = st.sampled_from(

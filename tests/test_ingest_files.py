@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ingest import bundled_corpus
-from qa.cli import cli
+from ui.cli import cli
 
 from conftest import write_xquad_copies
 

@@ -309,7 +309,7 @@ def test_a_name_is_unknown_only_when_no_article_holds_it_in_any_spelling(bundled
 
 
 def test_a_name_is_versioned_where_it_is_written_joined_to_its_number():
-    from ingest.keywords import name_versions, version_mentions
+    from qa.keywords import name_versions, version_mentions
 
     text = "GPT-4 beat GPT 3.5, and Llama2 came before Llama 3. On October 6, 2023, it made the Top 40."
     assert name_versions(version_mentions(text)) == {"gpt": {"4", "3.5"}, "llama": {"2", "3"}}
@@ -432,7 +432,7 @@ def test_surrounding_text_follows_the_file_when_it_changes(app_with_document):
 def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped():
     import numpy as np
 
-    from ingest.keywords import QueryTerms
+    from qa.keywords import QueryTerms
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 
@@ -481,7 +481,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
                                                                                         expected):
     import numpy as np
 
-    from ingest.keywords import QueryTerms
+    from qa.keywords import QueryTerms
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 
@@ -505,7 +505,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
 def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(follower, joins):
     import numpy as np
 
-    from ingest.keywords import QueryTerms
+    from qa.keywords import QueryTerms
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 
@@ -544,7 +544,7 @@ def test_a_sentence_continues_the_one_before_it_only_within_its_paragraph(betwee
 def test_only_items_numbered_from_1_are_taken_for_the_list_a_sentence_announces(bullet, with_items):
     import numpy as np
 
-    from ingest.keywords import QueryTerms
+    from qa.keywords import QueryTerms
     from qa.answer import _choose_sentences
     from qa.retrieve import Sentence
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import cli
+from ui.cli import cli
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ingest import bundled_corpus
-from ingest.keywords import keyword_tokens
-from ingest.language_spread import parallel_paragraphs
-from ingest.lexicon import lexicon_from_cedict, load_lexicon, phrase
+from qa.keywords import keyword_tokens
+from qa.language_spread import parallel_paragraphs
+from qa.lexicon import lexicon_from_cedict, load_lexicon, phrase
 from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
@@ -34,7 +34,7 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
 
 
 def test_how_much_and_how_many_only_ask_like_combien_and_duoshao():
-    from ingest.keywords import KeywordIndex
+    from qa.keywords import KeywordIndex
 
     index = KeywordIndex("test", ["a"], [keyword_tokens("Training Vicuna costs a few hundred dollars.")])
     assert index.query_terms("How much does it cost to train Vicuna?").tokens == ("cost", "train", "vicuna")
@@ -43,7 +43,7 @@ def test_how_much_and_how_many_only_ask_like_combien_and_duoshao():
 
 
 def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
-    from ingest.keywords import KeywordIndex
+    from qa.keywords import KeywordIndex
 
     texts = ["墨尔本是维多利亚州的首府。", "悉尼是新南威尔士州的首府。"]
     index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
@@ -54,7 +54,7 @@ def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
 
 
 def test_a_name_written_as_one_word_is_the_question_own_two_words():
-    from ingest.keywords import KeywordIndex
+    from qa.keywords import KeywordIndex
 
     texts = ["HuggingFace held an offline gathering.", "Open models face a hard test."]
     index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
@@ -201,7 +201,7 @@ def test_missing_dictionary_file_is_a_clear_settings_error(tmp_path, app_factory
 
 
 def test_dictionary_file_in_another_format_is_refused_before_any_work(tmp_path, app_factory):
-    from ingest import LexiconError
+    from qa import LexiconError
 
     wrong = tmp_path / "words.txt"
     wrong.write_text("ford,福特\n", encoding="utf-8")
@@ -305,7 +305,7 @@ def test_fusion_ranks_by_the_scoring_models_weights(bundled_app):
 
 
 def test_a_document_covers_the_question_words_its_passages_hold_between_them():
-    from ingest.keywords import KeywordIndex
+    from qa.keywords import KeywordIndex
 
     texts = ["A memo leaked from Google this spring.", "Open models are faster than big companies' models.",
              "Open models are faster than big companies' models, a survey says."]
@@ -326,7 +326,7 @@ def test_a_passage_of_the_article_that_holds_more_of_the_question_is_preferred(b
 
 
 def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is_not(bundled_app):
-    from ingest.hubness import passage_hubness
+    from qa.hubness import passage_hubness
 
     passages = [
         ("a", "Open-source models are catching up with closed models."),

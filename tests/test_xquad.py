@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from qa.cli import cli
+from ui.cli import cli
 
 XQUAD = Path(__file__).resolve().parents[2] / "shared" / "eval" / "xquad-dev"
 VERIFY = XQUAD.parent / "verify.py"

@@ -1,4 +1,4 @@
-"""The gradio chat: renders answers and their sources; only calls qa."""
+"""The user interfaces: the gradio chat (ui.chat) and the command line (ui.cli); both only call qa."""
 
 from ui.chat import add_uploads, build_ui, launch_chat, render_sources
 

@@ -10,7 +10,7 @@ Measured on the corpus's own chunks, a language's mean carries its articles' top
 its bias: where the French articles are on the question's topic and the English ones on others,
 every French chunk scores higher, and calibration would rank it down for being on topic. So the
 bias is measured where topics cannot differ: on the same paragraphs written in each language
-(`ingest/reference/parallel.jsonl`: 94 short news paragraphs on everyday subjects, written for
+(`qa/reference/parallel.jsonl`: 94 short news paragraphs on everyday subjects, written for
 this project in English, Chinese and French). The corpus's own chunks serve only where it holds
 a language those paragraphs are not written in.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.cache import read_cached, write_cached
+from qa.cache import read_cached, write_cached
 
 # The key of all the vectors together in `LanguageSpread` (not a language code).
 CORPUS = "*"
@@ -146,6 +146,6 @@ def _spread(covariance: np.ndarray, query: np.ndarray) -> float:
 @functools.cache
 def parallel_paragraphs() -> dict[str, tuple[str, ...]]:
     """{language: the reference paragraphs in it}, the same paragraphs in the same order in each."""
-    lines = resources.files("ingest").joinpath("reference/parallel.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = resources.files("qa").joinpath("reference/parallel.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     return {lang: tuple(row[lang] for row in rows) for lang in rows[0]}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from ingest import EmbedderError, IngestError, IngestInputError, LexiconError
-from qa.errors import EmptyIndexError, QAError, QuestionError, QuestionFileError, SettingsError
+from ingest import EmbedderError, IngestError, IngestInputError
+from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.cache import read_cached, write_cached
-from ingest.hubness import mean_of_top, passage_hubness, sample_by_key
-from ingest.language import HAN_CHARACTERS
-from ingest.language_spread import LanguageSpread
-from ingest.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
+from ingest.text import HAN_CHARACTERS
+from qa.cache import read_cached, write_cached
+from qa.hubness import mean_of_top, passage_hubness, sample_by_key
+from qa.language_spread import LanguageSpread
+from qa.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -317,7 +317,7 @@ class TermVectors:
         return found
 
 
-# Bumped whenever what the index holds changes (the parallel paragraphs of `ingest.language_spread`
+# Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
 INDEX_FORMAT = 12
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
@@ -356,7 +356,7 @@ class KeywordIndex:
         self.lexicon = NO_LEXICON  # the `lexicon_version` its translations come from
         self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
         self.languages = LanguageSpread()  # see `LanguageSpread`
-        self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `ingest.hubness`)
+        self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `qa.hubness`)
         self.versions: dict[str, set[str]] = {}  # each versioned name's versions (see `name_versions`)
         n = max(len(chunk_ids), 1)
         # By column: a query reads a handful of words' columns.
@@ -510,7 +510,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     indexes (see `list_translations`).
     The same pass over the store measures how each language's vectors spread (see `LanguageSpread`;
     with an embedder, its bias too, once per `shared_cache`) and how generic each chunk is (see
-    `ingest.hubness`).
+    `qa.hubness`).
     `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
     """
     fingerprint = fingerprint or store.fingerprint()

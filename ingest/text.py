@@ -1,0 +1,176 @@
+"""Text helpers that ingest and qa both use: languages and scripts, sentences, display width.
+
+Documents may be in any language: py3langid (a maintained identifier whose model ships in
+its wheel) names it. Questions are answered in English, Chinese or French, so for them a
+fast script-and-stopword rule picks one of the three, with no model to load.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "fr": "French"}
+
+# Han characters (CJK unified ideographs, extension A, compatibility ideographs), for a regex class.
+HAN_CHARACTERS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# One Han character.
+HAN = re.compile(f"[{HAN_CHARACTERS}]")
+_LATIN_NAME_LETTERS = "A-Za-zÀ-ÖØ-öø-ÿ0-9-"  # not \w: it would run on into Chinese ("Meta的研究")
+_CAPITALISED = rf"[A-ZÀ-ÖØ-Þ][{_LATIN_NAME_LETTERS}]*"
+# A word opening with a capital, accented or not ("Anthropic", "Émile", "GPT-4").
+CAPITALISED_WORD = re.compile(_CAPITALISED)
+# What a sentence names: a capitalised word after its first, a word capitalised inside
+# ("DeepSeek"), or a Latin-script word next to Chinese ("DeepSeek的模型").
+NAME = re.compile(rf"(?<=\S\s){_CAPITALISED}|\b[a-z]*[A-Z][a-z]+[A-Z][{_LATIN_NAME_LETTERS}]*|"
+                  rf"(?<={HAN.pattern})[A-Za-z][{_LATIN_NAME_LETTERS}]*|[A-Za-z][{_LATIN_NAME_LETTERS}]*(?={HAN.pattern})")
+_LATIN_WORD = re.compile(r"[^\W\d_]+")
+_FRENCH_MARKS = re.compile(r"[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
+# Short words frequent in one language and rare in the other: enough to tell French from English.
+_FRENCH_WORDS = frozenset(
+    "le la les des du un une est et en que qui dans pour pas sur au aux avec ce cette sont il elle "
+    "nous vous ils ont été plus mais ou où comme quand quel quelle combien pourquoi".split()
+)
+_ENGLISH_WORDS = frozenset(
+    "the a an of and is are was were to in that which who what when how why for with on by this "
+    "it its from as be has have had not or at".split()
+)
+
+
+def detect_language(text: str) -> str:
+    """'zh', 'fr' or 'en' (the default when a text gives no evidence)."""
+    sample = text[:5000]
+    han = len(HAN.findall(sample))
+    words = [w.lower() for w in _LATIN_WORD.findall(HAN.sub(" ", sample))]
+    if han and han >= len(words):
+        return "zh"
+    french = sum(w in _FRENCH_WORDS for w in words) + len(_FRENCH_MARKS.findall(sample))
+    english = sum(w in _ENGLISH_WORDS for w in words)
+    return "fr" if french > english else "en"
+
+
+# The languages questions come in win a close call: on a short text the identifier's first guess
+# is often a neighbour of theirs ("nn" for a two-line English note, "ht" for a French sentence,
+# "wuu" for Mandarin), which would keep the document out of a language filter and misname it.
+_FAVOURED = ("en", "fr", "zh")
+# A favoured language wins when it is at least this share as probable as the first guess.
+_CLOSE_CALL = 0.5
+
+
+@functools.cache
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_document_language(text: str) -> str:
+    """The ISO 639-1 code of a document's language ('en', 'zh', 'fr', 'de', ...).
+
+    Varieties without a two-letter code (Cantonese "yue", Wu "wuu", Extremaduran "ext") are left
+    out, so their texts take the code of the language they are written like.
+    """
+    sample = text[:20000]
+    if not sample.strip():
+        return "en"
+    ranked = [(lang, p) for lang, p in _identifier().rank(sample) if len(lang) == 2]
+    best, probability = ranked[0]
+    favoured = next(((lang, p) for lang, p in ranked if lang in _FAVOURED), None)
+    if favoured and favoured[1] >= _CLOSE_CALL * probability:
+        return favoured[0]
+    return str(best)
+
+
+# East Asian wide and fullwidth characters (Hangul, CJK, kana, fullwidth forms).
+_WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]"
+)
+
+# A sentence ends after Chinese end punctuation, or after . ! ? followed by space and a
+# non-lowercase character. Closing quotes and brackets stay with the sentence they close.
+# This splits wherever FORMAT.md's verify.py does, except after a name's initial or title, so
+# an answer sentence carries its own marker under that checker (qa.answer marks those breaks).
+CLOSING_MARKS = "”’」』）)\"'"
+_CLOSING = re.escape(CLOSING_MARKS)
+# What may follow a sentence's last mark: a heading can end in a space or a Markdown '*', too.
+_CLOSERS = CLOSING_MARKS + " *»"
+# The marks that end a statement; a headline ends with none of them.
+_FULL_STOPS = (".", "!", "。", "！")
+_SENTENCE_CLOSERS = (*_FULL_STOPS, "?", "？", "…", ":", "：", ";", "；")
+# Headings are a few words; a line this long without a full stop is a sentence that lacks one.
+_LONGEST_HEADING = 60
+_SENTENCE_END = re.compile(
+    rf"[。！？；]+[{_CLOSING}]*"
+    rf"|[.!?…]+[{_CLOSING}\]]*(?=\s+[^\sa-zà-ÿœ])"
+    r"|(?=\r?\n)"
+)
+
+
+# Abbreviations that a number follows: "Convention No. 182", "Jan. 5", "p. 12", "art. 3".
+_BEFORE_A_NUMBER = re.compile(
+    r"(?<![\w.])(?:No|Nos|Nr|Art|Vol|Vols|Ch|Chap|Sec|Fig|Figs|Eq|Ref|p|pp|ca|cf|vs|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|janv|févr|avr|juil|déc)\.$",
+    re.IGNORECASE,
+)
+_NUMBER_NEXT = re.compile(r"\s+\d")
+# A list item's number, alone on its line so far: "1. 如果谷歌利用……" is one item, not "1." and a sentence.
+_ITEM_NUMBER = re.compile(r"\s*\d{1,2}\.")
+# A name's initial or a title, which a name follows: "William E. Simon", "Dr. Roux", "M. Macron"
+# ("I." is more often a numeral: "World War I."). verify.py and most readers break there;
+# answers put a marker after each part (qa.answer).
+_BEFORE_A_NAME = re.compile(
+    r"(?<![\w.])(?:[A-HJ-Z]|Dr|Mr|Mrs|Ms|Mme|Mlle|Mgr|Pr|Prof|Sen|Rep|Gov|Gen|Col|Capt|Lt|Sgt|St)\.$"
+)
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of text[start:end], whitespace trimmed, in order."""
+    end = len(text) if end is None else end
+    spans = []
+    cursor = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        if _NUMBER_NEXT.match(text, match.end(), end) and _BEFORE_A_NUMBER.search(text, cursor, match.end()):
+            continue
+        if match.group() and _BEFORE_A_NAME.search(text, cursor, match.end()):  # a line break always ends one
+            continue
+        if _ITEM_NUMBER.fullmatch(text, cursor, match.end()):
+            continue
+        spans.append((cursor, match.end()))
+        cursor = match.end()
+    spans.append((cursor, end))
+    return [span for span in (trim_span(text, s, e) for s, e in spans) if span[0] < span[1]]
+
+
+def is_question(sentence: str) -> bool:
+    """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
+    return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def ends_with_full_stop(line: str) -> bool:
+    """Whether a line ends with a full stop, trailing spaces aside: a statement, not a headline."""
+    return line.rstrip().endswith(_FULL_STOPS)
+
+
+def is_heading(sentence: str) -> bool:
+    """Whether a sentence is a short line without closing punctuation: a heading, which names a topic."""
+    text = sentence.strip().rstrip(_CLOSERS)
+    return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
+
+
+def text_width(text: str, start: int, end: int) -> int:
+    """Display width of text[start:end]: a wide (CJK) character counts as two.
+
+    Chunks are measured in width, not characters: 400 Chinese characters carry two to three
+    times what 400 Latin ones do, and a chunk that covers too much embeds as a blur.
+    """
+    return end - start + len(_WIDE.findall(text, start, end))
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without leading and trailing whitespace."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
