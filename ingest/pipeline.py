@@ -19,7 +19,7 @@ from ingest.embedder import Embedder
 from ingest.errors import IngestInputError, UnreadableFileError
 from ingest.readers import DecodedFile, read_document, supported_suffixes
 from ingest.settings import IngestSettings
-from ingest.text import detect_document_language
+from ingest.text import detect_document_language, one_line
 from store import ChromaStore, Chunk, Document
 
 
@@ -190,7 +190,7 @@ def ingest_paths(
         source = str(path)
         try:
             _check_name(source)
-            decoded = read_document(path, int(settings.max_file_mb * 1e6))
+            decoded = read_document(path, settings.max_file_bytes)
         except UnreadableFileError as exc:
             shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # `source` itself, for a UTF-8 name
             failures.append((shown, str(exc)))
@@ -256,7 +256,7 @@ def _progress(files: list[Path], progress: bool, batch: _PendingDocuments):
 def _plain_line(progress: bool, line: str) -> None:
     """One line per file on stderr when it is not a terminal (CI logs, pipes); the bar says it otherwise."""
     if progress and not sys.stderr.isatty():
-        print(line, file=sys.stderr, flush=True)
+        print(one_line(line), file=sys.stderr, flush=True)
 
 
 class _PendingDocuments:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import UnreadableFileError
+from ingest.settings import MB
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def read_document(path: Path, max_bytes: int) -> DecodedFile:
         size = path.stat().st_size
         if size > max_bytes:
             raise UnreadableFileError(
-                f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"
+                f"{size / MB:.1f} MB is over the {max_bytes / MB:g} MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"
             )
         data = path.read_bytes()
     except OSError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_EMBEDDER = "use-multilingual-v3"
+# Bytes in the MB of sizes shown to users.
+MB = 2**20
 
 
 class IngestSettings(BaseModel):
@@ -32,4 +34,11 @@ class IngestSettings(BaseModel):
     write_batch_chunks: int = Field(
         512, ge=1, le=100_000, description="Chunks embedded and written to the store together."
     )
-    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused, in MB.")
+    max_file_mb: float = Field(
+        20.0, gt=0, description="Files larger than this are refused, in MB of 1,048,576 bytes (as the upload widget counts)."
+    )
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The file size limit in bytes; one MB is 2**20 bytes everywhere, as gradio's upload widget shows it."""
+        return int(self.max_file_mb * MB)

@@ -68,6 +68,20 @@ _MOST_SENTENCES = 3
 _LEAST_KEPT = 0.9
 
 
+def check_options(k: int | None, lang: str | None) -> tuple[int | None, str | None]:
+    """`k` and `lang` as a question's options, the code lower-cased; a QuestionError saying what is wrong otherwise."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+        raise QuestionError(f"k, the passages to cite, must be a whole number from 1 to {MOST_CITED}, not {k!r:.40}")
+    if lang is not None and not isinstance(lang, str):
+        raise QuestionError(f"lang must be a language code such as en, zh or fr, not {lang!r:.40}")
+    lang = lang.strip().lower() if lang is not None else None
+    if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
+        raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
+    if k is not None and not 1 <= k <= MOST_CITED:
+        raise QuestionError(f"cannot cite {k} passages: ask for 1 to {MOST_CITED}")
+    return k, lang
+
+
 def check_question(question: str, settings: QASettings) -> str:
     """The question stripped, or a QuestionError saying what is wrong with it."""
     stripped = (question or "").strip()
@@ -102,15 +116,7 @@ def answer_question(
     """
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__} ({question!r:.40})")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
-        raise QuestionError(f"k, the passages to cite, must be a whole number from 1 to {MOST_CITED}, not {k!r:.40}")
-    if lang is not None and not isinstance(lang, str):
-        raise QuestionError(f"lang must be a language code such as en, zh or fr, not {lang!r:.40}")
-    lang = lang.strip().lower() if lang is not None else None
-    if lang is not None and not re.fullmatch(r"[a-z]{2,3}", lang):
-        raise QuestionError(f"unknown language filter {lang!r}: use a code such as en, zh or fr")
-    if k is not None and not 1 <= k <= MOST_CITED:
-        raise QuestionError(f"cannot cite {k} passages: ask for 1 to {MOST_CITED}")
+    k, lang = check_options(k, lang)
     started = time.perf_counter()
     question = check_question(question, settings)
     if retrieval.store.chunk_count() == 0:

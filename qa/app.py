@@ -73,7 +73,7 @@ class App:
         """The document text just before and just after a cited passage."""
         stat = Path(citation.source).stat()
         text = _document_text(citation.source, stat.st_mtime_ns, stat.st_size,
-                              int(self.settings.ingest.max_file_mb * 1e6))
+                              self.settings.ingest.max_file_bytes)
         return text[max(0, citation.start - chars) : citation.start], text[citation.end : citation.end + chars]
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True, prune: bool = False) -> IngestReport:

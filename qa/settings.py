@@ -79,25 +79,76 @@ class QASettings(BaseModel):
 
 
 class UISettings(BaseModel):
-    """Where the chat listens."""
+    """Where the chat listens, and who may use it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field("127.0.0.1", description="Interface the chat binds to.")
     port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
-    auth: str | None = Field(
-        None, pattern=r"^[^:]+:.+$", description="'user:password' to require a login for the chat and its API."
+    auth: str | None = Field(None, description="'user:password' to require a login for the chat and its API.")
+    auth_file: Path | None = Field(
+        None, description="A file of logins, one 'user:password' per line ('#' starts a comment), kept out of `ps`."
+    )
+    allow_anonymous_upload: bool = Field(
+        False, description="Let anyone add documents to a chat that listens beyond this machine without a login."
     )
 
+    @field_validator("auth")
+    @classmethod
+    def _auth_is_a_login(cls, auth: str | None) -> str | None:
+        if auth is not None and not all(auth.partition(":")):
+            raise ValueError("give it as USER:PASSWORD")
+        return auth
+
+    @field_validator("auth_file")
+    @classmethod
+    def _auth_file_holds_logins(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            read_logins(path.expanduser())
+        return path
+
     @property
-    def credentials(self) -> tuple[str, str] | None:
-        """(user, password) when a login is required."""
-        return tuple(self.auth.split(":", 1)) if self.auth else None
+    def credentials(self) -> list[tuple[str, str]] | None:
+        """Every (user, password) that may log in, or None when no login is required."""
+        logins = [tuple(self.auth.split(":", 1))] if self.auth else []
+        if self.auth_file:
+            logins += read_logins(self.auth_file.expanduser())
+        return logins or None
 
     @property
     def exposed_without_login(self) -> bool:
         """Whether the chat listens beyond this machine with no login."""
-        return self.host not in ("127.0.0.1", "localhost", "::1") and not self.auth
+        return self.host not in ("127.0.0.1", "localhost", "::1") and not (self.auth or self.auth_file)
+
+    @property
+    def uploads_allowed(self) -> bool:
+        """Whether the chat offers upload: not to anyone on the network, unless the user says so."""
+        return not self.exposed_without_login or self.allow_anonymous_upload
+
+
+def read_logins(path: Path) -> list[tuple[str, str]]:
+    """The (user, password) pairs of a logins file: one 'user:password' per line, blank and '#' lines aside.
+
+    Raises:
+        ValueError: the file is missing or unreadable, holds no login, or a line is not 'user:password'
+        (the message names the line, never the password).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    logins = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, colon, password = line.partition(":")
+        if not (user and colon and password):
+            raise ValueError(f"line {number} of {path} is not 'user:password'")
+        logins.append((user, password))
+    if not logins:
+        raise ValueError(f"{path} holds no login: write one 'user:password' per line")
+    return logins
 
 
 class Settings(BaseModel):
@@ -136,6 +187,8 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "HOST": ("ui", "host"),
     "PORT": ("ui", "port"),
     "AUTH": ("ui", "auth"),
+    "AUTH_FILE": ("ui", "auth_file"),
+    "ALLOW_ANONYMOUS_UPLOAD": ("ui", "allow_anonymous_upload"),
     "CHROMA_URL": ("store", "url"),
     "CHROMA_TOKEN": ("store", "token"),
     "CHROMA_TENANT": ("store", "tenant"),
@@ -183,9 +236,13 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
         error = exc.errors()[0]
         where = tuple(str(part) for part in error["loc"][:2])
         name = origin.get(where, ".".join(where))
-        raise SettingsError(f"{name}={error.get('input')!r} is invalid: {error['msg']}") from None
+        value = error.get("input")
+        shown = "…" if where[-1] in _SECRET_FIELDS else repr(str(value) if isinstance(value, Path) else value)
+        raise SettingsError(f"{name}={shown} is invalid: {error['msg'].removeprefix('Value error, ')}") from None
 
 
+# Settings whose value an error message must not repeat: it may be a password.
+_SECRET_FIELDS = ("auth", "token")
 # Read by load_settings itself rather than through ENV_FIELDS.
 _PATH_VARIABLES = ("DATA_DIR", "CACHE_DIR")
 

@@ -123,45 +123,49 @@ def test_eval_bad_line_gets_an_error_line_and_batch_goes_on(ingested, tmp_path):
     assert "1 ids are on more than one line (d)" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["ask", ""], "the question is empty"),
-        (["ask", "   "], "the question is empty"),
-        (["ingest", "/no/such/file.txt"], "no such file or folder: /no/such/file.txt"),
-        (["eval", "/no/such/questions.jsonl"], "cannot read /no/such/questions.jsonl"),
-        (["ask", "Who?", "-k", "0"], "Invalid value for '-k'"),
-        (["ask", "Who?", "--lang", "French"], "unknown language filter 'french'"),
-    ],
-)
-def test_bad_input_exits_2_with_one_clear_line(args, message):
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
+# Every way a user can get the command line wrong: (arguments, CORPUS_QA_* variables, the line's gist).
+BAD_INPUTS = [
+    (["ask", ""], {}, "the question is empty"),
+    (["ask", "   "], {}, "the question is empty"),
+    (["ask", "why " * 600], {}, "the question is 2399 characters long; the limit is 2000"),
+    (["ask", "Who?"], {}, "nothing is ingested in"),
+    (["ask", "Who?", "-k", "0"], {}, "Invalid value for '-k' / '--top-k': 0 is not in the range 1<=x<=50"),
+    (["ask", "Who?", "--lang", "French"], {}, "unknown language filter 'french'"),
+    (["ask"], {}, "Missing argument 'QUESTION'. (see `cli ask --help`)"),
+    (["ask", "Who?", "--colour"], {}, "No such option '--colour'"),
+    (["chat", "--lang", "English"], {}, "unknown language filter 'english'"),
+    (["frobnicate"], {}, "No such command 'frobnicate'"),
+    (["ingest", "/no/such/file.txt"], {}, "no such file or folder: /no/such/file.txt"),
+    (["remove", "no-such-document"], {}, "no-such-document"),
+    (["eval", "/no/such/questions.jsonl"], {}, "cannot read /no/such/questions.jsonl"),
+    (["eval", "{bad}"], {}, "is not JSON Lines"),
+    (["serve", "--port", "0"], {}, "Invalid value for '--port'"),
+    (["serve", "--auth", "s3cret"], {}, "--auth=… is invalid: give it as USER:PASSWORD"),
+    (["serve", "--auth-file", "/no/such/logins"], {}, "--auth-file='/no/such/logins' is invalid: cannot read"),
+    (["serve", "--auth-file", "{logins}"], {}, "line 2 of {logins} is not 'user:password'"),
+    (["status"], {"CORPUS_QA_TOP_K": "many"}, "CORPUS_QA_TOP_K='many' is invalid"),
+    (["status"], {"CORPUS_QA_TOPK": "3"}, "CORPUS_QA_TOPK is not a corpus-qa setting: did you mean CORPUS_QA_TOP_K?"),
+    (["status"], {"CORPUS_QA_COLOUR": "3"}, "CORPUS_QA_COLOUR is not a corpus-qa setting: the settings are listed"),
+    (["status"], {"CORPUS_QA_AUTH": "s3cret"}, "CORPUS_QA_AUTH=… is invalid"),
+    (["status"], {"CORPUS_QA_LEXICON": "/no/such/cedict.txt"}, "not a file: give 'cc-cedict', 'none'"),
+]
 
 
-def test_malformed_jsonl_file_exits_2(tmp_path):
+@pytest.mark.parametrize("args, env, message", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_clear_line(args, env, message, monkeypatch, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("this is not json\nneither is this\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["eval", str(bad)])
-    assert result.exit_code == 2 and "is not JSON Lines" in result.output
-
-
-def test_invalid_setting_names_the_variable(monkeypatch):
-    monkeypatch.setenv("CORPUS_QA_TOP_K", "many")
-    result = CliRunner().invoke(cli, ["status"])
-    assert result.exit_code == 2 and "CORPUS_QA_TOP_K='many' is invalid" in result.output
-
-
-@pytest.mark.parametrize("variable, message", [
-    ("CORPUS_QA_TOPK", "CORPUS_QA_TOPK is not a corpus-qa setting: did you mean CORPUS_QA_TOP_K?"),
-    ("CORPUS_QA_COLOUR", "CORPUS_QA_COLOUR is not a corpus-qa setting: the settings are listed in the README"),
-])
-def test_a_misspelt_setting_variable_is_refused_not_ignored(monkeypatch, data_dir, variable, message):
-    monkeypatch.setenv(variable, "3")
-    result = CliRunner().invoke(cli, ["status"])
-    assert result.exit_code == 2 and message in result.output
+    logins = tmp_path / "logins"
+    logins.write_text("ana:s3cret\nbob\n", encoding="utf-8")
+    args = [a.replace("{bad}", str(bad)).replace("{logins}", str(logins)) for a in args]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert message.replace("{logins}", str(logins)) in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 def test_empty_question_exits_2_without_traceback(data_dir):

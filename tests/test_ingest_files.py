@@ -91,7 +91,21 @@ def test_oversized_file_is_refused_naming_the_limit(tmp_path, app_factory):
     with open(big, "wb") as f:
         f.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper, nothing on disk
     report = app_factory(tmp_path / "data").ingest([big], progress=False)
-    assert report.failures == ((str(big), "52.4 MB is over the 20 MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"),)
+    assert report.failures == ((str(big), "50.0 MB is over the 20 MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"),)
+
+
+def test_the_size_limit_counts_in_the_mb_the_upload_widget_shows(tmp_path, app_factory):
+    # gradio's widget shows sizes in MB of 2**20 bytes: a limit of 1 MB takes exactly 1,048,576 bytes.
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    text = b"The canal opened in 1914."
+    (folder / "at-limit.txt").write_bytes(text.ljust(2**20))
+    (folder / "over-limit.txt").write_bytes(text.ljust(2**20 + 1))
+    assert (folder / "at-limit.txt").stat().st_size == 2**20
+    report = app_factory(tmp_path / "data", CORPUS_QA_MAX_FILE_MB="1").ingest([folder], progress=False)
+    assert report.documents_added == 1
+    assert report.failures == ((str(folder / "over-limit.txt"),
+                                "1.0 MB is over the 1 MB limit (set CORPUS_QA_MAX_FILE_MB to raise it)"),)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
@@ -163,6 +177,24 @@ def test_status_lists_each_document_with_language_chunks_and_hash(data_dir):
     lines = runner.invoke(cli, ["status"]).output.splitlines()
     row = next(line for line in lines if "001_60e2eac473953ea2" in line)
     assert " zh " in row and " chunks " in row and "sha256:" in row and row.endswith("001_60e2eac473953ea2.txt")
+
+
+def test_a_newline_in_a_file_name_keeps_every_output_on_its_lines(data_dir, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "canal\nhistory.txt").write_text("The Panama Canal opened to shipping in 1914.\n", encoding="utf-8")
+    (docs / "odd\tname.bin").write_bytes(b"\x00")
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", str(docs)])
+    assert ingested.exit_code == 0
+    lines = ingested.output.splitlines()
+    assert f"[1/1] {docs}/canal\\nhistory.txt: 1 chunks" in lines
+    assert any(line.startswith(f"skipped {docs}/odd\\tname.bin: ") for line in lines)
+    rows = [line for line in runner.invoke(cli, ["status"]).output.splitlines() if "sha256:" in line]
+    assert len(rows) == 1 and rows[0].endswith(f"{docs}/canal\\nhistory.txt")
+    answer = runner.invoke(cli, ["ask", "When did the Panama Canal open?", "-k", "1"]).output.splitlines()
+    assert answer[0].startswith("The Panama Canal opened to shipping in 1914.")
+    assert answer[answer.index("Sources:") + 1].startswith("[1] canal\\nhistory.txt  chars 0-")
 
 
 def test_verbose_shows_what_cleaning_left_out(data_dir):

@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, free_port, write_xquad_copies
+import pytest
+
+from conftest import BIN, free_port, launched_chat, write_xquad_copies
 
 
 def corpus_qa(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
@@ -49,6 +51,22 @@ def test_ask_retries_a_lost_connection_once(server, tmp_path, app_factory):
     server.stop()
     server.start()  # same folder, same port: the old keep-alive connection is dead
     assert "Stoica" in app.ask("伯克利的哪位计算机教授参与开发了Vicuna？").text
+
+
+def test_the_chat_says_the_index_is_not_reachable_while_its_server_is_down(server, tmp_path, app_factory):
+    from gradio_client import Client
+
+    app = app_factory(tmp_path / "data", CORPUS_QA_CHROMA_URL=server.url)
+    app.ingest(progress=False)
+    with launched_chat(app) as url:
+        client = Client(url, verbose=False)
+        server.stop()
+        with pytest.raises(Exception) as down:
+            client.predict("Who released Llama 2?", api_name="/ask")
+        assert str(down.value) == (f"The index is not reachable: lost the Chroma server at {server.url}: "
+                                   "[Errno 111] Connection refused. Please try again.")
+        server.start()
+        assert "Meta" in client.predict("Who released Llama 2?", api_name="/ask")["answer"]
 
 
 def test_server_stopped_mid_ingest_then_resumed_gives_exact_chunks(server, tmp_path):

@@ -132,8 +132,60 @@ def test_serving_beyond_this_machine_without_login_warns(data_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert "without a login" in lines[0] and "--auth USER:PASSWORD" in lines[0]
+    assert "without a login" in lines[0] and "(upload is off); add --auth-file FILE" in lines[0]
     assert lines[1].startswith("serving 5 documents")
+
+
+def test_repeated_wrong_logins_lock_the_address_out_for_a_while(bundled_app):
+    import time
+
+    import httpx
+
+    with launched_chat(bundled_app, auth=[("ana", "s3cret")]) as url:
+        def login(password: str) -> httpx.Response:
+            return httpx.post(f"{url}login", data={"username": "ana", "password": password})
+
+        assert [login("wrong").status_code for _ in range(5)] == [400] * 5, "a few mistakes are never slowed"
+        locked = login("s3cret")
+        assert locked.status_code == 429, "even the right password waits out the lockout"
+        assert locked.json()["detail"] == "Too many failed logins from this address: try again in 1 s."
+        time.sleep(int(locked.headers["retry-after"]))
+        assert login("s3cret").status_code == 200
+        assert [login("wrong").status_code for _ in range(5)] == [400] * 5, "a good login clears the count"
+        assert login("wrong").status_code == 429
+
+
+@pytest.mark.parametrize("env, offered", [
+    ({}, False),
+    ({"CORPUS_QA_ALLOW_ANONYMOUS_UPLOAD": "true"}, True),
+    ({"CORPUS_QA_AUTH": "ana:s3cret"}, True),
+    ({"CORPUS_QA_AUTH_FILE": "{logins}"}, True),
+])
+def test_a_chat_open_to_the_network_without_login_offers_no_upload(tmp_path, app_factory, env, offered):
+    import httpx
+
+    from ui import launch_chat
+
+    logins = tmp_path / "logins"
+    logins.write_text("# who may use the chat\nbob:hunter2\nana:s3cret\n", encoding="utf-8")
+    env = {name: value.replace("{logins}", str(logins)) for name, value in env.items()}
+    app = app_factory(tmp_path / "data", CORPUS_QA_HOST="0.0.0.0", **env)
+    port = free_port()
+    page = launch_chat(app, server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            if app.settings.ui.credentials:
+                assert http.get("/config").status_code == 401
+                assert http.post("/login", data={"username": "ana", "password": "s3cret"}).status_code == 200
+            config = http.get("/config").json()
+    finally:
+        page.close()
+    types = [c["type"] for c in config["components"]]
+    texts = [str(c.get("props", {}).get("value")) for c in config["components"] if c["type"] == "markdown"]
+    assert ("file" in types) is offered
+    assert any("Adding documents is off" in text for text in texts) is not offered
+    api_names = [d.get("api_name") for d in config["dependencies"]]
+    assert ("add_files" in api_names) is offered
 
 
 @pytest.mark.parametrize("question, params, message", [
@@ -146,6 +198,10 @@ def test_serving_beyond_this_machine_without_login_warns(data_dir):
     ("Who released Llama 2?", {"lang": 5}, "lang must be a language code such as en, zh or fr, not 5"),
     ("Who released Llama 2?", {"history": "Who?"}, "history must be a list"),
     ("Who released Llama 2?", {"history": [{"answer": "Meta"}]}, "history turn 1 must be an object with a 'question'"),
+    ("Who released Llama 2?", {"history": ["Who?"]}, "history turn 1 must be an object with a 'question'"),
+    ("Who released Llama 2?", {"k": 51}, "cannot cite 51 passages: ask for 1 to 50"),
+    ("why " * 600, {}, "the question is 2399 characters long; the limit is 2000"),
+    ("   ", {"lang": "zh"}, "the question is empty"),
 ])
 def test_bad_ask_parameters_get_one_message_naming_what_to_fix(client, question, params, message):
     with pytest.raises(Exception) as refused:

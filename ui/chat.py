@@ -28,6 +28,8 @@ EXAMPLES = [
 ]
 LANGUAGE_CHOICES = [("Any language", "any"), ("English", "en"), ("中文", "zh"), ("Français", "fr")]
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
+UPLOADS_OFF = ("Adding documents is off: this chat is open to the network without a login. Start it with "
+               "`--auth-file` to require one, or with `--allow-anonymous-upload`.")
 _EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -212,15 +214,39 @@ def add_uploads(app: App, uploaded: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def failure_message(exc: Exception, question) -> str:
+    """What a user is told when answering `question` failed, in one sentence; the details of a
+    failure that is not theirs to fix go to the server log."""
+    if isinstance(exc, QAError):  # the user's to fix: say what
+        return str(exc)
+    if isinstance(exc, StoreUnavailableError):  # a server that is down: say so
+        logging.getLogger(__name__).warning("the index is not reachable: %s", exc)
+        return f"The index is not reachable: {exc}. Please try again."
+    logging.getLogger(__name__).error("answering %r failed", question, exc_info=exc)
+    return "Sorry, something went wrong while answering this. Please try again."
+
+
 def launch_chat(app: App, **launch):
-    """Serve the chat; uploads over the ingest size limit are refused by the server itself."""
-    page = build_ui(app)
-    page.launch(max_file_size=int(app.settings.ingest.max_file_mb * 1e6), **launch)
+    """Serve the chat where the app's settings say, with their logins; `launch` overrides gradio's options.
+
+    Uploads over the ingest size limit are refused by the server itself, failed logins slow down
+    per address (`ui.login`), and a chat open to the network without a login offers no upload
+    unless the settings allow it.
+    """
+    from starlette.middleware import Middleware
+
+    from ui.login import LoginThrottle
+
+    ui = app.settings.ui
+    page = build_ui(app, uploads=ui.uploads_allowed)
+    page.launch(**{"server_name": ui.host, "server_port": ui.port, "auth": ui.credentials,
+                   "max_file_size": app.settings.ingest.max_file_bytes,
+                   "app_kwargs": {"middleware": [Middleware(LoginThrottle)]}, **launch})
     return page
 
 
-def build_ui(app: App):
-    """The chat page for an app whose store is already open."""
+def build_ui(app: App, uploads: bool = True):
+    """The chat page for an app whose store is already open; `uploads`: whether it offers to add documents."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -238,17 +264,9 @@ def build_ui(app: App):
                 else:
                     done = [*(turns or []), {"question": message, "answer": answer.text}]
                     yield updated, render_sources(answer, app), "", done
-        except QAError as exc:  # the user's to fix: say what, and keep the conversation
-            yield shown + [{"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"}], gr.skip(), message, turns
-        except StoreUnavailableError as exc:  # a server that is down: say so, the details in the log
-            logging.getLogger(__name__).warning("the index is not reachable: %s", exc)
-            yield (shown + [{"role": "assistant", "content": "⚠️ The index is not reachable: "
-                                                             f"{html.escape(str(exc))}. Please try again."}],
-                   gr.skip(), message, turns)
-        except Exception:  # ours: a short apology, the conversation kept, the details in the log
-            logging.getLogger(__name__).exception("answering %r failed", message)
-            yield (shown + [{"role": "assistant", "content": "⚠️ Sorry, something went wrong while answering this. "
-                                                             "Please try again."}], gr.skip(), message, turns)
+        except Exception as exc:  # one message in the chat, the conversation kept
+            failure = html.escape(failure_message(exc, message))
+            yield shown + [{"role": "assistant", "content": f"⚠️ {failure}"}], gr.skip(), message, turns
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
@@ -262,8 +280,8 @@ def build_ui(app: App):
         passages in it; `history`: the conversation so far, oldest first, each {question, answer}."""
         try:
             return app.ask(question, k, None if lang == "any" else lang, history=history).to_json()
-        except QAError as exc:
-            raise gr.Error(str(exc)) from None
+        except Exception as exc:
+            raise gr.Error(failure_message(exc, question)) from None
 
     with gr.Blocks(title="corpus-qa") as page:
         gr.Markdown("## corpus-qa\nAsk in English, 中文 or français. Every answer cites its passages; "
@@ -282,9 +300,12 @@ def build_ui(app: App):
                     top_k = gr.Slider(1, 10, value=app.settings.qa.top_k, step=1, label="Passages to cite")
                     language = gr.Dropdown(LANGUAGE_CHOICES, value="any", label="Only passages in")
                 with gr.Accordion("Add documents", open=False):
-                    files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, label="Files")
-                    upload = gr.Button("Add to the index")
-                    upload_log = gr.Markdown()
+                    if uploads:
+                        files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES, label="Files")
+                        upload = gr.Button("Add to the index")
+                        upload_log = gr.Markdown()
+                    else:
+                        gr.Markdown(UPLOADS_OFF)
             with gr.Column(scale=2):
                 sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources")
         turns = gr.State([])  # the conversation so far, as follow-ups are read against it
@@ -293,6 +314,7 @@ def build_ui(app: App):
                     api_visibility="private")
         clear.click(lambda: ([], _EMPTY_SOURCES, "", []), None, [chat, sources, question, turns],
                     api_visibility="private")
-        upload.click(add_files, files, [upload_log, status], api_visibility="private")
+        if uploads:
+            upload.click(add_files, files, [upload_log, status], api_visibility="private")
         gr.api(ask, api_name="ask")
     return page.queue(default_concurrency_limit=4)

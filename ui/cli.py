@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ingest import EmbedderError, IngestError, IngestInputError
+from ingest.text import one_line
 from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
@@ -53,7 +54,30 @@ def _app(ctx: click.Context):
     return build_app(ctx.obj)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _OneLineUsageErrors(click.Group):
+    """The command group, whose usage errors (a bad option value, a missing argument) are one line
+    on stderr naming where help is, not click's block of usage, hint and error."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "corpus-qa"
+            click.echo(f"Error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineUsageErrors,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="corpus-qa")
 @click.option(
     "--data-dir",
@@ -111,12 +135,12 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
     app = _app(ctx)
     report = app.ingest(paths, progress=not as_json, prune=prune)
     for path, reason in report.skipped:
-        click.echo(f"skipped {path}: {reason}", err=True)
+        click.echo(f"skipped {one_line(path)}: {reason}", err=True)
     for path, reason in report.failures:
-        click.echo(f"failed {path}: {reason}", err=True)
+        click.echo(f"failed {one_line(path)}: {reason}", err=True)
     if verbose:
         for path, lines in report.dropped:
-            click.echo(f"{path}: left out {len(lines)} lines", err=True)
+            click.echo(f"{one_line(path)}: left out {len(lines)} lines", err=True)
             for reason, excerpt in lines:
                 click.echo(f"    {reason:30} {excerpt!r}", err=True)
     if as_json:
@@ -139,7 +163,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
 def remove(ctx: click.Context, target: str):
     """Remove one document from the index, by its file's path or its id (see `status`)."""
     document = _app(ctx).remove(target)
-    click.echo(f"removed {document.doc_id} ({document.chunks} chunks) {document.source}")
+    click.echo(f"removed {document.doc_id} ({document.chunks} chunks) {one_line(document.source)}")
 
 
 @cli.command()
@@ -185,7 +209,8 @@ def _print_sources(answer) -> None:
     if answer.citations:
         click.echo("\nSources:" if answer.answerable else "\nClosest passages:")
     for c in answer.citations:
-        click.echo(f"[{c.rank}] {Path(c.source).name}  chars {c.start}-{c.end}  score {c.score:.2f}  {c.title[:60]}")
+        click.echo(f"[{c.rank}] {one_line(Path(c.source).name)}  chars {c.start}-{c.end}  score {c.score:.2f}  "
+                   f"{one_line(c.title[:60])}")
         click.echo(textwrap.indent(textwrap.fill(c.text, 96), "    "))
 
 
@@ -212,8 +237,10 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
         import readline  # noqa: F401  -- line editing and history for input()
     except ImportError:  # not on every platform; input() still works
         pass
+    from qa.answer import check_options
     from qa.conversation import Turn
 
+    k, lang = check_options(k, lang)  # before the first question, not after it
     app = _app(ctx)
     answers: list = []
     click.echo("Ask about the articles; /sources N, /new, /quit. Follow-ups are read against the conversation.")
@@ -373,33 +400,51 @@ def _print_comparison(lines, before: list[dict], after: list[dict], as_json: boo
 @cli.command()
 @click.option("--host", help="Interface to bind [env CORPUS_QA_HOST; default 127.0.0.1, this machine only].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [env CORPUS_QA_PORT; default 7860].")
-@click.option("--auth", metavar="USER:PASSWORD", help="Require this login [env CORPUS_QA_AUTH].")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Require a login: FILE holds one USER:PASSWORD per line [env CORPUS_QA_AUTH_FILE].")
+@click.option("--auth", metavar="USER:PASSWORD",
+              help="Require this login. Anyone on this machine sees it in `ps`: prefer --auth-file or "
+                   "CORPUS_QA_AUTH.")
+@click.option("--allow-anonymous-upload", is_flag=True, default=None,
+              help="Offer upload even when the chat listens beyond this machine without a login "
+                   "[env CORPUS_QA_ALLOW_ANONYMOUS_UPLOAD].")
 @click.pass_context
 @_one_line_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, auth: str | None):
+def serve(ctx: click.Context, host: str | None, port: int | None, auth_file: Path | None, auth: str | None,
+          allow_anonymous_upload: bool | None):
     """Serve the chat in the browser, with a sources panel, upload and an /ask API.
+
+    Listening beyond this machine (--host 0.0.0.0), require a login: failed logins then slow
+    down per address, and without one upload is off unless --allow-anonymous-upload.
 
     \b
     Examples:
-      corpus-qa serve                                  # http://127.0.0.1:7860
-      corpus-qa serve --host 0.0.0.0 --auth ana:s3cret # reachable from other machines
+      corpus-qa serve                                     # http://127.0.0.1:7860
+      corpus-qa serve --host 0.0.0.0 --auth-file logins   # reachable from other machines
     """
-    settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port, "auth": auth})
+    settings = load_settings(os.environ, {**ctx.meta["overrides"], "host": host, "port": port, "auth": auth,
+                                          "auth_file": auth_file, "allow_anonymous_upload": allow_anonymous_upload})
     from qa.app import build_app
     from ui import launch_chat
 
+    if auth:
+        click.echo("warning: --auth shows the password to anyone who lists this machine's processes; "
+                   "prefer --auth-file or CORPUS_QA_AUTH", err=True)
+    if settings.ui.auth_file and settings.ui.auth_file.expanduser().stat().st_mode & 0o077:
+        click.echo(f"warning: other users may read {settings.ui.auth_file}: chmod 600 it", err=True)
     app = build_app(settings)
     app.warm()
     status = app.status()
     if status.chunks == 0:
         click.echo("warning: nothing is ingested yet; run `corpus-qa ingest` first", err=True)
     if settings.ui.exposed_without_login:
+        uploads = ("upload is on (--allow-anonymous-upload)" if settings.ui.uploads_allowed
+                   else "upload is off")
         click.echo(f"warning: listening on {settings.ui.host} without a login: anyone who can reach this "
-                   "machine can read the corpus; add --auth USER:PASSWORD", err=True)
+                   f"machine can read the corpus ({uploads}); add --auth-file FILE", err=True)
     click.echo(f"serving {status.documents} documents ({status.chunks} chunks) at "
                f"http://{settings.ui.host}:{settings.ui.port}", err=True)
-    launch_chat(app, server_name=settings.ui.host, server_port=settings.ui.port, quiet=True,
-                auth=settings.ui.credentials)
+    launch_chat(app, quiet=True)
 
 
 @cli.command()
@@ -417,4 +462,4 @@ def status(ctx: click.Context, as_json: bool):
     for key, value in current.to_json().items():
         click.echo(f"{key:10} {value}")
     for doc in app.documents():
-        click.echo(f"  {doc.doc_id:32} {doc.lang:3} {doc.chunks:5} chunks  sha256:{doc.content_hash[:12]}  {doc.source}")
+        click.echo(f"  {doc.doc_id:32} {doc.lang:3} {doc.chunks:5} chunks  sha256:{doc.content_hash[:12]}  {one_line(doc.source)}")
