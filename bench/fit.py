@@ -9,6 +9,12 @@
 3. Answering: a logistic regression of `answerable` on the features of the best passage that
    the fitted ranking puts first; the threshold is the highest that refuses at most
    MAX_FALSE_REFUSALS of the answerable questions it was fitted on.
+4. Sentence choice: a conditional logit over the candidate sentences of the passages an answer
+   may quote, as the product finds them (`qa.scoring.SentenceSignals`): the weights that give the
+   sentences holding a gold answer string the most probability. They are read with the passage
+   scores of the ranking in the current model file, so a ranking change is followed by a second
+   `make fit`. The margin within which further sentences are quoted is the one that quotes
+   MEAN_QUOTED_SENTENCES per answer on average.
 
 Every figure printed is cross-validated: folds split by article (an unanswerable question is
 its own group), so no question is scored by weights fitted on its article or on itself.
@@ -23,7 +29,7 @@ import json
 import pickle
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +37,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devsets import available_sets, corpus_app  # noqa: E402
+from qa.answer import candidate_sentences, sentence_signals  # noqa: E402
 from qa.evaluate import normalise  # noqa: E402
-from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
-from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, ScoringModel, Signals, answer_features, bundled_model_path,  # noqa: E402
-                        load_scoring_model)
+from qa.retrieve import (drop_repeated_passages, find_evidence, fuse_candidates, make_query,  # noqa: E402
+                         rescore_by_sentences, with_following_sentences)
+from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, ScoringModel, SentenceSignals,  # noqa: E402
+                        Signals, answer_features, bundled_model_path, load_scoring_model)
 
 # The product's promise, not a tuned number: at most one answerable question in 20 refused.
 MAX_FALSE_REFUSALS = 0.05
-SENTENCE_SIGNALS = ("best_sentence", "best_sentence_coverage")
+# The product's reading budget, not a tuned number: quoting more always holds the answer more often
+# (answer_acc only grows with text), so the answer's length is set and the choice within it fitted.
+MEAN_QUOTED_SENTENCES = 2.0
+# The most sentences an answer quotes (qa.answer's _MOST_SENTENCES).
+MOST_QUOTED = 3
+# The ranking signals that only re-scored passages have.
+RESCORED_SIGNALS = ("best_sentence", "best_sentence_coverage")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 CACHE = Path(__file__).resolve().parent / "results" / "fit-candidates.pickle"
 
@@ -56,6 +70,8 @@ class Asked:
     names_unknown: bool
     unheld_share: float
     follow_up: bool = False  # asked with the conversation so far
+    sentences: list[SentenceSignals] = field(default_factory=list)  # the candidate answer sentences
+    sentence_gold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per sentence: holds an answer
 
 
 def collect() -> list[Asked]:
@@ -80,6 +96,7 @@ def collect() -> list[Asked]:
             golds = [normalise(s) for s in line.gold.get("gold") or []]
             texts = [normalise(e.passage.chunk.text + e.passage.chunk.following) for e in evidence]
             doc = line.gold.get("doc")
+            sentences, sentence_gold = answer_sentences(query, retrieval, settings, line.gold.get("answer_any") or [])
             asked.append(Asked(
                 f"{qset.name} (follow-ups)" if line.history else qset.name,
                 f"{qset.corpus}:{doc}" if line.gold.get("answerable") and doc else f"{qset.name}:{line.id}",
@@ -90,12 +107,27 @@ def collect() -> list[Asked]:
                 bool(query.unknown_names),
                 query.unheld_share,
                 bool(line.history),
+                sentences,
+                sentence_gold,
             ))
     return asked
 
 
+def answer_sentences(query, retrieval, settings, answers: list[str]) -> tuple[list[SentenceSignals], np.ndarray]:
+    """The candidate sentences an answer to `query` may quote, as the product finds them, and
+    which of them hold one of the gold `answers`."""
+    found = find_evidence(query, retrieval, settings, query.named_language)
+    if not found and query.named_language:
+        found = find_evidence(query, retrieval, settings)
+    evidence = with_following_sentences(query, found[: settings.top_k], retrieval.embedder)
+    candidates = candidate_sentences(evidence[: settings.answer_passages])
+    golds = [normalise(a) for a in answers if normalise(a)]
+    holds = np.array([any(g in normalise(sentence.text) for g in golds) for _, sentence, _ in candidates], bool)
+    return sentence_signals(query.text, candidates, evidence), holds
+
+
 def ranking_matrix(signals: list[Signals], with_sentences: bool = True) -> np.ndarray:
-    rows = [[float(getattr(s, n)) if with_sentences or n not in SENTENCE_SIGNALS else 0.0 for n in RANKING_SIGNALS]
+    rows = [[float(getattr(s, n)) if with_sentences or n not in RESCORED_SIGNALS else 0.0 for n in RANKING_SIGNALS]
             for s in signals]
     return np.array(rows, dtype=np.float64)
 
@@ -138,19 +170,28 @@ def fit_ranking(train: list[Asked], c: float) -> np.ndarray:
 
 
 def _listwise(questions: list[Asked], columns: list[int], held: np.ndarray, c: float) -> np.ndarray:
-    """The weights of `columns` maximising, over the answerable questions, the softmax probability
-    of their gold candidates among all their candidates, the other columns' weights `held`, with
-    an L2 penalty of 1/c on standardised signals."""
-    from scipy.optimize import minimize
-    from scipy.special import logsumexp, softmax
-
+    """The ranking weights of `columns` maximising, over the answerable questions, the softmax
+    probability of their gold candidates among all their candidates, the other columns' weights
+    `held`."""
     lists = []
     for q in questions:
         if q.answerable and q.gold.any():
             x = ranking_matrix(q.signals)
             lists.append((x[:, columns], x @ held, q.gold))
+    start = np.eye(len(columns))[0] if not held.any() else np.zeros(len(columns))
+    return conditional_logit(lists, c, start)
+
+
+def conditional_logit(lists: list[tuple[np.ndarray, np.ndarray, np.ndarray]], c: float,
+                      start: np.ndarray) -> np.ndarray:
+    """The weights w maximising the summed log softmax probability of each list's gold rows, the
+    rows scored x @ w + offset, for lists of (x, offset, gold), with an L2 penalty of 1/c on
+    standardised columns. Zero without a list."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp, softmax
+
     if not lists:
-        return np.zeros(len(columns))
+        return np.zeros(len(start))
     scale = np.vstack([x for x, _, _ in lists]).std(axis=0)
     scale[scale == 0] = 1.0
     lists = [(x / scale, offset, gold) for x, offset, gold in lists]
@@ -163,8 +204,71 @@ def _listwise(questions: list[Asked], columns: list[int], held: np.ndarray, c: f
             grad += x.T @ softmax(s) - x[gold].T @ softmax(s[gold])
         return value, grad
 
-    start = np.eye(len(columns))[0] if not held.any() else np.zeros(len(columns))
     return minimize(loss, start, jac=True, method="L-BFGS-B").x / scale
+
+
+def sentence_matrix(signals: list[SentenceSignals]) -> np.ndarray:
+    return np.array([[float(getattr(s, n)) for n in SENTENCE_SIGNALS] for s in signals], dtype=np.float64)
+
+
+def sentence_lists(questions: list[Asked]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(signals, no offset, which hold an answer) of each answerable question whose candidate
+    sentences hold an answer at all: the others say nothing about which sentence to choose."""
+    return [(sentence_matrix(q.sentences), np.zeros(len(q.sentences)), q.sentence_gold)
+            for q in questions if q.answerable and q.sentence_gold.any() and not q.sentence_gold.all()]
+
+
+def fit_sentence_choice(train: list[Asked], c: float) -> np.ndarray:
+    """Sentence choice weights, fitted on questions asked alone, as ranking's own weights are: they
+    read the question, and a follow-up's sentences are chosen by the same reading."""
+    return conditional_logit(sentence_lists([q for q in train if not q.follow_up]), c, np.eye(len(SENTENCE_SIGNALS))[0])
+
+
+def score_gaps(questions: list[Asked], weights: np.ndarray) -> np.ndarray:
+    """Per answerable question, how far its 2nd and 3rd best sentences score below its best (inf where none)."""
+    gaps = []
+    for q in questions:
+        if q.answerable and len(q.sentences):
+            scores = np.sort(sentence_matrix(q.sentences) @ weights)[::-1][:MOST_QUOTED]
+            gaps.append(np.pad(scores[0] - scores[1:], (0, MOST_QUOTED - len(scores)), constant_values=np.inf))
+    return np.array(gaps).reshape(-1, MOST_QUOTED - 1)
+
+
+def fit_sentence_margin(questions: list[Asked], weights: np.ndarray) -> float:
+    """The smallest margin that quotes MEAN_QUOTED_SENTENCES per answer on average, to questions asked alone."""
+    gaps = score_gaps([q for q in questions if not q.follow_up], weights)
+    candidates = np.sort(gaps[np.isfinite(gaps)])
+    quoted = [1 + (gaps <= m).sum(axis=1).mean() for m in candidates]
+    reached = [m for m, n in zip(candidates, quoted) if n >= MEAN_QUOTED_SENTENCES]
+    return float(reached[0]) if reached else float(candidates[-1])
+
+
+def quoted_sentences_hold(questions: list[Asked], choice_of) -> dict[str, tuple[float, float]]:
+    """Per question set: the share of answerable questions (of those with a candidate sentence that
+    holds an answer) whose quoted sentences hold one, and the mean number quoted; `choice_of(q)`
+    gives the (weights, margin) that choose q's sentences."""
+    held: dict[str, list[tuple[bool, int]]] = defaultdict(list)
+    for q in questions:
+        if q.answerable and q.sentence_gold.any():
+            weights, margin = choice_of(q)
+            scores = sentence_matrix(q.sentences) @ weights
+            order = np.argsort(-scores, kind="stable")[:MOST_QUOTED]
+            quoted = [i for i in order if scores[i] >= scores[order[0]] - margin]
+            for name in (q.set_name, "all follow-ups" if q.follow_up else "all asked alone"):
+                held[name].append((bool(q.sentence_gold[quoted].any()), len(quoted)))
+    return {name: (round(float(np.mean([h for h, _ in rows])), 3), round(float(np.mean([n for _, n in rows])), 2))
+            for name, rows in sorted(held.items())}
+
+
+def cross_validate_sentences(questions: list[Asked], k: int, c: float) -> dict[str, tuple[float, float]]:
+    """`quoted_sentences_hold` out of fold: each question's sentences chosen by weights and a margin
+    fitted on other articles."""
+    fitted = {}
+    for train, test in folds(questions, k):
+        weights = fit_sentence_choice(train, c)
+        choice = (weights, fit_sentence_margin(train, weights))
+        fitted.update({id(q): choice for q in test})
+    return quoted_sentences_hold(questions, lambda q: fitted[id(q)])
 
 
 def ranks(questions: list[Asked], weights: np.ndarray, rescore: int) -> list[int | None]:
@@ -273,28 +377,17 @@ def print_table(title: str, figures: dict[str, dict]) -> None:
         print(f"  {name:<36} {f['hit@5']:>6.3f} {f['mrr']:>6.3f} {abstain:>8} {f['false_refusals']:>10.3f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--dry-run", action="store_true", help="print the figures, write no model")
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse the candidates the last run collected (they do not depend on the weights)")
-    args = parser.parse_args()
-    current = load_scoring_model()  # its ranking weights are the baseline the fitted ones are compared with
+def fit_passage_scoring(questions: list[Asked], current: ScoringModel, k: int) -> dict:
+    """Ranking and answering, fitted and cross-validated (their figures printed): the model file's
+    fields they set."""
     rescore = 12  # QASettings.rescore_candidates' default
-    if args.reuse and CACHE.exists():
-        questions = pickle.loads(CACHE.read_bytes())
-    else:
-        questions = collect()
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        CACHE.write_bytes(pickle.dumps(questions))
     baseline = np.array([current.ranking[n] for n in RANKING_SIGNALS])
     # The regularisation of each model, chosen by cross-validation: ranking's by MRR of the
     # questions asked alone (follow-ups' weights are fitted at the same), then each answer model's
     # by abstention at the false-refusal rate its threshold allows.
-    by_rank_c = {c: cross_validate(questions, args.folds, rescore, c, 1.0, 1.0) for c in C_GRID}
+    by_rank_c = {c: cross_validate(questions, k, rescore, c, 1.0, 1.0) for c in C_GRID}
     c_rank = max(C_GRID, key=lambda c: by_rank_c[c]["all asked alone"]["mrr"])
-    by_answer_c = {c: cross_validate(questions, args.folds, rescore, c_rank, c, c) for c in C_GRID}
+    by_answer_c = {c: cross_validate(questions, k, rescore, c_rank, c, c) for c in C_GRID}
     c_answer = max(C_GRID, key=lambda c: by_answer_c[c]["all asked alone"]["abstain_acc"] or 0.0)
     c_follow_up = max(C_GRID, key=lambda c: by_answer_c[c].get("all follow-ups", {}).get("abstain_acc") or 0.0)
     for c in C_GRID:
@@ -302,27 +395,70 @@ def main() -> None:
               f"{by_answer_c[c]['all asked alone']['abstain_acc']} false refusals "
               f"{by_answer_c[c]['all asked alone']['false_refusals']}", file=sys.stderr)
     print_table("ranking weights of the current model file, abstention fitted (cross-validated)",
-                cross_validate(questions, args.folds, rescore, c_rank, c_answer, c_follow_up, baseline))
+                cross_validate(questions, k, rescore, c_rank, c_answer, c_follow_up, baseline))
     print_table(f"fitted ranking (C={c_rank}) and abstention (C={c_answer}, follow-ups {c_follow_up}), "
                 "cross-validated by article",
-                cross_validate(questions, args.folds, rescore, c_rank, c_answer, c_follow_up))
+                cross_validate(questions, k, rescore, c_rank, c_answer, c_follow_up))
     weights = fit_ranking(questions, c_rank)
     answering, bias, threshold = fit_answering(questions, weights, rescore, c_answer)
     follow_up, follow_up_bias, follow_up_threshold = fit_answering(questions, weights, rescore, c_follow_up, True)
-    model = ScoringModel(
-        ranking={n: round(float(w), 5) for n, w in zip(RANKING_SIGNALS, weights)},
-        answering={"bias": round(bias, 5), **{n: round(float(w), 5) for n, w in answering.items()}},
-        answer_threshold=round(threshold, 5),
-        follow_up_answering={"bias": round(follow_up_bias, 5), **{n: round(float(w), 5) for n, w in follow_up.items()}},
-        follow_up_threshold=round(follow_up_threshold, 5),
-        fitted_on=f"{len(questions)} questions of {', '.join(sorted({q.set_name for q in questions}))}; "
-                  f"C={c_rank}, {c_answer}, {c_follow_up}",
-    )
-    print("\nranking weights:", json.dumps(model.ranking))
-    print("answering weights:", json.dumps(model.answering))
-    print("answer threshold:", model.answer_threshold)
-    print("follow-up answering weights:", json.dumps(model.follow_up_answering))
-    print("follow-up answer threshold:", model.follow_up_threshold)
+    return {
+        "ranking": {n: round(float(w), 5) for n, w in zip(RANKING_SIGNALS, weights)},
+        "answering": {"bias": round(bias, 5), **{n: round(float(w), 5) for n, w in answering.items()}},
+        "answer_threshold": round(threshold, 5),
+        "follow_up_answering": {"bias": round(follow_up_bias, 5),
+                                **{n: round(float(w), 5) for n, w in follow_up.items()}},
+        "follow_up_threshold": round(follow_up_threshold, 5),
+        "fitted_on": f"ranking and answering: {len(questions)} questions; C={c_rank}, {c_answer}, {c_follow_up}",
+    }
+
+
+def fit_sentence_scoring(questions: list[Asked], current: ScoringModel, k: int) -> dict:
+    """Sentence choice, fitted and cross-validated (its figures printed): the model file's fields it sets."""
+    by_c = {c: cross_validate_sentences(questions, k, c) for c in C_GRID}
+    c_sentence = max(C_GRID, key=lambda c: by_c[c].get("all asked alone", (0.0, 0))[0])
+    current_choice = (np.array([current.sentence_choice[n] for n in SENTENCE_SIGNALS]), current.sentence_margin)
+    current_holds = quoted_sentences_hold(questions, lambda q: current_choice)
+    print(f"\nquoted sentences hold an answer (and how many are quoted): current model / fitted "
+          f"(C={c_sentence}, cross-validated)")
+    for name, (share, quoted) in by_c[c_sentence].items():
+        before, before_quoted = current_holds.get(name, (0.0, 0.0))
+        print(f"  {name:<36} {before:>6.3f} ({before_quoted:.2f}) {share:>6.3f} ({quoted:.2f})")
+    weights = fit_sentence_choice(questions, c_sentence)
+    return {
+        "sentence_choice": {n: round(float(w), 5) for n, w in zip(SENTENCE_SIGNALS, weights)},
+        "sentence_margin": round(fit_sentence_margin(questions, weights), 5),
+        "fitted_on": f"sentence choice: {sum(not q.follow_up for q in questions)} questions; C={c_sentence}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--dry-run", action="store_true", help="print the figures, write no model")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the candidates the last run collected (they do not depend on the weights)")
+    parser.add_argument("--only", choices=("passages", "sentences"),
+                        help="fit only ranking and answering, or only sentence choice; keep the rest of the model file")
+    args = parser.parse_args()
+    current = load_scoring_model()  # the baseline the fitted weights are compared with
+    if args.reuse and CACHE.exists():
+        questions = pickle.loads(CACHE.read_bytes())
+    else:
+        questions = collect()
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_bytes(pickle.dumps(questions))
+    fields = asdict(current)
+    fitted_on = {"passages": current.fitted_on.split(" | ")[0], "sentences": current.fitted_on.split(" | ")[-1]}
+    for part, fit_part in (("passages", fit_passage_scoring), ("sentences", fit_sentence_scoring)):
+        if args.only in (None, part):
+            fitted = fit_part(questions, current, args.folds)
+            fitted_on[part] = fitted.pop("fitted_on")
+            fields.update(fitted)
+    sets = ", ".join(sorted({q.set_name for q in questions}))
+    model = ScoringModel(**{**fields, "fitted_on": f"{fitted_on['passages']} | {fitted_on['sentences']} | of {sets}"})
+    for name, value in asdict(model).items():
+        print(f"{name}: {json.dumps(value, ensure_ascii=False)}")
     if not args.dry_run:
         bundled_model_path().write_text(json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n",
                                         encoding="utf-8")

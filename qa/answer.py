@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 from collections.abc import Container
@@ -36,7 +37,7 @@ from qa.retrieve import (
     spacing_aside,
     with_following_sentences,
 )
-from qa.scoring import ScoringModel, answer_features
+from qa.scoring import ScoringModel, SentenceSignals, answer_features
 from qa.settings import MOST_CITED, QASettings
 
 ABSTENTION = {
@@ -56,10 +57,6 @@ _CLAUSE_END = re.compile(rf"[{_CLAUSE_MARKS}]\s*")
 _CUT = "…"
 # A sentence ending so introduces what follows it (a list).
 _INTRODUCES = (":", "：")
-# Weights of the sentence score; chosen on ../shared/eval (dev.jsonl and xquad-dev together).
-_SENTENCE_WEIGHT, _PASSAGE_WEIGHT, _KEYWORD_WEIGHT, _TYPE_WEIGHT = 0.6, 0.4, 0.2, 0.2
-# A further sentence joins the answer only if it scores nearly as well as the best one.
-_SECOND_SENTENCE_MARGIN = 0.15
 # A further sentence cut shorter than this would say too little to be worth its place.
 _SHORTEST_CUT = 80
 # The most sentences an answer quotes, list items aside.
@@ -175,7 +172,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings,
     threshold = scoring.threshold(follow_up) if settings.answer_threshold is None else settings.answer_threshold
     unsupported = (not evidence or bool(query.unknown_versions)
                    or answer_probability(query, evidence, scoring) < threshold)
-    candidates = [] if unsupported else _candidate_sentences(evidence[: settings.answer_passages])
+    candidates = [] if unsupported else candidate_sentences(evidence[: settings.answer_passages])
     # Said answered or not: an answer given anyway is about something else than the question asks.
     caveat = unwritten_note(lang, query.unknown_names, query.unknown_versions, query.written_versions)
     # Or no candidate sentence: the best passages hold only headings and questions, nothing that tells.
@@ -183,15 +180,9 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings,
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None, caveat=caveat)
     kind = asked_type(question)
-    scores = np.array([
-        _SENTENCE_WEIGHT * sentence.similarity
-        + _PASSAGE_WEIGHT * evidence[rank - 1].passage.score
-        + _KEYWORD_WEIGHT * sentence.coverage
-        + _TYPE_WEIGHT * holds_type(kind, sentence.text)
-        for rank, sentence, _ in candidates
-    ])
-    chosen = _choose_sentences(candidates, scores, settings.max_answer_chars, query.terms, kind,
-                               _continued_in_paragraph(candidates, evidence))
+    scores = np.array([scoring.sentence_score(s) for s in sentence_signals(question, candidates, evidence)])
+    chosen = _choose_sentences(candidates, scores, scoring.sentence_margin, settings.max_answer_chars, query.terms,
+                               kind, _continued_in_paragraph(candidates, evidence))
     spans_by_rank: dict[int, list[Span]] = {}
     for rank, sentence, _ in chosen:
         spans_by_rank.setdefault(rank, []).append(Span(sentence.start, sentence.end))
@@ -221,7 +212,17 @@ def answer_probability(query: Query, evidence: list[Evidence], scoring: ScoringM
     return scoring.answer_probability(features, follow_up)
 
 
-def _candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, str]]:
+def sentence_signals(question: str, candidates: list[tuple[int, Sentence, str]],
+                     evidence: list[Evidence]) -> list[SentenceSignals]:
+    """The signals of each candidate sentence (`candidate_sentences`) that sentence choice reads."""
+    kind = asked_type(question)
+    return [SentenceSignals(similarity=sentence.similarity, coverage=sentence.coverage,
+                            passage_score=evidence[rank - 1].passage.score, passage_rank=1.0 / rank,
+                            holds_type=holds_type(kind, sentence.text), length=math.log1p(len(sentence.text)))
+            for rank, sentence, _ in candidates]
+
+
+def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, str]]:
     """(rank, sentence, its list bullet or "") of each sentence of the passages that could answer something.
 
     The title and headings are left out: they name a topic, so they are close to every question
@@ -275,10 +276,10 @@ def _marked(shown: str, rank: int) -> str:
 
 
 def _choose_sentences(
-    candidates, scores: np.ndarray, max_chars: int, terms: QueryTerms, kind: str | None = None,
+    candidates, scores: np.ndarray, margin: float, max_chars: int, terms: QueryTerms, kind: str | None = None,
     continued_in_paragraph: Container[int] = (),
 ) -> list[tuple[int, Sentence, str]]:
-    """The best sentence, then up to two more that score nearly as well (or the items of the list
+    """The best sentence, then up to two more that score within `margin` of it (or the items of the list
     it introduces), each cut to the room left:
     (rank, the sentence or the part of it kept, how it is shown: with "…" where it was cut).
 
@@ -289,7 +290,7 @@ def _choose_sentences(
     """
     kept_for_follower = 0  # room the best sentence leaves for the one after it, when it is cut for it
     order = np.argsort(-scores, kind="stable")
-    picks = [i for i in order[:_MOST_SENTENCES] if scores[i] >= scores[order[0]] - _SECOND_SENTENCE_MARGIN]
+    picks = [i for i in order[:_MOST_SENTENCES] if scores[i] >= scores[order[0]] - margin]
     first_rank, first, _ = candidates[picks[0]]
     after = picks[0] + 1
     bullet = candidates[after][2] if after < len(candidates) and candidates[after][0] == first_rank else ""

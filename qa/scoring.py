@@ -1,7 +1,7 @@
 """Scoring: every signal about a candidate passage in one record, read by one fitted model.
 
-Ranking, the decision to answer and the choice of sentences each read `Signals` through the
-weights of `ScoringModel`, fitted by `bench/fit.py` on labelled questions (`make fit`) and
+Ranking and the decision to answer read `Signals`, and the choice of the answer's sentences reads
+`SentenceSignals`, each through the weights of `ScoringModel`, fitted by `bench/fit.py` on labelled questions (`make fit`) and
 shipped as `qa/scoring_model.json`. No weight here is set by hand.
 """
 
@@ -71,6 +71,21 @@ RANKING_SIGNALS = ("calibrated_cosine", "coverage", "document_behind", "hubness"
 
 
 
+@dataclass(frozen=True)
+class SentenceSignals:
+    """What is known of one candidate answer sentence, of one of the best passages."""
+
+    similarity: float  # its cosine to the question
+    coverage: float  # the share of the question's keyword weight it holds, translations included
+    passage_score: float  # its passage's ranking score
+    passage_rank: float  # 1 / its passage's rank
+    holds_type: bool  # holds what the question asks for (a number for "how many", a date for "when")
+    length: float  # log(1 + its length in characters)
+
+
+SENTENCE_SIGNALS = tuple(f.name for f in fields(SentenceSignals))
+
+
 def answer_features(best: Signals, runner_up: Signals | None, rank_margin: float, names_unknown: bool,
                     unheld_share: float, follow_up: bool = False) -> dict[str, float]:
     """The numbers the decision to answer reads: the best passage's signals, how far ahead of the
@@ -90,7 +105,8 @@ def answer_features(best: Signals, runner_up: Signals | None, rank_margin: float
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """Fitted weights: a linear ranking score, and a logistic answer probability with its threshold."""
+    """Fitted weights: a linear ranking score, a logistic answer probability with its threshold, and
+    a linear score that chooses the answer's sentences."""
 
     ranking: dict[str, float]
     answering: dict[str, float]  # "bias" and one weight per `answer_features` key
@@ -98,11 +114,17 @@ class ScoringModel:
     # The same for a follow-up, whose own words say less and whose conversation says more.
     follow_up_answering: dict[str, float]
     follow_up_threshold: float
+    sentence_choice: dict[str, float]  # log-odds weights of a sentence holding the answer, per `SENTENCE_SIGNALS`
+    sentence_margin: float  # a further sentence is quoted when it scores within this of the best one
     fitted_on: str = ""
 
     def rank_score(self, signals: Signals) -> float:
         """The score candidates are ranked by (sentence signals count once a passage is re-scored)."""
         return sum(weight * float(getattr(signals, name)) for name, weight in self.ranking.items())
+
+    def sentence_score(self, signals: SentenceSignals) -> float:
+        """The log-odds, up to a constant per question, that a candidate sentence holds the answer."""
+        return sum(weight * float(getattr(signals, name)) for name, weight in self.sentence_choice.items())
 
     def answer_probability(self, features: dict[str, float], follow_up: bool = False) -> float:
         """How likely the question is answerable from the articles, given its best passage."""
@@ -141,6 +163,7 @@ def load_scoring_model(path: Path | None = None) -> ScoringModel:
         "ranking": list(RANKING_SIGNALS),
         "answering": ["bias", *answer_features(Signals(0.0, 0.0, 0.0, 0.0), None, 0.0, False, 0.0)],
         "follow_up_answering": ["bias", *answer_features(Signals(0.0, 0.0, 0.0, 0.0), None, 0.0, False, 0.0, True)],
+        "sentence_choice": list(SENTENCE_SIGNALS),
     }
     for part, names in expected.items():
         weights = raw.get(part)
@@ -154,6 +177,6 @@ def load_scoring_model(path: Path | None = None) -> ScoringModel:
         weights = {part: {n: float(w) for n, w in raw[part].items()} for part in expected}
         return ScoringModel(weights["ranking"], weights["answering"], float(raw["answer_threshold"]),
                             weights["follow_up_answering"], float(raw["follow_up_threshold"]),
-                            str(raw.get("fitted_on", "")))
+                            weights["sentence_choice"], float(raw["sentence_margin"]), str(raw.get("fitted_on", "")))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScoringModelError(f"the scoring model {path} has a malformed weight ({exc}): run `make fit` again") from exc

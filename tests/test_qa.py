@@ -441,7 +441,7 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
               "of the open-source community, which it serves with a hub of models and data sets.")
     candidates = [(1, Sentence(0, len(first), first, 0.5), ""),
                   (2, Sentence(1000, 1000 + len(second), second, 0.5), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 300, QueryTerms((), (), ()))
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 0.15, 300, QueryTerms((), (), ()))
     _, kept, shown = chosen[1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
     assert second[len(kept.text)] == " ", "cut between words"
@@ -492,7 +492,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
     starts = {"lead": 0, "follow": 40, "other": 400, "near": 600}
     candidates = [(rank, Sentence(starts[name], starts[name] + len(texts[name]), texts[name], 0.5), "")
                   for rank, name in [(1, "lead"), (1, "follow"), (2, "other"), (3, "near")]]
-    chosen = _choose_sentences(candidates, np.array(scores), max_chars, QueryTerms((), (), ()), None, continued)
+    chosen = _choose_sentences(candidates, np.array(scores), 0.15, max_chars, QueryTerms((), (), ()), None, continued)
     assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
 
 
@@ -514,7 +514,7 @@ def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(
     assert len(lead) + len(follower) + 3 > 300, "both whole would not fit"
     candidates = [(1, Sentence(0, len(lead), lead, 0.5), ""),
                   (1, Sentence(len(lead) + 1, len(lead) + 1 + len(follower), follower, 0.1), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.3]), 300, QueryTerms((), (), ()), None, {0})
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.3]), 0.15, 300, QueryTerms((), (), ()), None, {0})
     if joins:  # the best sentence loses at most a tenth of itself, and shows where
         kept = chosen[0][1].text
         assert [shown for _, _, shown in chosen] == [kept + "…", follower]
@@ -551,7 +551,7 @@ def test_only_items_numbered_from_1_are_taken_for_the_list_a_sentence_announces(
     announce, item, other = "Google still has two advantages.", "Its user data.", "Meta gains the most."
     candidates = [(1, Sentence(0, 31, announce, 0.5), ""), (1, Sentence(35, 49, item, 0.1), bullet),
                   (2, Sentence(100, 120, other, 0.4), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.2, 0.8]), 300, QueryTerms((), (), ()))
+    chosen = _choose_sentences(candidates, np.array([0.9, 0.2, 0.8]), 0.15, 300, QueryTerms((), (), ()))
     assert [kept.text for _, kept, _ in chosen] == ([announce, item] if with_items else [announce, other])
 
 
