@@ -37,6 +37,7 @@ from qa.retrieve import (
     spacing_aside,
     with_following_sentences,
 )
+from qa.rewrite import rewrite_follow_up
 from qa.scoring import ScoringModel, SentenceSignals, answer_features
 from qa.settings import MOST_CITED, QASettings
 
@@ -104,7 +105,8 @@ def answer_question(
     history: tuple[Turn, ...] = (),
 ) -> Answer:
     """Answer one question from the store, citing the passages it rests on; with `history`, the
-    earlier turns of its conversation, a follow-up is read against them.
+    earlier turns of its conversation, a follow-up is read against them (and, with a local model and
+    `llm_rewrite`, searched as the model rewrote it to stand alone, when the rewrite passes `qa.rewrite`'s checks).
 
     Raises:
         QuestionError: the question is empty or too long, `lang` is not a language code, or `k` is
@@ -118,15 +120,18 @@ def answer_question(
     question = check_question(question, settings)
     if retrieval.store.chunk_count() == 0:
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
-    query = make_query(question, retrieval, settings, history)
+    searched_question = question
+    if generator is not None and history and settings.llm_rewrite:
+        searched_question = rewrite_follow_up(question, history, generator, settings).text or question
+    query = make_query(searched_question, retrieval, settings, history)
     found = find_evidence(query, retrieval, settings, lang or query.named_language)
     inferred = lang is None and query.named_language is not None
     searched = query.named_language if inferred and found else None
     if inferred and not found:
         found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
     evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
-    answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), searched_language=searched,
-                     search_query=query.search_text)
+    answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), question=question,
+                     searched_language=searched, search_query=query.search_text)
     if lang is not None and not found:
         # "The articles don't say." alone reads as if the question were at fault, not the filter.
         held = sorted(retrieval.keywords.languages.counts)

@@ -66,6 +66,10 @@ class QASettings(BaseModel):
     llm_timeout: float = Field(60.0, gt=0, description="Seconds a generation may take before the extractive answer is used.")
     llm_max_tokens: int = Field(200, ge=16, le=4096, description="Longest generated answer, in tokens.")
     llm_threads: int = Field(2, ge=1, le=64, description="CPU threads of the in-process GGUF model.")
+    llm_rewrite: bool = Field(
+        False, description="Let the local model rewrite a follow-up question to stand alone before it is searched "
+                           "(checked; worth it only with a model that rewrites well)."
+    )
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
@@ -182,6 +186,7 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "LLM_MODEL": ("qa", "llm_model"),
     "LLM_GGUF": ("qa", "llm_gguf"),
     "LLM_TIMEOUT": ("qa", "llm_timeout"),
+    "LLM_REWRITE": ("qa", "llm_rewrite"),
     "ANSWER_THRESHOLD": ("qa", "answer_threshold"),
     "TRANSLATION_THRESHOLD": ("qa", "translation_threshold"),
     "HOST": ("ui", "host"),

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ingest import detect_language
+from qa.conversation import Turn
 from qa.generate import build_messages, marked_sentences_grammar, supported_sentences
 
 QUESTIONS = ["Which university created the Chatbot Arena ranking?", "Who released Llama 2?",
@@ -157,3 +158,67 @@ def test_chat_without_a_model_answers_in_one_update(bundled_app):
 
     updates = list(stream_reply(bundled_app, "Who released Llama 2?", [], 5, None))
     assert len(updates) == 1 and updates[0][1].mode == "extractive"
+
+
+VICUNA = (Turn("Who developed Vicuna?", "Vicuna was developed by a team from UC Berkeley, CMU and Stanford. [1]"),)
+
+
+@pytest.mark.parametrize("rewrite, problem", [
+    ("How much did it cost to train Vicuna?", None),
+    ("How much did it cost to train Vicuna at Berkeley?", None),
+    ("How much did it cost to train GPT-5?", "the rewrite names GPT-5, which the conversation does not"),
+    ("Combien a coûté l'entraînement de Vicuna ?", "the rewrite is in fr, the question in en"),
+    ("", "the rewrite is empty or too long"),
+])
+def test_a_rewritten_follow_up_is_kept_only_in_its_language_and_naming_what_was_said(rewrite, problem):
+    from qa.rewrite import rewrite_problem
+    from qa.settings import QASettings
+
+    assert rewrite_problem(rewrite, "How much did it cost to train?", VICUNA, QASettings()) == problem
+
+
+@pytest.mark.parametrize("reply, searched", [
+    ("How much did it cost to train Vicuna?\nHope this helps!", "How much did it cost to train Vicuna?"),
+    ("How much did it cost to train Claude?", "How much did it cost to train?"),  # invented: the question as asked
+])
+def test_a_follow_up_is_searched_as_the_model_rewrote_it_when_the_rewrite_holds(bundled_app, reply, searched):
+    from dataclasses import replace
+
+    from qa.generate import Generator
+
+    prompts = []
+
+    def chat(messages, max_tokens, on_token, grammar):
+        prompts.append(messages)
+        return reply
+
+    app = replace(bundled_app, generator=Generator("chosen replies", chat),
+                  settings=bundled_app.settings.model_copy(update={"qa": bundled_app.settings.qa.model_copy(
+                      update={"llm_rewrite": True})}))
+    answer = app.ask("How much did it cost to train?", history=VICUNA)
+    assert answer.question == "How much did it cost to train?"
+    assert answer.search_query.split(" | ")[0] == searched
+    assert "Who developed Vicuna?" in prompts[0][1]["content"] and "in English" in prompts[0][0]["content"]
+
+
+def test_the_real_model_rewrites_a_follow_up_or_leaves_it_as_asked(bundled_app, app_factory, gguf):
+    from qa.rewrite import rewrite_follow_up, rewrite_problem
+
+    app = app_factory(bundled_app.settings.data_dir, CORPUS_QA_LLM_GGUF=gguf, CORPUS_QA_LLM_REWRITE="true")
+    rewrite = rewrite_follow_up("How much did it cost to train?", VICUNA, app.generator, app.settings.qa)
+    assert (rewrite.text is None) != (rewrite.rejected is None)
+    searched = app.ask("How much did it cost to train?", history=VICUNA).search_query.split(" | ")[0]
+    question = "How much did it cost to train?"
+    assert searched == question or rewrite_problem(searched, question, VICUNA, app.settings.qa) is None
+
+
+def test_without_llm_rewrite_a_follow_up_is_searched_as_asked(bundled_app):
+    from dataclasses import replace
+
+    from qa.generate import Generator
+
+    prompts = []
+    app = replace(bundled_app, generator=Generator("chosen replies", lambda m, n, t, g: prompts.append(m) or "x"))
+    answer = app.ask("How much did it cost to train?", history=VICUNA)
+    assert answer.search_query.split(" | ")[0] == "How much did it cost to train?"
+    assert not any("Rewrite the last question" in m[0]["content"] for m in prompts)
