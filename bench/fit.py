@@ -37,10 +37,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devsets import available_sets, corpus_app  # noqa: E402
-from qa.answer import candidate_sentences, sentence_signals  # noqa: E402
+from qa.answer import candidate_sentences, evidence_to_cite, sentence_signals  # noqa: E402
+from qa.answer_type import asked_type  # noqa: E402
 from qa.evaluate import normalise  # noqa: E402
-from qa.retrieve import (drop_repeated_passages, find_evidence, fuse_candidates, make_query,  # noqa: E402
-                         rescore_by_sentences, with_following_sentences)
+from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
 from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, ScoringModel, SentenceSignals,  # noqa: E402
                         Signals, answer_features, bundled_model_path, load_scoring_model)
 
@@ -116,14 +116,11 @@ def collect() -> list[Asked]:
 def answer_sentences(query, retrieval, settings, answers: list[str]) -> tuple[list[SentenceSignals], np.ndarray]:
     """The candidate sentences an answer to `query` may quote, as the product finds them, and
     which of them hold one of the gold `answers`."""
-    found = find_evidence(query, retrieval, settings, query.named_language)
-    if not found and query.named_language:
-        found = find_evidence(query, retrieval, settings)
-    evidence = with_following_sentences(query, found[: settings.top_k], retrieval.embedder)
+    evidence, _ = evidence_to_cite(query, retrieval, settings)
     candidates = candidate_sentences(evidence[: settings.answer_passages])
     golds = [normalise(a) for a in answers if normalise(a)]
     holds = np.array([any(g in normalise(sentence.text) for g in golds) for _, sentence, _ in candidates], bool)
-    return sentence_signals(query.text, candidates, evidence), holds
+    return sentence_signals(asked_type(query.text), candidates, evidence), holds
 
 
 def ranking_matrix(signals: list[Signals], with_sentences: bool = True) -> np.ndarray:

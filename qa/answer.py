@@ -124,21 +124,29 @@ def answer_question(
     if generator is not None and history and settings.llm_rewrite:
         searched_question = rewrite_follow_up(question, history, generator, settings).text or question
     query = make_query(searched_question, retrieval, settings, history)
-    found = find_evidence(query, retrieval, settings, lang or query.named_language)
-    inferred = lang is None and query.named_language is not None
-    searched = query.named_language if inferred and found else None
-    if inferred and not found:
-        found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
-    evidence = with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder)
+    evidence, searched = evidence_to_cite(query, retrieval, settings, k, lang)
     answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), question=question,
                      searched_language=searched, search_query=query.search_text)
-    if lang is not None and not found:
+    if lang is not None and not evidence:
         # "The articles don't say." alone reads as if the question were at fault, not the filter.
         held = sorted(retrieval.keywords.languages.counts)
         answer = replace(answer, remark=no_article_note(answer.answer_language, lang, held))
     if generator is not None and answer.answerable:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+def evidence_to_cite(query: Query, retrieval: Retrieval, settings: QASettings, k: int | None = None,
+                     lang: str | None = None) -> tuple[list[Evidence], str | None]:
+    """The passages an answer cites, best first, each with the sentence that follows it, and the
+    language searched when the question named one (`lang` filters; without it, a language the
+    question names does, unless no article is in it)."""
+    found = find_evidence(query, retrieval, settings, lang or query.named_language)
+    inferred = lang is None and query.named_language is not None
+    searched = query.named_language if inferred and found else None
+    if inferred and not found:
+        found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
+    return with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder), searched
 
 
 def generate_answer(extractive: Answer, generator: Generator, settings: QASettings, on_token: OnToken | None) -> Answer:
@@ -185,7 +193,7 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings,
         citations = tuple(Citation.from_passage(rank, p) for rank, p in enumerate(passages, 1))
         return Answer(question, ABSTENTION[lang], False, citations, lang, None, caveat=caveat)
     kind = asked_type(question)
-    scores = np.array([scoring.sentence_score(s) for s in sentence_signals(question, candidates, evidence)])
+    scores = np.array([scoring.sentence_score(s) for s in sentence_signals(kind, candidates, evidence)])
     chosen = _choose_sentences(candidates, scores, scoring.sentence_margin, settings.max_answer_chars, query.terms,
                                kind, _continued_in_paragraph(candidates, evidence))
     spans_by_rank: dict[int, list[Span]] = {}
@@ -217,10 +225,10 @@ def answer_probability(query: Query, evidence: list[Evidence], scoring: ScoringM
     return scoring.answer_probability(features, follow_up)
 
 
-def sentence_signals(question: str, candidates: list[tuple[int, Sentence, str]],
+def sentence_signals(kind: str | None, candidates: list[tuple[int, Sentence, str]],
                      evidence: list[Evidence]) -> list[SentenceSignals]:
-    """The signals of each candidate sentence (`candidate_sentences`) that sentence choice reads."""
-    kind = asked_type(question)
+    """The signals of each candidate sentence (`candidate_sentences`) that sentence choice reads,
+    for a question that asks for `kind` (`qa.answer_type.asked_type`)."""
     return [SentenceSignals(similarity=sentence.similarity, coverage=sentence.coverage,
                             passage_score=evidence[rank - 1].passage.score, passage_rank=1.0 / rank,
                             holds_type=holds_type(kind, sentence.text), length=math.log1p(len(sentence.text)))
