@@ -100,7 +100,7 @@ class UISettings(BaseModel):
     @field_validator("auth")
     @classmethod
     def _auth_is_a_login(cls, auth: str | None) -> str | None:
-        if auth is not None and not all(auth.partition(":")):
+        if auth is not None and parse_login(auth) is None:
             raise ValueError("give it as USER:PASSWORD")
         return auth
 
@@ -114,7 +114,7 @@ class UISettings(BaseModel):
     @property
     def credentials(self) -> list[tuple[str, str]] | None:
         """Every (user, password) that may log in, or None when no login is required."""
-        logins = [tuple(self.auth.split(":", 1))] if self.auth else []
+        logins = [parse_login(self.auth)] if self.auth else []
         if self.auth_file:
             logins += read_logins(self.auth_file.expanduser())
         return logins or None
@@ -128,6 +128,12 @@ class UISettings(BaseModel):
     def uploads_allowed(self) -> bool:
         """Whether the chat offers upload: not to anyone on the network, unless the user says so."""
         return not self.exposed_without_login or self.allow_anonymous_upload
+
+
+def parse_login(text: str) -> tuple[str, str] | None:
+    """(user, password) of 'user:password' (the password may hold colons), or None when either is missing."""
+    user, colon, password = text.partition(":")
+    return (user, password) if user and colon and password else None
 
 
 def read_logins(path: Path) -> list[tuple[str, str]]:
@@ -146,10 +152,10 @@ def read_logins(path: Path) -> list[tuple[str, str]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        user, colon, password = line.partition(":")
-        if not (user and colon and password):
+        login = parse_login(line)
+        if login is None:
             raise ValueError(f"line {number} of {path} is not 'user:password'")
-        logins.append((user, password))
+        logins.append(login)
     if not logins:
         raise ValueError(f"{path} holds no login: write one 'user:password' per line")
     return logins
