@@ -90,10 +90,8 @@ def corpus_app(corpus: str, progress: bool = True) -> App:
     """An app over the corpus's cached data dir, ingested (incrementally) first."""
     data = DATA / corpus
     # A local model, when one is set, is measured too (`CORPUS_QA_LLM_GGUF=… make eval`); nothing else leaks in.
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "XDG_CACHE_HOME", "CORPUS_QA_CACHE_DIR",
-                                                         "CORPUS_QA_LLM_GGUF", "CORPUS_QA_LLM_URL",
-                                                         "CORPUS_QA_LLM_MODEL", "CORPUS_QA_LLM_TIMEOUT",
-                                                         "CORPUS_QA_LLM_REWRITE")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("HOME", "XDG_CACHE_HOME", "CORPUS_QA_CACHE_DIR") or k.startswith("CORPUS_QA_LLM_")}
     app = build_app(load_settings({**env, "CORPUS_QA_DATA_DIR": str(data)}))
     if progress:
         print(f"ingesting {CORPORA[corpus]} into {data} (cached) ...", file=sys.stderr, flush=True)

@@ -26,7 +26,7 @@ from qa.generate import (
     without_markers,
 )
 from qa.keywords import QueryTerms
-from qa.records import Answer, Citation, Span, no_article_note, unwritten_note
+from qa.records import Answer, Citation, Quote, Span, no_article_note, unwritten_note
 from qa.retrieve import (
     Evidence,
     Query,
@@ -131,7 +131,7 @@ def answer_question(
         # "The articles don't say." alone reads as if the question were at fault, not the filter.
         held = sorted(retrieval.keywords.languages.counts)
         answer = replace(answer, remark=no_article_note(answer.answer_language, lang, held))
-    if generator is not None and answer.answerable:
+    if generator is not None and answer.answerable and settings.llm_generate:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 
@@ -204,7 +204,8 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings,
     )
     text = " ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen)
     source_lang = passages[chosen[0][0] - 1].chunk.lang
-    return Answer(question, text, True, citations, lang, source_lang, caveat=caveat)
+    quotes = tuple(Quote(rank, sentence.text, passages[rank - 1].chunk.lang) for rank, sentence, _ in chosen)
+    return Answer(question, text, True, citations, lang, source_lang, caveat=caveat, quotes=quotes)
 
 
 def answer_probability(query: Query, evidence: list[Evidence], scoring: ScoringModel) -> float:

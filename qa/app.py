@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +15,13 @@ from qa.answer import answer_question
 from qa.conversation import parse_history
 from qa.generate import Generator, OnToken, load_generator
 from qa.keywords import KeywordIndex, load_keyword_index
-from qa.lexicon import check_lexicon
+from qa.lexicon import Lexicon, check_lexicon, load_lexicon
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
 from qa.retrieve import Retrieval
 from qa.scoring import ScoringModel, load_scoring_model
 from qa.settings import Settings
+from qa.translate import foreign_quotes, translate_quotes
 from store import ChromaStore, Document, StoreUnavailableError, open_store
 
 
@@ -51,23 +52,45 @@ class App:
     generator: Generator | None = None
     _keywords: KeywordIndex | None = field(default=None, repr=False)
     _keywords_checked: float = field(default=0.0, repr=False)
+    _lexicon: Lexicon | bool | None = field(default=None, repr=False)  # False: read, and there is none
 
     def ask(self, question: str, k: int | None = None, lang: str | None = None,
-            on_token: OnToken | None = None, history: object = None) -> Answer:
+            on_token: OnToken | None = None, history: object = None, translate: bool = True) -> Answer:
         """Answer a question with cited passages; `lang` keeps only passages in that language;
         `history`, the conversation so far (`qa.conversation.parse_history`), resolves a follow-up.
+        With a local model, quotes in another language than the question's come with their
+        checked translations, unless `translate` is off (`translations` gives them one by one).
 
         A lost connection to a Chroma server is retried once: a server restart or a dropped
         keep-alive connection should not cost a user their question.
         """
         for attempt in (1, 2):
             try:
-                return answer_question(question, self.retrieval(), self.settings.qa, k, lang, self.generator, on_token,
-                                       parse_history(history))
+                answer = answer_question(question, self.retrieval(), self.settings.qa, k, lang, self.generator,
+                                         on_token, parse_history(history))
+                break
             except StoreUnavailableError:
                 if attempt == 2:
                     raise
                 time.sleep(0.5)
+        if translate:
+            *_, answer = [answer, *self.translations(answer)]  # the last step holds every translation
+        return answer
+
+    def translations(self, answer: Answer) -> Iterator[Answer]:
+        """The answer with one more of its foreign quotes translated at each step (`qa.translate`);
+        nothing without a local model, with `llm_translate` off, or when every quote is in the question's language."""
+        if self.generator is not None and self.settings.qa.llm_translate:
+            # Only a translation into or from Chinese reads the dictionary: for how it writes names.
+            chinese = answer.answer_language == "zh" or any(q.lang == "zh" for q in foreign_quotes(answer))
+            lexicon = self.lexicon() if chinese else None
+            yield from translate_quotes(answer, self.generator, self.settings.qa, lexicon)
+
+    def lexicon(self) -> Lexicon | None:
+        """The bilingual dictionary of the settings, read on first use (None with CORPUS_QA_LEXICON=none)."""
+        if self._lexicon is None:
+            self._lexicon = load_lexicon(self.settings.qa.lexicon, self.settings.cache_dir) or False
+        return self._lexicon or None
 
     def surrounding_text(self, citation: Citation, chars: int = 600) -> tuple[str, str]:
         """The document text just before and just after a cited passage."""

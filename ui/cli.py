@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ingest import EmbedderError, IngestError, IngestInputError
-from ingest.text import one_line
+from ingest.text import LANGUAGE_NAMES, one_line
 from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
@@ -193,16 +193,28 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
     app = _app(ctx)
     # On a terminal, a local model's tokens show as they come; the checked answer follows.
     stream = app.generator is not None and not as_json and sys.stdout.isatty()
-    answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None)
+    answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None,
+                     translate=as_json)
     if stream:
         click.echo("\n", err=True)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
-    click.echo(answer.text)
+    _print_sources(_print_answer(app, answer))
+
+
+def _print_answer(app, answer, label: str = ""):
+    """Print an answer, then each checked translation of its quotes as the model writes it, then its
+    note; return the answer with its translations."""
+    click.echo(f"{label}{answer.text}")
+    for step in app.translations(answer):  # each step is the answer with one more translation
+        answer, done = step, step.translations[-1]
+        if done.text:
+            source = LANGUAGE_NAMES.get(done.quote.lang, done.quote.lang)
+            click.echo(f"  ↳ [{done.quote.rank}] machine translation from {source}, not a source: {one_line(done.text)}")
     if answer.note:
         click.echo(f"({answer.note})")
-    _print_sources(answer)
+    return answer
 
 
 def _print_sources(answer) -> None:
@@ -265,14 +277,12 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
             click.echo(f"unknown command {line.split()[0]!r}: use /sources N, /new or /quit", err=True)
             continue
         try:
-            answer = app.ask(line, k, lang, history=[Turn(a.question, a.text) for a in answers])
+            answer = app.ask(line, k, lang, history=[Turn(a.question, a.text) for a in answers], translate=False)
         except QAError as exc:  # the user's to fix: say so, and keep the conversation
             click.echo(f"error: {exc}", err=True)
             continue
+        answer = _print_answer(app, answer, f"[{len(answers) + 1}] ")
         answers.append(answer)
-        click.echo(f"[{len(answers)}] {answer.text}")
-        if answer.note:
-            click.echo(f"({answer.note})")
         if answer.search_query and answer.search_query != answer.question:
             click.echo(click.style(f"searched: {answer.search_query}", dim=True))
 
