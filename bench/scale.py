@@ -5,25 +5,29 @@ The corpus at size N is the bundled articles plus copies of them and of the xqua
 (each copy under its own file name, so each is its own document, and each of its lines opens
 with the copy's number, so no two passages are the same text) until it holds N times the
 bundled corpus's bytes. For each size, in a fresh `chroma run` server and a fresh process:
-ingest throughput, warm `ask` p50/p95 over the dev questions, and peak memory (max RSS) of the
-corpus-qa process. At the largest size it also serves the chat and sends 20 concurrent `/ask`
-clients at it (5 questions each): p50/p95 as the clients see them, and errors.
+ingest throughput, the time to add one small file to the full store, warm `ask` p50/p95 over
+the dev questions, peak memory (max RSS) of the corpus-qa process, and what the store and the
+keyword index take on disk. At the smallest and the largest size it also serves the chat and
+sends 20 concurrent `/ask` clients at it (5 questions each): answers per second, p50/p95 as the
+clients see them, errors, answers that differ from the same question asked alone, and the CPU
+seconds the server and the clients spent.
 
-Usage: bench/scale.py [--sizes 1 10 100] [--json]   (takes about 3 minutes on 2 cores)
+Usage: bench/scale.py [--sizes 1 10 100] [--json]   (--sizes 1 100: about 8 minutes on 2 cores)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +87,22 @@ def build_corpus(folder: Path, times: int) -> int:
     return written
 
 
+def _megabytes(folder: Path) -> float:
+    """What the files under a folder take on disk."""
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
+
+
+def _one_small_file(folder: Path) -> Path:
+    """A new article of a few paragraphs, in no copy of the corpus: what one more file costs."""
+    from ingest import bundled_corpus
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = sorted(bundled_corpus().glob("*.txt"))[0].read_text(encoding="utf-8")
+    path = folder / "one-more-article.txt"
+    path.write_text("\n\n".join(f"(added) {p}" for p in source.split("\n\n")[:6]), encoding="utf-8")
+    return path
+
+
 def measure_size(corpus: Path, chroma_url: str) -> dict:
     """In this (fresh) process: ingest the corpus into the server, then time warm asks."""
     from qa.app import build_app
@@ -95,6 +115,10 @@ def measure_size(corpus: Path, chroma_url: str) -> dict:
         started = time.perf_counter()
         report = app.ingest([corpus], progress=False)
         ingest_s = time.perf_counter() - started
+        added = _one_small_file(corpus.parent / f"added-to-{corpus.name}")
+        started = time.perf_counter()
+        app.ingest([added], progress=False)
+        add_one_s = time.perf_counter() - started
         lines = [line for line in read_question_file(SHARED_EVAL / "dev.jsonl") if not line.error]
         for line in lines:  # warm-up pass: sentence vectors of the passages get cached
             app.ask(line.question)
@@ -104,48 +128,91 @@ def measure_size(corpus: Path, chroma_url: str) -> dict:
                 started = time.perf_counter()
                 app.ask(line.question)
                 latencies.append((time.perf_counter() - started) * 1000)
+        keyword_mb = _megabytes(Path(data) / "keywords")
         return {
+            "keyword_index_mb": keyword_mb,
             "documents": report.documents_added,
             "chunks": report.chunks_total,
             "ingest_s": round(ingest_s, 2),
             "chunks_per_s": round(report.chunks_total / ingest_s, 1),
+            "add_one_file_s": round(add_one_s, 2),
             "ask_p50_ms": _percentile(latencies, 50),
             "ask_p95_ms": _percentile(latencies, 95),
             "peak_rss_mb": _peak_rss_mb(),
         }
 
 
-def load_test(chroma_url: str, data: Path, clients: int = 20, per_client: int = 5) -> dict:
-    """Serve the chat over the server's corpus and send `clients` concurrent /ask clients at it."""
-    from gradio_client import Client
+async def _ask(client, base: str, question: str) -> dict:
+    """One /ask through gradio's REST API (`POST {base}`, then read the event stream): the endpoint
+    gradio_client calls, without its per-call threads, which on 2 cores take more CPU than the
+    server does and would measure the load generator instead."""
+    posted = await client.post(base, json={"data": [question, None, "any", None]})
+    posted.raise_for_status()
+    event = None
+    async with client.stream("GET", f"{base}/{posted.json()['event_id']}") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise RuntimeError(f"/ask failed: {line.removeprefix('data:').strip()}")
+                return json.loads(line.removeprefix("data:"))[0]
+    raise RuntimeError("/ask closed its event stream without an answer")
+
+
+def _answer_key(answer: dict) -> tuple:
+    """What must not change under load: the answer's text and the passages it cites."""
+    return answer["answer"], tuple(c["chunk_id"] for c in answer["citations"])
+
+
+def load_test(chroma_url: str | None, data: Path, clients: int = 20, per_client: int = 5) -> dict:
+    """Serve the chat over the store and send `clients` concurrent /ask clients at it, `per_client`
+    questions each. Reports p50/p95 as the clients see them, answers per second, errors, answers
+    that differ from the same question asked alone, and the CPU seconds of server and clients."""
+    import httpx
 
     port = _free_port()
-    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(data), "CORPUS_QA_CHROMA_URL": chroma_url}
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(data)}
+    if chroma_url:
+        env["CORPUS_QA_CHROMA_URL"] = chroma_url
     serve = subprocess.Popen([str(BIN / "corpus-qa"), "serve", "--port", str(port)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/gradio_api/call/ask"
+
+    def cpu_seconds() -> tuple[float, float]:
+        fields = Path(f"/proc/{serve.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        mine = resource.getrusage(resource.RUSAGE_SELF)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), mine.ru_utime + mine.ru_stime
+
+    async def run() -> dict:
+        async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients * 2)) as client:
+            alone = {q: _answer_key(await _ask(client, base, q)) for q in QUESTIONS}  # also warms up
+            latencies, errors, differing = [], [], 0
+
+            async def one_client(n: int) -> None:
+                nonlocal differing
+                for i in range(per_client):
+                    question = QUESTIONS[(n + i) % len(QUESTIONS)]
+                    started = time.perf_counter()
+                    try:
+                        differing += _answer_key(await _ask(client, base, question)) != alone[question]
+                    except Exception as exc:  # any failure counts; the figure is the error count
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            cpu_before, started = cpu_seconds(), time.perf_counter()
+            await asyncio.gather(*(one_client(n) for n in range(clients)))
+            wall, cpu_after = time.perf_counter() - started, cpu_seconds()
+        return {"clients": clients, "requests": len(latencies), "errors": len(errors), "differing": differing,
+                "p50_ms": _percentile(latencies, 50), "p95_ms": _percentile(latencies, 95),
+                "answers_per_s": round(len(latencies) / wall, 1),
+                "server_cpu_s": round(cpu_after[0] - cpu_before[0], 2),
+                "client_cpu_s": round(cpu_after[1] - cpu_before[1], 2),
+                "first_error": errors[0] if errors else None}
+
     try:
         _wait_for(f"http://127.0.0.1:{port}/")
-        latencies, errors = [], []
-
-        def one_client(n: int) -> None:
-            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-            for i in range(per_client):
-                started = time.perf_counter()
-                try:
-                    answer = client.predict(QUESTIONS[(n + i) % len(QUESTIONS)], api_name="/ask")
-                    if not answer.get("citations"):
-                        errors.append("no citations")
-                except Exception as exc:  # any failure counts; the figure is the error count
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=clients) as pool:
-            list(pool.map(one_client, range(clients)))
-        wall = time.perf_counter() - started
-        return {"clients": clients, "requests": len(latencies), "errors": len(errors),
-                "p50_ms": _percentile(latencies, 50), "p95_ms": _percentile(latencies, 95),
-                "requests_per_s": round(len(latencies) / wall, 1), "first_error": errors[0] if errors else None}
+        return asyncio.run(run())
     finally:
         serve.terminate()
         serve.wait(timeout=30)
@@ -175,8 +242,9 @@ def main() -> int:
                 _wait_for(f"{url}/api/v2/heartbeat")
                 proc = subprocess.run([sys.executable, __file__, "--worker", str(corpus), url],
                                       capture_output=True, text=True, check=True)
-                figures = {"bytes": size, **json.loads(proc.stdout.strip().splitlines()[-1])}
-                if times == max(args.sizes):
+                figures = {"bytes": size, **json.loads(proc.stdout.strip().splitlines()[-1]),
+                           "store_mb": _megabytes(work / f"chroma-{times}x")}
+                if times in (min(args.sizes), max(args.sizes)):
                     figures["load"] = load_test(url, work / "serve-data")
             finally:
                 chroma.terminate()

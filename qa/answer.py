@@ -118,7 +118,7 @@ def answer_question(
     k, lang = check_options(k, lang)
     started = time.perf_counter()
     question = check_question(question, settings)
-    if retrieval.store.chunk_count() == 0:
+    if not retrieval.keywords.chunk_ids:  # the index of the store's contents: no request to the store
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
     searched_question = question
     if generator is not None and history and settings.llm_rewrite:

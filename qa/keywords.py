@@ -8,6 +8,7 @@ silently diverge from what the store holds (not even after a crash mid-ingest).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import unicodedata
@@ -320,6 +321,15 @@ class TermVectors:
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
 INDEX_FORMAT = 12
+
+
+@functools.cache
+def built_with() -> dict[str, str]:
+    """The versions of the libraries whose objects and tokens a cached index holds: after an
+    upgrade of any of them, the index is rebuilt rather than read."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("bm25s", "jieba", "numpy", "scipy")}
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 
@@ -339,6 +349,7 @@ class KeywordIndex:
         import scipy.sparse as sp
 
         self.format = INDEX_FORMAT
+        self.built_with = built_with()
         self.fingerprint = fingerprint
         self.chunk_ids = chunk_ids
         vocab: dict[str, int] = {}
@@ -500,6 +511,41 @@ def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list
     return matched
 
 
+class AnalysedChunks:
+    """Each chunk's keyword terms and versioned names, by chunk id and text digest, from the last
+    rebuild: tokenising (jieba on every Chinese chunk) is most of a rebuild's time, so a rebuild
+    after one file's ingest tokenises that file's chunks only, and gets the same terms for the rest."""
+
+    def __init__(self, earlier: object = None):
+        """`earlier`: what `kept` returned last time (anything else, or another format: start empty)."""
+        fresh = isinstance(earlier, dict) and earlier.get("format") == (INDEX_FORMAT, built_with())
+        self._earlier: dict[str, tuple[bytes, str, tuple[str, ...]]] = earlier["chunks"] if fresh else {}
+        self._now: dict[str, tuple[bytes, str, tuple[str, ...]]] = {}
+
+    def terms(self, chunk_id: str, text: str) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+        """`keyword_terms(text)` and `version_mentions(text)`, computed only for a chunk not seen with this text."""
+        digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        seen = self._earlier.get(chunk_id)
+        if seen is not None and seen[0] == digest:
+            packed, mentions = seen[1], seen[2]
+            parts = packed.split(_SEPARATOR) if packed else []
+            terms = list(zip(parts[::2], parts[1::2]))
+        else:
+            terms, mentions = keyword_terms(text), tuple(version_mentions(text))
+            # One string a chunk, not a tuple a term: a tenth of the memory and of the pickle.
+            packed = _SEPARATOR.join(part for pair in terms for part in pair)
+        self._now[chunk_id] = (digest, packed, mentions)
+        return terms, mentions
+
+    def kept(self) -> dict:
+        """What to pass to the next rebuild: the chunks asked for in this one, and no others."""
+        return {"format": (INDEX_FORMAT, built_with()), "chunks": self._now}
+
+
+# Between a token and its word, and between terms: no token or word holds a control character.
+_SEPARATOR = "\x1f"
+
+
 def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
                        lexicon: str = NO_LEXICON, shared_cache: Path | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
@@ -519,6 +565,10 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     previous = read_cached(path)
     if not isinstance(previous, KeywordIndex):
         previous = None
+    elif getattr(previous, "built_with", None) != built_with():
+        logging.getLogger(__name__).warning("rebuilding the keyword index in %s: it was built with %s, this is %s",
+                                            cache_dir, getattr(previous, "built_with", "older code"), built_with())
+        previous = None
     elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
           and previous.lexicon == version and (embedder is None or previous.term_vectors is not None)):
         return previous
@@ -526,18 +576,23 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
     # Streamed: spellings are counted as chunks come; of each chunk only its tokens and its
     # vector are kept (2 KB: 18 MB for 9,000 chunks), never its text.
     ids, doc_ids, langs, token_lists, spellings, languages, named = [], [], [], [], {}, LanguageSpread(), []
+    written: Counter = Counter()  # (token, word): how often the token was written so
     vectors = array("f")  # one growing buffer: 4 bytes a number, not a Python object each
+    analysed_path = Path(cache_dir) / f"chunk-terms-{store.collection_key}.pkl"
+    analysed = AnalysedChunks(read_cached(analysed_path))
     for chunk, vector in store.iter_chunks():
         ids.append(chunk.chunk_id)
         doc_ids.append(chunk.doc_id)
         langs.append(chunk.lang)
-        vectors.extend(vector)
-        terms = keyword_terms(chunk.text)
+        vectors.frombytes(np.asarray(vector, np.float32).tobytes())
+        terms, mentions = analysed.terms(chunk.chunk_id, chunk.text)
         token_lists.append([token for token, _ in terms])
-        for token, word in terms:
-            spellings.setdefault(token, Counter())[word] += 1
+        written.update(terms)
         languages.add(chunk.lang, vector)
-        named += version_mentions(chunk.text)
+        named += mentions
+    write_cached(analysed_path, analysed.kept())
+    for (token, word), count in written.items():  # in order of first use, as `most_common` breaks ties
+        spellings.setdefault(token, Counter())[word] = count
     index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
     index.versions = name_versions(named)
     index.languages = languages.finish()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ingest import bundled_corpus
-from qa.keywords import keyword_tokens
+from qa.keywords import keyword_tokens, load_keyword_index
 from qa.language_spread import parallel_paragraphs
 from qa.lexicon import lexicon_from_cedict, load_lexicon, phrase
 from qa.evaluate import read_question_file
@@ -421,6 +421,28 @@ def test_keyword_index_follows_changed_files(tmp_path, app_factory):
     assert app.keywords().search("submarine", 5).chunk_ids
 
 
+def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_from_scratch(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = write_docs(tmp_path / "docs", {
+        "a.txt": "Zeppelins\n\nThe zeppelin LZ 129 landed in Lakehurst in May 1937.\n",
+        "b.txt": "华沙\n\n华沙证券交易所于1991年恢复运营，GPT-4 没有参与。\n",
+        "c.txt": "Sous-marins\n\nLe sous-marin a accosté à Kiel après trois semaines.\n",
+    })
+    app.ingest([docs], progress=False)
+    write_docs(docs, {"b.txt": "华沙\n\n华沙证券交易所于1817年成立，Llama-2 没有参与。\n",
+                      "d.txt": "Airships\n\nAirships crossed the Atlantic in the 1930s.\n"})
+    app.ingest([docs], progress=False)
+    app.remove(str(docs / "a.txt"))
+    kept_up = app.keywords()
+
+    scratch = load_keyword_index(app.store, tmp_path / "elsewhere", app.embedder, lexicon=app.settings.qa.lexicon,
+                                 shared_cache=app.settings.cache_dir)
+    assert kept_up.chunk_ids == scratch.chunk_ids and kept_up.vocab == scratch.vocab
+    assert kept_up.words == scratch.words and kept_up.versions == scratch.versions == {"llama": {"2"}}
+    assert (kept_up.presence != scratch.presence).nnz == 0
+    assert "1991" not in kept_up.vocab and "zeppelin" not in kept_up.vocab and "1817" in kept_up.vocab
+
+
 def test_keyword_index_notices_an_ingest_by_another_app(tmp_path, app_factory):
     reader = app_factory(tmp_path / "data")
     writer = app_factory(tmp_path / "data")
@@ -432,7 +454,7 @@ def test_keyword_index_notices_an_ingest_by_another_app(tmp_path, app_factory):
 def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged_one(tmp_path, app_factory):
     write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
     app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
-    [cached] = (tmp_path / "data" / "keywords").glob("*.pkl")
+    [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
     written = cached.stat().st_mtime_ns
 
     assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
@@ -441,7 +463,22 @@ def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged
     cached.write_bytes(cached.read_bytes()[:100])  # cut short, as a copy stopped midway leaves it
     assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
     assert cached.stat().st_size > 100, "rebuilt and written again"
-    assert list((tmp_path / "data" / "keywords").iterdir()) == [cached], "no partial file left behind"
+    assert not list((tmp_path / "data" / "keywords").glob("*.tmp")), "no partial file left behind"
+
+
+def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_why(tmp_path, app_factory, caplog):
+    from qa.cache import read_cached, write_cached
+
+    write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
+    app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
+    [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
+    index = read_cached(cached)
+    index.built_with = {**index.built_with, "bm25s": "0.0.1"}  # as an index written before an upgrade
+    write_cached(cached, index)
+
+    assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
+    assert read_cached(cached).built_with["bm25s"] != "0.0.1", "rebuilt and written again"
+    assert "rebuilding the keyword index" in caplog.text and "0.0.1" in caplog.text
 
 
 def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, app_factory, minilm_path, bundled_app):
