@@ -34,6 +34,7 @@ eval: install
 fit: install
 	$(BIN)/pip install --quiet -e ".[fit]"
 	$(BIN)/python bench/fit.py --only passages  # sentence choice: --only sentences (bench/README.md)
+	$(BIN)/python bench/fit.py --only switches  # read with the ranking just written
 
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"

@@ -15,11 +15,15 @@
    scores of the ranking in the current model file, so a ranking change is followed by a second
    `make fit`. The margin within which further sentences are quoted is the one that quotes
    MEAN_QUOTED_SENTENCES per answer on average.
+5. Topic switches: every answerable question with history is read both ways, against its
+   conversation and alone, with the ranking of the model file (or the one just fitted); a
+   logistic regression of "alone ranks gold better" on `qa.scoring.SwitchSignals`, each question
+   weighed by the reciprocal rank the choice moves, decides which reading the product answers.
 
 Every figure printed is cross-validated: folds split by article (an unanswerable question is
 its own group), so no question is scored by weights fitted on its article or on itself.
 
-Usage: bench/fit.py [--folds 5] [--dry-run] [--reuse]
+Usage: bench/fit.py [--folds 5] [--dry-run] [--reuse] [--only passages|sentences|switches]
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devsets import available_sets, corpus_app  # noqa: E402
-from qa.answer import candidate_sentences, evidence_to_cite, sentence_signals  # noqa: E402
+from qa.answer import candidate_sentences, evidence_to_cite, sentence_signals, switch_signals  # noqa: E402
 from qa.answer_type import asked_type  # noqa: E402
-from qa.evaluate import normalise  # noqa: E402
+from qa.evaluate import evidence_rank, normalise  # noqa: E402
 from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
-from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, ScoringModel, SentenceSignals,  # noqa: E402
-                        Signals, answer_features, bundled_model_path, load_scoring_model)
+from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, SWITCH_FEATURES, ScoringModel,  # noqa: E402
+                        SentenceSignals, Signals, SwitchSignals, answer_features, bundled_model_path,
+                        load_scoring_model)
 
 # The product's promise, not a tuned number: at most one answerable question in 20 refused.
 MAX_FALSE_REFUSALS = 0.05
@@ -55,6 +60,8 @@ MOST_QUOTED = 3
 RESCORED_SIGNALS = ("best_sentence", "best_sentence_coverage")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 CACHE = Path(__file__).resolve().parent / "results" / "fit-candidates.pickle"
+# How the model file's `fitted_on` opens what it says of each part, in its order.
+PROVENANCE = {"passages": "ranking", "sentences": "sentence", "switches": "topic switches", "sets": "of "}
 
 
 @dataclass
@@ -138,13 +145,13 @@ def product_order(q: Asked, weights: np.ndarray, rescore: int) -> np.ndarray:
     return np.concatenate([head, first[rescore:]])
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, balanced: bool):
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, balanced: bool, sample_weight: np.ndarray | None = None):
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=c, class_weight="balanced" if balanced else None, max_iter=5000)
-    model.fit((x - mean) / scale, y)
+    model.fit((x - mean) / scale, y, sample_weight=sample_weight)
     # Back to raw units: w.(x - mean)/scale + b = (w/scale).x + (b - w.mean/scale).
     weights = model.coef_[0] / scale
     return weights, float(model.intercept_[0] - weights @ mean)
@@ -429,31 +436,132 @@ def fit_sentence_scoring(questions: list[Asked], current: ScoringModel, k: int) 
     }
 
 
+@dataclass(frozen=True)
+class Switch:
+    """A question asked with history, read both ways: against its conversation and alone."""
+
+    set_name: str
+    group: str
+    signals: SwitchSignals
+    history_rank: int | None  # of its first passage holding gold evidence, read against the conversation
+    alone_rank: int | None
+
+
+def collect_switches(scoring: ScoringModel) -> list[Switch]:
+    """Every answerable question with history (follow-ups, and the topic-switch sets), read both
+    ways with the ranking and answer models of `scoring`."""
+    asked, apps = [], {}
+    for qset in [s for s in available_sets() if s.conversations or s.switches]:
+        app = apps.get(qset.corpus) or apps.setdefault(qset.corpus, corpus_app(qset.corpus))
+        retrieval, settings = replace(app.retrieval(), scoring=scoring), app.settings.qa
+        lines = [line for line in qset.lines() if line.history and not line.error and line.gold
+                 and line.gold.get("answerable")]
+        print(f"{qset.name}: {len(lines)} questions with history", file=sys.stderr, flush=True)
+        for line in lines:
+            query = make_query(line.question, retrieval, settings, line.history)
+            evidence, _ = evidence_to_cite(query, retrieval, settings)
+            alone = make_query(line.question, retrieval, settings)
+            alone_evidence, _ = evidence_to_cite(alone, retrieval, settings)
+            if not evidence or not alone_evidence:
+                continue
+            signals = switch_signals(query, evidence, alone, alone_evidence, retrieval.scoring)
+            asked.append(Switch(qset.name, f"{qset.corpus}:{line.gold.get('doc')}", signals,
+                                _gold_rank(line.gold, evidence), _gold_rank(line.gold, alone_evidence)))
+    return asked
+
+
+def _gold_rank(gold: dict, evidence) -> int | None:
+    return evidence_rank(gold, {"citations": [{"text": e.passage.chunk.text} for e in evidence]})
+
+
+def _reciprocal(rank: int | None) -> float:
+    return 1.0 / rank if rank else 0.0
+
+
+def fit_switch_model(train: list[Switch], c: float) -> dict[str, float]:
+    """The topic-switch model's weights: a logistic regression of "answered better alone" on the
+    questions where the two readings rank gold differently, each weighed by how much reciprocal
+    rank the choice moves, so that odds above even are a choice that gains rank on average."""
+    moved = [q for q in train if q.alone_rank != q.history_rank]
+    x = np.array([[getattr(q.signals, n) for n in SWITCH_FEATURES] for q in moved])
+    gain = np.array([_reciprocal(q.alone_rank) - _reciprocal(q.history_rank) for q in moved])
+    if len(moved) < 2 or (gain > 0).all() or (gain < 0).all():
+        return {}  # nothing to tell apart: read every question against its conversation
+    weights, bias = fit_logistic(x, gain > 0, c, balanced=False, sample_weight=np.abs(gain))
+    return {"bias": round(bias, 5), **{n: round(float(w), 5) for n, w in zip(SWITCH_FEATURES, weights)}}
+
+
+def cross_validate_switches(questions: list[Switch], k: int, c: float) -> dict[str, dict]:
+    """Per question set, out of fold: hit@5 and MRR read always against the conversation, always
+    alone, and as the fitted model chooses."""
+    from sklearn.model_selection import GroupKFold
+
+    chosen: dict[int, bool] = {}
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=0)
+    for train, test in splitter.split(np.zeros(len(questions)), groups=[q.group for q in questions]):
+        model = ScoringModel({}, {}, 0.0, {}, 0.0, {}, 0.0, fit_switch_model([questions[i] for i in train], c))
+        chosen.update({i: model.is_topic_switch(questions[i].signals) for i in test})
+    by_set: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for i, q in enumerate(questions):
+        for name in (q.set_name, "all"):
+            by_set[name]["with history"].append(q.history_rank)
+            by_set[name]["alone"].append(q.alone_rank)
+            by_set[name]["chosen"].append(q.alone_rank if chosen[i] else q.history_rank)
+    return {name: {way: summary(r, [], []) for way, r in ways.items()} for name, ways in sorted(by_set.items())}
+
+
+def fit_switch_scoring(questions: list[Switch], k: int) -> dict:
+    """The topic-switch model, its regularisation chosen by the mean MRR of the question sets
+    (each set counts the same: the follow-ups of a few conversations as much as many switches)."""
+    by_c = {c: cross_validate_switches(questions, k, c) for c in C_GRID}
+
+    def mean_mrr(c: float) -> float:
+        return float(np.mean([f["chosen"]["mrr"] for name, f in by_c[c].items() if name != "all"]))
+
+    c_switch = max(C_GRID, key=mean_mrr)
+    print(f"\nquestions with history, hit@5 / MRR: read against the conversation, alone, and as the "
+          f"fitted topic-switch model (C={c_switch}) chooses, cross-validated by article")
+    for name, f in by_c[c_switch].items():
+        print(f"  {name:<28} " + "  ".join(f"{way} {v['hit@5']:.3f} / {v['mrr']:.3f}" for way, v in f.items()))
+    return {"topic_switch": fit_switch_model(questions, c_switch),
+            "fitted_on": f"topic switches: {len(questions)} questions with history; C={c_switch}"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--dry-run", action="store_true", help="print the figures, write no model")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the candidates the last run collected (they do not depend on the weights)")
-    parser.add_argument("--only", choices=("passages", "sentences"),
-                        help="fit only ranking and answering, or only sentence choice; keep the rest of the model file")
+    parser.add_argument("--only", choices=("passages", "sentences", "switches"),
+                        help="fit only ranking and answering, only sentence choice, or only the topic-switch "
+                             "model; keep the rest of the model file")
     args = parser.parse_args()
     current = load_scoring_model()  # the baseline the fitted weights are compared with
-    if args.reuse and CACHE.exists():
-        questions = pickle.loads(CACHE.read_bytes())
-    else:
-        questions = collect()
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        CACHE.write_bytes(pickle.dumps(questions))
     fields = asdict(current)
-    fitted_on = {"passages": current.fitted_on.split(" | ")[0], "sentences": current.fitted_on.split(" | ")[-1]}
-    for part, fit_part in (("passages", fit_passage_scoring), ("sentences", fit_sentence_scoring)):
-        if args.only in (None, part):
-            fitted = fit_part(questions, current, args.folds)
-            fitted_on[part] = fitted.pop("fitted_on")
-            fields.update(fitted)
-    sets = ", ".join(sorted({q.set_name for q in questions}))
-    model = ScoringModel(**{**fields, "fitted_on": f"{fitted_on['passages']} | {fitted_on['sentences']} | of {sets}"})
+    # What each part was fitted on, as the model file says it: "ranking …", "sentence …", "topic switches …", "of …".
+    fitted_on = {part: said for said in current.fitted_on.split(" | ")
+                 for part, opening in PROVENANCE.items() if said.startswith(opening)}
+    if args.only in (None, "passages", "sentences"):
+        if args.reuse and CACHE.exists():
+            questions = pickle.loads(CACHE.read_bytes())
+        else:
+            questions = collect()
+            CACHE.parent.mkdir(parents=True, exist_ok=True)
+            CACHE.write_bytes(pickle.dumps(questions))
+        fitted_on["sets"] = "of " + ", ".join(sorted({q.set_name for q in questions}))
+        for part, fit_part in (("passages", fit_passage_scoring), ("sentences", fit_sentence_scoring)):
+            if args.only in (None, part):
+                fitted = fit_part(questions, current, args.folds)
+                fitted_on[part] = fitted.pop("fitted_on")
+                fields.update(fitted)
+    if args.only in (None, "switches"):
+        # Read with the ranking just fitted: the two readings' ranks depend on it.
+        switches = collect_switches(ScoringModel(**fields))
+        fitted = fit_switch_scoring(switches, args.folds)
+        fitted_on["switches"] = fitted.pop("fitted_on")
+        fields.update(fitted)
+    model = ScoringModel(**{**fields, "fitted_on": " | ".join(fitted_on[part] for part in PROVENANCE if part in fitted_on)})
     for name, value in asdict(model).items():
         print(f"{name}: {json.dumps(value, ensure_ascii=False)}")
     if not args.dry_run:

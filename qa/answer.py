@@ -38,7 +38,7 @@ from qa.retrieve import (
     with_following_sentences,
 )
 from qa.rewrite import rewrite_follow_up
-from qa.scoring import ScoringModel, SentenceSignals, answer_features
+from qa.scoring import ScoringModel, SentenceSignals, SwitchSignals, answer_features
 from qa.settings import MOST_CITED, QASettings
 
 ABSTENTION = {
@@ -123,8 +123,7 @@ def answer_question(
     searched_question = question
     if generator is not None and history and settings.llm_rewrite:
         searched_question = rewrite_follow_up(question, history, generator, settings).text or question
-    query = make_query(searched_question, retrieval, settings, history)
-    evidence, searched = evidence_to_cite(query, retrieval, settings, k, lang)
+    query, evidence, searched = read_with_history(searched_question, history, retrieval, settings, k, lang)
     answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), question=question,
                      searched_language=searched, search_query=query.search_text)
     if lang is not None and not evidence:
@@ -134,6 +133,40 @@ def answer_question(
     if generator is not None and answer.answerable and settings.llm_generate:
         answer = generate_answer(answer, generator, settings, on_token)
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
+
+
+def read_with_history(question: str, history: tuple[Turn, ...], retrieval: Retrieval, settings: QASettings,
+                      k: int | None = None, lang: str | None = None) -> tuple[Query, list[Evidence], str | None]:
+    """The question's query and the passages it cites (`evidence_to_cite`): read against its
+    conversation, unless the fitted topic-switch model finds it better answered alone, as a new
+    topic ("Et Mistral ?" leans on the turns before; "When did the Warsaw exchange reopen?" does not)."""
+    query = make_query(question, retrieval, settings, history)
+    evidence, searched = evidence_to_cite(query, retrieval, settings, k, lang)
+    if not history or not evidence:
+        return query, evidence, searched
+    alone = make_query(question, retrieval, settings)
+    alone_evidence, alone_searched = evidence_to_cite(alone, retrieval, settings, k, lang)
+    if alone_evidence and retrieval.scoring.is_topic_switch(switch_signals(query, evidence, alone, alone_evidence,
+                                                                           retrieval.scoring)):
+        return alone, alone_evidence, alone_searched
+    return query, evidence, searched
+
+
+def switch_signals(query: Query, evidence: list[Evidence], alone: Query, alone_evidence: list[Evidence],
+                   scoring: ScoringModel) -> SwitchSignals:
+    """What the topic-switch model reads: how answerable each reading finds the question, the best
+    passage's signals about the conversation, and whether the two readings lead to one article."""
+    best, alone_best = evidence[0], alone_evidence[0]
+    return SwitchSignals(
+        alone_probability=answer_probability(alone, alone_evidence, scoring),
+        history_probability=answer_probability(query, evidence, scoring),
+        question_held=best.signals.question_held,
+        context_cosine=best.signals.context_cosine,
+        context_coverage=best.signals.context_coverage,
+        context_document_coverage=best.signals.context_document_coverage,
+        same_best_document=float(best.passage.chunk.doc_id == alone_best.passage.chunk.doc_id),
+        alone_best_among_history=float(alone_best.passage.chunk.doc_id in {e.passage.chunk.doc_id for e in evidence}),
+    )
 
 
 def evidence_to_cite(query: Query, retrieval: Retrieval, settings: QASettings, k: int | None = None,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
 from qa.errors import QAError
 
 # The version of the model file's layout this code reads; `bench/fit.py` writes it.
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
 
 class ScoringModelError(QAError):
@@ -104,6 +104,24 @@ def answer_features(best: Signals, runner_up: Signals | None, rank_margin: float
 
 
 @dataclass(frozen=True)
+class SwitchSignals:
+    """What tells a topic switch from a follow-up, for a question with history read both ways:
+    alone and against its conversation."""
+
+    alone_probability: float  # the answer model's probability, the question read alone
+    history_probability: float  # the follow-up answer model's, read against the conversation
+    question_held: float  # of the best passage read against the conversation (`Signals`), as the next three
+    context_cosine: float
+    context_coverage: float
+    context_document_coverage: float
+    same_best_document: float  # 1.0 when both readings' best passages are of one article
+    alone_best_among_history: float  # 1.0 when the alone reading's best article is among the other's cited ones
+
+
+SWITCH_FEATURES = tuple(f.name for f in fields(SwitchSignals))
+
+
+@dataclass(frozen=True)
 class ScoringModel:
     """Fitted weights: a linear ranking score, a logistic answer probability with its threshold, and
     a linear score that chooses the answer's sentences."""
@@ -116,6 +134,9 @@ class ScoringModel:
     follow_up_threshold: float
     sentence_choice: dict[str, float]  # log-odds weights of a sentence holding the answer, per `SENTENCE_SIGNALS`
     sentence_margin: float  # a further sentence is quoted when it scores within this of the best one
+    # "bias" and one weight per SWITCH_FEATURES: the log-odds that a question with history is
+    # better answered alone (a topic switch) than read against its conversation.
+    topic_switch: dict[str, float] = field(default_factory=dict)
     fitted_on: str = ""
 
     def rank_score(self, signals: Signals) -> float:
@@ -131,6 +152,14 @@ class ScoringModel:
         weights = self.follow_up_answering if follow_up else self.answering
         z = weights["bias"] + sum(w * features[name] for name, w in weights.items() if name != "bias")
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def is_topic_switch(self, signals: SwitchSignals) -> bool:
+        """Whether a question with history is better answered alone: when the fitted odds favour
+        it, as the fit weighs each question by how much rank the choice moves."""
+        if not self.topic_switch:
+            return False
+        z = self.topic_switch["bias"] + sum(w * getattr(signals, n) for n, w in self.topic_switch.items() if n != "bias")
+        return z > 0.0
 
     def threshold(self, follow_up: bool = False) -> float:
         """The probability at or above which a question is answered."""
@@ -164,6 +193,7 @@ def load_scoring_model(path: Path | None = None) -> ScoringModel:
         "answering": ["bias", *answer_features(Signals(0.0, 0.0, 0.0, 0.0), None, 0.0, False, 0.0)],
         "follow_up_answering": ["bias", *answer_features(Signals(0.0, 0.0, 0.0, 0.0), None, 0.0, False, 0.0, True)],
         "sentence_choice": list(SENTENCE_SIGNALS),
+        "topic_switch": ["bias", *SWITCH_FEATURES],
     }
     for part, names in expected.items():
         weights = raw.get(part)
@@ -177,6 +207,7 @@ def load_scoring_model(path: Path | None = None) -> ScoringModel:
         weights = {part: {n: float(w) for n, w in raw[part].items()} for part in expected}
         return ScoringModel(weights["ranking"], weights["answering"], float(raw["answer_threshold"]),
                             weights["follow_up_answering"], float(raw["follow_up_threshold"]),
-                            weights["sentence_choice"], float(raw["sentence_margin"]), str(raw.get("fitted_on", "")))
+                            weights["sentence_choice"], float(raw["sentence_margin"]), weights["topic_switch"],
+                            str(raw.get("fitted_on", "")))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScoringModelError(f"the scoring model {path} has a malformed weight ({exc}): run `make fit` again") from exc

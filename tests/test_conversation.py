@@ -57,6 +57,15 @@ def test_a_question_without_history_is_answered_as_before(bundled_app):
             bundled_app.ask(FOLLOW_UP).to_json() | {"latency_ms": 0}
 
 
+def test_a_question_on_another_topic_is_answered_as_if_asked_alone_and_a_follow_up_is_not(bundled_app):
+    question = "What did Meta originally promise about how LLaMA would be released?"
+    switched, alone = bundled_app.ask(question, history=[FIRST]), bundled_app.ask(question)
+    assert switched.search_query == question, "the conversation about OpenAI was not searched"
+    assert switched.to_json() | {"latency_ms": 0} == alone.to_json() | {"latency_ms": 0}
+    followed = bundled_app.ask(FOLLOW_UP, history=[FIRST])
+    assert "OpenAI" in followed.search_query and GOLD in followed.citations[0].text
+
+
 def test_batch_lines_carry_their_history_and_the_output_says_what_was_searched(bundled_app, tmp_path):
     questions = tmp_path / "conversation.jsonl"
     questions.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in [

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from qa.scoring import RANKING_SIGNALS, SENTENCE_SIGNALS, ScoringModelError, bundled_model_path, load_scoring_model
+from qa.scoring import (RANKING_SIGNALS, SENTENCE_SIGNALS, SWITCH_FEATURES, ScoringModelError, bundled_model_path,
+                        load_scoring_model)
 
 
 def test_the_shipped_model_weighs_every_signal_and_says_what_it_was_fitted_on():
@@ -13,7 +14,8 @@ def test_the_shipped_model_weighs_every_signal_and_says_what_it_was_fitted_on():
     assert model.ranking["calibrated_cosine"] == 1.0, "scores stay on the calibrated cosine's scale"
     assert "bias" in model.answering and 0.0 < model.answer_threshold < 1.0
     assert set(model.sentence_choice) == set(SENTENCE_SIGNALS)
-    assert "scale-dev" in model.fitted_on
+    assert set(model.topic_switch) == {"bias", *SWITCH_FEATURES}
+    assert "scale-dev" in model.fitted_on and "topic switches" in model.fitted_on
 
 
 @pytest.mark.parametrize("spoil, says", [
@@ -24,6 +26,7 @@ def test_the_shipped_model_weighs_every_signal_and_says_what_it_was_fitted_on():
     (lambda raw: json.dumps({**raw, "answering": {**raw["answering"], "mood": 1.0}}), "unknown ['mood']"),
     (lambda raw: json.dumps({**raw, "answer_threshold": "high"}), "malformed weight"),
     (lambda raw: json.dumps({k: v for k, v in raw.items() if k != "sentence_choice"}), "no sentence_choice weights"),
+    (lambda raw: json.dumps({k: v for k, v in raw.items() if k != "topic_switch"}), "no topic_switch weights"),
 ])
 def test_a_model_file_that_does_not_fit_the_code_is_refused_with_how_to_fix_it(tmp_path, spoil, says):
     raw = json.loads(bundled_model_path().read_text(encoding="utf-8"))
