@@ -80,11 +80,17 @@ class App:
     def translations(self, answer: Answer) -> Iterator[Answer]:
         """The answer with one more of its foreign quotes translated at each step (`qa.translate`);
         nothing without a local model, with `llm_translate` off, or when every quote is in the question's language."""
-        if self.generator is not None and self.settings.qa.llm_translate:
+        if self.pending_translations(answer):
             # Only a translation into or from Chinese reads the dictionary: for how it writes names.
             chinese = answer.answer_language == "zh" or any(q.lang == "zh" for q in foreign_quotes(answer))
             lexicon = self.lexicon() if chinese else None
             yield from translate_quotes(answer, self.generator, self.settings.qa, lexicon)
+
+    def pending_translations(self, answer: Answer) -> int:
+        """How many translations `translations` will give of this answer: one per quote in another
+        language than the question's, with a local model and `llm_translate` on; else none."""
+        translating = self.generator is not None and self.settings.qa.llm_translate
+        return len(foreign_quotes(answer)) if translating else 0
 
     def lexicon(self) -> Lexicon | None:
         """The bilingual dictionary of the settings, read on first use (None with CORPUS_QA_LEXICON=none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.text import LANGUAGE_NAMES
 from store import Passage
 
 
@@ -174,6 +175,13 @@ class Translation:
     translated_to: str
     text: str | None = None
     rejected: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What marks it beside the answer, as the machine's and not a source: "↳ [2] machine
+        translation from Chinese, not a source:"."""
+        source = LANGUAGE_NAMES.get(self.quote.lang, self.quote.lang)
+        return f"↳ [{self.quote.rank}] machine translation from {source}, not a source:"
 
     def to_json(self) -> dict:
         """One entry of an answer's `translations`."""

@@ -18,10 +18,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.text import LANGUAGE_NAMES
 from qa import Answer, Citation, QAError, StoreUnavailableError
 from qa.app import App
-from qa.translate import foreign_quotes
 
 EXAMPLES = [
     "Which university created the Chatbot Arena ranking?",
@@ -58,8 +56,8 @@ def render_translations(answer: Answer, translating: bool = False) -> str:
     machine's, not a source; a rejected one is left out (its quote keeps the source's language note)."""
     shown = [t for t in answer.translations if t.text]
     lines = "".join(
-        f'<div class="translation" lang="{t.translated_to}"><small>↳ [{t.quote.rank}] machine translation from '
-        f"{LANGUAGE_NAMES.get(t.quote.lang, t.quote.lang)}, not a source: </small>{html.escape(t.text)}</div>"
+        f'<div class="translation" lang="{t.translated_to}"><small>{html.escape(t.label)} </small>'
+        f"{html.escape(t.text)}</div>"
         for t in shown)
     if translating:
         lines += '<div class="translating"><small><i>translating…</i></small></div>'
@@ -144,7 +142,7 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
         raise outcome["error"]
     answer = outcome["answer"]
     # The verbatim answer shows at once; the translations of its quotes follow as the model writes them.
-    pending = len(foreign_quotes(answer)) if app.generator is not None and app.settings.qa.llm_translate else 0
+    pending = app.pending_translations(answer)
     yield history + [{"role": "assistant", "content": render_answer(answer, turn, app, pending > 0)}], answer
     try:
         for step in app.translations(answer):

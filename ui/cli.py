@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ingest import EmbedderError, IngestError, IngestInputError
-from ingest.text import LANGUAGE_NAMES, one_line
+from ingest.text import one_line
 from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreUnavailableError
@@ -210,8 +210,7 @@ def _print_answer(app, answer, label: str = ""):
     for step in app.translations(answer):  # each step is the answer with one more translation
         answer, done = step, step.translations[-1]
         if done.text:
-            source = LANGUAGE_NAMES.get(done.quote.lang, done.quote.lang)
-            click.echo(f"  ↳ [{done.quote.rank}] machine translation from {source}, not a source: {one_line(done.text)}")
+            click.echo(f"  {done.label} {one_line(done.text)}")
     if answer.note:
         click.echo(f"({answer.note})")
     return answer
