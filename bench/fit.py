@@ -41,7 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devsets import available_sets, corpus_app  # noqa: E402
-from qa.answer import candidate_sentences, evidence_to_cite, sentence_signals, switch_signals  # noqa: E402
+from qa.answer import (candidate_sentences, evidence_to_cite, read_both_ways, sentence_signals,  # noqa: E402
+                       switch_signals)
 from qa.answer_type import asked_type  # noqa: E402
 from qa.evaluate import evidence_rank, normalise  # noqa: E402
 from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
@@ -458,15 +459,12 @@ def collect_switches(scoring: ScoringModel) -> list[Switch]:
                  and line.gold.get("answerable")]
         print(f"{qset.name}: {len(lines)} questions with history", file=sys.stderr, flush=True)
         for line in lines:
-            query = make_query(line.question, retrieval, settings, line.history)
-            evidence, _ = evidence_to_cite(query, retrieval, settings)
-            alone = make_query(line.question, retrieval, settings)
-            alone_evidence, _ = evidence_to_cite(alone, retrieval, settings)
-            if not evidence or not alone_evidence:
+            with_history, alone = read_both_ways(line.question, line.history, retrieval, settings)
+            if alone is None:
                 continue
-            signals = switch_signals(query, evidence, alone, alone_evidence, retrieval.scoring)
+            signals = switch_signals(with_history, alone, retrieval.scoring)
             asked.append(Switch(qset.name, f"{qset.corpus}:{line.gold.get('doc')}", signals,
-                                _gold_rank(line.gold, evidence), _gold_rank(line.gold, alone_evidence)))
+                                _gold_rank(line.gold, with_history.evidence), _gold_rank(line.gold, alone.evidence)))
     return asked
 
 

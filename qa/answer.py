@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections.abc import Container
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -123,7 +123,8 @@ def answer_question(
     searched_question = question
     if generator is not None and history and settings.llm_rewrite:
         searched_question = rewrite_follow_up(question, history, generator, settings).text or question
-    query, evidence, searched = read_with_history(searched_question, history, retrieval, settings, k, lang)
+    reading = read_with_history(searched_question, history, retrieval, settings, k, lang)
+    query, evidence, searched = reading.query, reading.evidence, reading.searched
     answer = replace(compose_answer(query, evidence, settings, retrieval.scoring), question=question,
                      searched_language=searched, search_query=query.search_text)
     if lang is not None and not evidence:
@@ -135,31 +136,48 @@ def answer_question(
     return replace(answer, latency_ms=(time.perf_counter() - started) * 1000)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A question searched one way: its query, the passages it cites (`evidence_to_cite`), and
+    the language searched when the question named one."""
+
+    query: Query
+    evidence: list[Evidence]
+    searched: str | None
+
+
 def read_with_history(question: str, history: tuple[Turn, ...], retrieval: Retrieval, settings: QASettings,
-                      k: int | None = None, lang: str | None = None) -> tuple[Query, list[Evidence], str | None]:
-    """The question's query and the passages it cites (`evidence_to_cite`): read against its
-    conversation, unless the fitted topic-switch model finds it better answered alone, as a new
-    topic ("Et Mistral ?" leans on the turns before; "When did the Warsaw exchange reopen?" does not)."""
+                      k: int | None = None, lang: str | None = None) -> Reading:
+    """The question read against its conversation, unless the fitted topic-switch model finds it
+    better answered alone, as a new topic ("Et Mistral ?" leans on the turns before; "When did
+    the Warsaw exchange reopen?" does not)."""
+    with_history, alone = read_both_ways(question, history, retrieval, settings, k, lang)
+    if alone is not None and retrieval.scoring.is_topic_switch(switch_signals(with_history, alone, retrieval.scoring)):
+        return alone
+    return with_history
+
+
+def read_both_ways(question: str, history: tuple[Turn, ...], retrieval: Retrieval, settings: QASettings,
+                   k: int | None = None, lang: str | None = None) -> tuple[Reading, Reading | None]:
+    """The question read against its conversation, and alone: the second None without history,
+    or when either reading finds nothing (then there is nothing to choose)."""
     query = make_query(question, retrieval, settings, history)
-    evidence, searched = evidence_to_cite(query, retrieval, settings, k, lang)
-    if not history or not evidence:
-        return query, evidence, searched
-    alone = make_query(question, retrieval, settings)
-    alone_evidence, alone_searched = evidence_to_cite(alone, retrieval, settings, k, lang)
-    if alone_evidence and retrieval.scoring.is_topic_switch(switch_signals(query, evidence, alone, alone_evidence,
-                                                                           retrieval.scoring)):
-        return alone, alone_evidence, alone_searched
-    return query, evidence, searched
+    with_history = Reading(query, *evidence_to_cite(query, retrieval, settings, k, lang))
+    if not history or not with_history.evidence:
+        return with_history, None
+    query = make_query(question, retrieval, settings)
+    alone = Reading(query, *evidence_to_cite(query, retrieval, settings, k, lang))
+    return with_history, alone if alone.evidence else None
 
 
-def switch_signals(query: Query, evidence: list[Evidence], alone: Query, alone_evidence: list[Evidence],
-                   scoring: ScoringModel) -> SwitchSignals:
+def switch_signals(with_history: Reading, alone: Reading, scoring: ScoringModel) -> SwitchSignals:
     """What the topic-switch model reads: how answerable each reading finds the question, the best
     passage's signals about the conversation, and whether the two readings lead to one article."""
-    best, alone_best = evidence[0], alone_evidence[0]
+    evidence = with_history.evidence
+    best, alone_best = evidence[0], alone.evidence[0]
     return SwitchSignals(
-        alone_probability=answer_probability(alone, alone_evidence, scoring),
-        history_probability=answer_probability(query, evidence, scoring),
+        alone_probability=answer_probability(alone.query, alone.evidence, scoring),
+        history_probability=answer_probability(with_history.query, evidence, scoring),
         question_held=best.signals.question_held,
         context_cosine=best.signals.context_cosine,
         context_coverage=best.signals.context_coverage,

@@ -321,6 +321,8 @@ class TermVectors:
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
 INDEX_FORMAT = 12
+# Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
+_LISTED_PER_WORD = 4
 
 
 @functools.cache
@@ -330,8 +332,6 @@ def built_with() -> dict[str, str]:
     from importlib.metadata import version
 
     return {name: version(name) for name in ("bm25s", "jieba", "numpy", "scipy")}
-# Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
-_LISTED_PER_WORD = 4
 
 
 class KeywordIndex:
@@ -511,6 +511,10 @@ def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list
     return matched
 
 
+# Between a token and its word, and between terms: no token or word holds a control character.
+_SEPARATOR = "\x1f"
+
+
 class AnalysedChunks:
     """Each chunk's keyword terms and versioned names, by chunk id and text digest, from the last
     rebuild: tokenising (jieba on every Chinese chunk) is most of a rebuild's time, so a rebuild
@@ -541,9 +545,6 @@ class AnalysedChunks:
         """What to pass to the next rebuild: the chunks asked for in this one, and no others."""
         return {"format": (INDEX_FORMAT, built_with()), "chunks": self._now}
 
-
-# Between a token and its word, and between terms: no token or word holds a control character.
-_SEPARATOR = "\x1f"
 
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
