@@ -165,7 +165,7 @@ def read_both_ways(question: str, history: tuple[Turn, ...], retrieval: Retrieva
     with_history = Reading(query, *evidence_to_cite(query, retrieval, settings, k, lang))
     if not history or not with_history.evidence:
         return with_history, None
-    query = make_query(question, retrieval, settings)
+    query = replace(query, context=None)  # the question's own query is the same either way: not made twice
     alone = Reading(query, *evidence_to_cite(query, retrieval, settings, k, lang))
     return with_history, alone if alone.evidence else None
 
