@@ -22,7 +22,7 @@ from qa.retrieve import Retrieval
 from qa.scoring import ScoringModel, load_scoring_model
 from qa.settings import Settings
 from qa.translate import foreign_quotes, translate_quotes
-from store import ChromaStore, Document, StoreUnavailableError, open_store
+from store import ChromaStore, Document, StoreUnavailableError, fingerprint_of, open_store
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class App:
             list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress, prune
         )
         if progress and report.changed:
-            # Seconds on a large corpus (every chunk is read back and tokenised): say why it waits.
+            # Seconds after a large ingest (its chunks are read back and tokenised): say why it waits.
             print("updating the keyword index ...", file=sys.stderr, flush=True)
         self.keywords(max_age=0)
         return report
@@ -134,16 +134,16 @@ class App:
     def keywords(self, max_age: float = 2.0) -> KeywordIndex:
         """The keyword index of what the store holds; rebuilt when another run changed the store.
 
-        The store's fingerprint is read at most every `max_age` seconds: on a server with
+        The store's manifest is read at most every `max_age` seconds: on a server with
         thousands of documents it is a request of its own, too dear to repeat per question.
         So another machine's ingest shows up within `max_age`; this app's own at once.
         """
         now = time.monotonic()
         if self._keywords is None or now - self._keywords_checked >= max_age:
-            fingerprint = self.store.fingerprint()
-            if self._keywords is None or self._keywords.fingerprint != fingerprint:
+            documents = self.store.documents()
+            if self._keywords is None or self._keywords.fingerprint != fingerprint_of(documents):
                 self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
-                                                    fingerprint, self.settings.qa.lexicon, self.settings.cache_dir)
+                                                    documents, self.lexicon(), self.settings.cache_dir)
             self._keywords_checked = now
         return self._keywords
 

@@ -6,12 +6,14 @@ nearest-neighbour search in high dimensions calls them. A passage's hubness is t
 similarity of its nearest passages in other documents, above its language's average (each
 language has its own level, see `qa.language_spread`); fusion subtracts a share of it.
 This is the hub correction of CSLS (Conneau et al. 2018), applied to passages rather than words
-(`qa.keywords.TermVectors` applies it to words, with the two helpers below).
+(`qa.keywords.TermVectors` applies it to words, with `nearest_neighbours` and `mean_of_top`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,56 +22,121 @@ NEIGHBOURS = 5
 # A passage this similar to another is a copy of it (the same article filed twice), not a neighbour.
 _COPY = 0.95
 # Neighbourhoods are measured among at most this many passages, so the cost grows with the
-# corpus, not with its square (about 1 s per 10,000 passages on 2 cores).
+# corpus, not with its square.
 _SAMPLE = 8192
 # Rows compared at a time: a few MB of similarities, not the whole corpus squared.
 _BLOCK = 256
 
 
-def passage_hubness(vectors: np.ndarray, chunk_ids: Sequence[str], doc_ids: Sequence[str], langs: Sequence[str],
-                    neighbours: int = NEIGHBOURS) -> np.ndarray:
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """How generic each row (passage, or word) is, and the nearest rows it was measured from: kept,
+    they let the next measure (with `earlier`) compare only what a change added or took away."""
+
+    hubness: np.ndarray  # (rows,) float32: how generic each row is (see `passage_hubness`, `nearest_neighbours`)
+    keys: np.ndarray  # (rows,) uint64: each row's key (`row_keys`); all in the rows' order
+    nearest: np.ndarray  # (rows, neighbours) float32: similarities to the nearest, -inf where none
+    nearest_keys: np.ndarray  # (rows, neighbours) uint64: whose they are
+    reference: np.ndarray  # sorted uint64 keys of the rows neighbours were sought among
+
+
+def row_keys(names: Sequence[str]) -> np.ndarray:
+    """Rows' 64-bit keys, from their names (a passage's chunk id and document version, a word):
+    the same in every process."""
+    return np.array([int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+                     for name in names], np.uint64)
+
+
+def passage_hubness(vectors: np.ndarray, keys: np.ndarray, doc_ids: Sequence[str], langs: Sequence[str],
+                    neighbours: int = NEIGHBOURS, earlier: Neighbourhoods | None = None,
+                    sample: int = _SAMPLE) -> Neighbourhoods:
     """Each passage's hubness (0 for a passage no more generic than its language's average).
 
-    A passage with fewer than `neighbours` passages of other documents to compare with gets 0:
-    a corpus of one article has no hubs to tell. In a corpus of more than `_SAMPLE` passages,
-    the neighbours are sought among that many, picked by chunk id so that the same corpus
-    always gives the same hubness, whatever order its chunks come in.
+    `keys` name the passages (`row_keys` of a chunk id with its document's version: a changed
+    document's passages are new ones). A passage with fewer than `neighbours` passages of other documents to
+    compare with gets 0: a corpus of one article has no hubs to tell. See `nearest_neighbours`
+    for `earlier` and `sample`.
     """
-    count = len(vectors)
-    if count == 0 or neighbours < 1:
-        return np.zeros(count, np.float32)
-    matrix = np.asarray(vectors, np.float32)
-    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)), 1e-12)
-    _, documents = np.unique(np.asarray(doc_ids), return_inverse=True)
-    sample = sample_by_key(chunk_ids, _SAMPLE)
-    if len(sample) == count:  # all of them: no copy
-        reference, reference_norms, reference_documents = matrix, norms, documents
-    else:
-        reference, reference_norms, reference_documents = matrix[sample], norms[sample], documents[sample]
-    level = np.full(count, np.nan, np.float32)
-    for at in range(0, count, _BLOCK):
-        rows = slice(at, at + _BLOCK)
-        similarity = matrix[rows] @ reference.T
-        similarity /= norms[rows, None]
-        similarity /= reference_norms[None, :]
-        similarity[(documents[rows, None] == reference_documents[None, :]) | (similarity >= _COPY)] = -np.inf
-        enough = np.isfinite(similarity).sum(axis=1) >= neighbours
-        if enough.any():
-            level[rows][enough] = mean_of_top(similarity[enough], neighbours)
-    hubness = np.zeros(count, np.float32)
+    _, documents = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)
+    found = nearest_neighbours(vectors, keys, documents.reshape(len(vectors)), neighbours, _COPY, earlier, sample)
+    measured = np.isfinite(found.nearest).all(axis=1) if neighbours > 0 else np.zeros(len(vectors), bool)
+    level = np.full(len(vectors), np.nan, np.float32)
+    level[measured] = found.nearest[measured].mean(axis=1)
+    hubness = np.zeros(len(vectors), np.float32)
     langs = np.asarray(langs)
     for lang in np.unique(langs):
-        measured = (langs == lang) & ~np.isnan(level)
-        if measured.any():
-            hubness[measured] = np.maximum(level[measured] - level[measured].mean(), 0.0)
-    return hubness
+        mine = (langs == lang) & measured
+        if mine.any():
+            hubness[mine] = np.maximum(level[mine] - level[mine].mean(), 0.0)
+    return replace(found, hubness=hubness)
 
 
-def sample_by_key(keys: Sequence[str], size: int) -> np.ndarray:
-    """The positions of at most `size` items, evenly spaced in the order of their keys: the same
-    items whatever order they come in."""
-    by_key = np.argsort(np.asarray(keys), kind="stable")
-    return by_key[np.linspace(0, len(keys) - 1, min(size, len(keys))).astype(np.int64)]
+def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray, neighbours: int, copy: float,
+                       earlier: Neighbourhoods | None = None, sample: int = _SAMPLE) -> Neighbourhoods:
+    """Each row's `neighbours` most similar rows (by cosine) of another group (rows named by
+    `keys`, see `row_keys`), not copies (similarity
+    `copy` or more), sought among at most `sample` rows: those with the smallest keys, so the same
+    rows give the same neighbours whatever their order, and an added row rarely changes the sample.
+    Its `hubness` is each row's mean similarity to them (-1 for a missing one).
+
+    With `earlier` (this function's result on an earlier state of the rows), only new rows, and
+    rows that lost a neighbour, are compared with the whole sample; the rest only with the rows
+    that joined it. The result is the same as without.
+    """
+    count = len(vectors)
+    matrix = np.asarray(vectors, np.float32)
+    matrix = matrix if matrix.ndim == 2 else matrix.reshape(count, -1)
+    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)), 1e-12)
+    unit = matrix / norms[:, None]
+    hashed = np.asarray(keys, np.uint64)
+    reference_rows = np.argsort(hashed, kind="stable")[:sample]
+    reference = hashed[reference_rows]
+    k = max(neighbours, 0)
+    nearest = np.full((count, k), -np.inf, np.float32)
+    nearest_keys = np.zeros((count, k), np.uint64)
+    redo = np.ones(count, bool)
+    if earlier is not None and earlier.nearest.shape[1] == k and len(earlier.keys) and count:
+        by_key = np.argsort(earlier.keys, kind="stable")
+        at = by_key[np.minimum(np.searchsorted(earlier.keys, hashed, sorter=by_key), len(by_key) - 1)]
+        known = earlier.keys[at] == hashed
+        nearest[known], nearest_keys[known] = earlier.nearest[at[known]], earlier.nearest_keys[at[known]]
+        # A neighbour that left the sample (removed, or pushed out) leaves a hole only a full search fills.
+        still = np.isin(nearest_keys, reference) | ~np.isfinite(nearest)
+        redo = ~known | ~still.all(axis=1)
+        joined = reference_rows[~np.isin(reference, earlier.reference)]
+        update = np.flatnonzero(~redo)
+        if len(joined) and len(update):
+            _merge_nearest(unit, groups, hashed, update, joined, nearest, nearest_keys, copy)
+    if redo.any():
+        rows = np.flatnonzero(redo)
+        nearest[rows], nearest_keys[rows] = -np.inf, 0
+        _merge_nearest(unit, groups, hashed, rows, reference_rows, nearest, nearest_keys, copy)
+    hubness = np.where(np.isfinite(nearest), nearest, -1.0).mean(axis=1) if k else np.zeros(count)
+    return Neighbourhoods(hubness.astype(np.float32), hashed, nearest, nearest_keys, np.sort(reference))
+
+
+def _merge_nearest(unit: np.ndarray, groups: np.ndarray, keys: np.ndarray, rows: np.ndarray,
+                   candidates: np.ndarray, nearest: np.ndarray, nearest_keys: np.ndarray, copy: float) -> None:
+    """Fold the `candidates` (row positions) into the nearest of each of `rows`, in place: rows of
+    another group and not copies (similarity `copy` or more)."""
+    k = nearest.shape[1]
+    if not k or not len(candidates):
+        return
+    reference, reference_groups, reference_keys = unit[candidates], groups[candidates], keys[candidates]
+    for at in range(0, len(rows), _BLOCK):
+        block = rows[at : at + _BLOCK]
+        similarity = unit[block] @ reference.T
+        similarity[(groups[block, None] == reference_groups[None, :]) | (similarity >= copy)] = -np.inf
+        # The k best of the candidates, then of those and the k kept: no row-wide copy of the kept.
+        if similarity.shape[1] > k:
+            best = np.argpartition(similarity, -k, axis=1)[:, -k:]
+        else:
+            best = np.broadcast_to(np.arange(similarity.shape[1]), (len(block), similarity.shape[1]))
+        joined = np.concatenate([nearest[block], np.take_along_axis(similarity, best, axis=1)], axis=1)
+        owners = np.concatenate([nearest_keys[block], reference_keys[best]], axis=1)
+        top = np.argpartition(joined, -k, axis=1)[:, -k:]
+        nearest[block] = np.take_along_axis(joined, top, axis=1)
+        nearest_keys[block] = np.take_along_axis(owners, top, axis=1)
 
 
 def mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:

@@ -1,20 +1,19 @@
 """Keyword retrieval: language-aware tokens, a BM25 index, and how much of a query a chunk covers.
 
-The index is derived from the store: it is rebuilt from the stored chunks whenever the
-store's fingerprint changes, and cached on disk next to the store, so it can never
-silently diverge from what the store holds (not even after a crash mid-ingest).
+The index is derived from the store: whenever the store's fingerprint changes it is brought
+in step, reading from the store only the documents that changed, and cached on disk next to
+the store, so it can never silently diverge from what the store holds (not even after a crash
+mid-ingest).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 import unicodedata
-from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +21,10 @@ import numpy as np
 
 from ingest.text import HAN_CHARACTERS
 from qa.cache import read_cached, write_cached
-from qa.hubness import mean_of_top, passage_hubness, sample_by_key
+from store import Chunk, Document, fingerprint_of
+from qa.hubness import Neighbourhoods, mean_of_top, nearest_neighbours, passage_hubness, row_keys
 from qa.language_spread import LanguageSpread
-from qa.lexicon import LONGEST_GLOSS, NO_LEXICON, Lexicon, lexicon_version, load_lexicon, phrase
+from qa.lexicon import LONGEST_GLOSS, Lexicon, phrase
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -268,19 +268,16 @@ class TermVectors:
     neighbourhood, which removes most of them.
     """
 
-    def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10, sample: int = 8192):
+    def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10,
+                 earlier: Neighbourhoods | None = None):
+        """`earlier`: the `neighbourhoods` of a previous index's word vectors, to measure only what changed."""
         self.words = words
         self.vectors = np.asarray(vectors, np.float32)
         self.neighbours = neighbours
-        # Neighbourhoods are measured against at most `sample` words, picked by spelling so the
-        # same corpus gives the same scores whatever order its chunks come in.
-        rows = sample_by_key(words, sample)
-        self.hubness = np.zeros(len(words), np.float32)
-        reference = self.vectors if len(rows) == len(words) else self.vectors[rows]
-        for block in range(0, len(words), 512):  # 512 rows at a time: a few MB, not hundreds
-            similarity = self.vectors[block : block + 512] @ reference.T
-            similarity[similarity > 0.9999] = -1.0  # a word is not its own neighbour
-            self.hubness[block : block + 512] = mean_of_top(similarity, neighbours)
+        # A word is not its own neighbour, nor is another of the same vector.
+        self.neighbourhoods = nearest_neighbours(self.vectors, row_keys(words), np.arange(len(words)), neighbours,
+                                                 0.9999, earlier)
+        self.hubness = self.neighbourhoods.hubness
 
     @functools.cached_property
     def _latin(self) -> np.ndarray:
@@ -320,9 +317,11 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 12
+INDEX_FORMAT = 19
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
+# BM25's term saturation and length normalisation: bm25s's defaults.
+_BM25_K1, _BM25_B = 1.5, 0.75
 
 
 @functools.cache
@@ -331,62 +330,87 @@ def built_with() -> dict[str, str]:
     upgrade of any of them, the index is rebuilt rather than read."""
     from importlib.metadata import version
 
-    return {name: version(name) for name in ("bm25s", "jieba", "numpy", "scipy")}
+    return {name: version(name) for name in ("jieba", "numpy", "scipy")}
 
 
 class KeywordIndex:
     """BM25 over the store's chunks, plus the IDF share of a query each chunk, and each document, contains.
 
     It also holds what else is measured over the whole corpus: how each language's vectors spread
-    (`languages`) and how generic each chunk is (`hubness`).
+    (`languages`) and how generic each chunk is (`hubness`). Built from each document's
+    `IndexedDocument`, which it keeps (`records`): the next build reuses those of the documents
+    that did not change, and counts again only what the changed ones add and take away.
     """
 
-    def __init__(self, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
-                 spellings: dict[str, Counter] | None = None, doc_ids: list[str] | None = None):
-        """`spellings`: how often each token was written each way (from `keyword_terms`);
-        `doc_ids`: each chunk's document (without them, each chunk is a document of its own)."""
-        import bm25s
+    def __init__(self, fingerprint: str, documents: dict[str, IndexedDocument], previous: KeywordIndex | None = None):
+        """`previous`: the index of an earlier state of the same store, read from disk and not used
+        elsewhere (its spellings are taken over and changed)."""
         import scipy.sparse as sp
 
         self.format = INDEX_FORMAT
         self.built_with = built_with()
         self.fingerprint = fingerprint
-        self.chunk_ids = chunk_ids
-        vocab: dict[str, int] = {}
-        rows, cols = [], []
-        for row, tokens in enumerate(token_lists):
-            for token in set(tokens):
-                rows.append(row)
-                cols.append(vocab.setdefault(token, len(vocab)))
-        self.vocab = vocab
-        self.tokens = list(vocab)
+        self.records = documents
+        self.documents = list(documents)
+        self.chunk_ids = [chunk_id for document in documents.values() for chunk_id in document.chunk_ids]
+        kept = previous.records if previous is not None else {}
+        gone = [d for doc_id, d in kept.items() if doc_id not in documents or documents[doc_id].version != d.version]
+        added = [d for doc_id, d in documents.items() if doc_id not in kept or kept[doc_id].version != d.version]
+        self.spellings, self._word_of = _count_spellings(gone, added, previous)
+        # How each language's vectors spread, counted by document as the spellings are.
+        self.language_totals = previous.language_totals if previous is not None else LanguageSpread()
+        for document, sign in [(d, -1) for d in gone] + [(d, 1) for d in added]:
+            if document.vectors.size:
+                self.language_totals.add_vectors(document.vectors, document.langs, sign)
+        self.languages = self.language_totals.finished()  # see `LanguageSpread`
+        # Columns in the order of the tokens, so that any sequence of changes gives the same index.
+        self.tokens = sorted(self.spellings)
+        self.vocab = {token: column for column, token in enumerate(self.tokens)}
         # The word each token is most often written as: what the embedder understands best.
-        spellings = spellings or {}
-        self.words = [spellings[t].most_common(1)[0][0] if spellings.get(t) else t for t in self.tokens]
+        self.words = [self._word_of[token] for token in self.tokens]
         self.term_vectors: TermVectors | None = None
-        self.lexicon = NO_LEXICON  # the `lexicon_version` its translations come from
-        self.listed: dict[str, dict[int, float]] = {}  # see `list_translations`
-        self.languages = LanguageSpread()  # see `LanguageSpread`
+        self.lexicon: Lexicon | None = None  # attached when loaded, never pickled (see `held_translations`)
         self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `qa.hubness`)
+        self.neighbourhoods: Neighbourhoods | None = None  # what the hubness was measured from
         self.versions: dict[str, set[str]] = {}  # each versioned name's versions (see `name_versions`)
-        n = max(len(chunk_ids), 1)
-        # By column: a query reads a handful of words' columns.
-        self.presence = sp.csc_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
+        n, width = max(len(self.chunk_ids), 1), max(len(self.tokens), 1)
+        # Both sorted: each document's columns are where its tokens fall among all of them.
+        sorted_tokens = np.array(self.tokens, dtype=str)
+        columns = [np.searchsorted(sorted_tokens, d.tokens).astype(np.int64) for d in documents.values()]
+        blocks = [d.counts for d in documents.values()]
+        indptr = np.concatenate([[0]] + [b.indptr[1:] + offset for b, offset in
+                                         zip(blocks, np.cumsum([0] + [b.nnz for b in blocks[:-1]]))]).astype(np.int64)
+        indices = np.concatenate([c[b.indices] for c, b in zip(columns, blocks)] or [np.zeros(0, np.int64)])
+        data = np.concatenate([b.data for b in blocks] or [np.zeros(0, np.float32)])
+        if not self.chunk_ids:
+            indptr = np.zeros(2, np.int64)
+        # How often each chunk holds each token, by column: a query reads a handful of words' columns.
+        self.counts = sp.csr_matrix((data, indices, indptr), shape=(n, width)).tocsc()
         # Which documents hold each token, in any of their chunks.
-        doc_ids = doc_ids if doc_ids is not None else chunk_ids
-        self.documents = list(dict.fromkeys(doc_ids))
-        row_of = {doc_id: row for row, doc_id in enumerate(self.documents)}
-        owners = [row_of[doc_id] for doc_id in doc_ids]
-        owner = sp.csr_matrix((np.ones(len(owners), np.float32), (owners, range(len(owners)))),
-                              shape=(max(len(self.documents), 1), n))
-        self.document_presence = sp.csc_matrix((owner @ self.presence) > 0, dtype=np.float32)
-        df = np.asarray(self.presence.sum(axis=0)).ravel()
+        self.document_presence = sp.csc_matrix(
+            (np.ones(sum(map(len, columns)), np.float32),
+             (np.repeat(np.arange(len(columns)), [len(c) for c in columns]), np.concatenate(columns or [[]]))),
+            shape=(max(len(self.documents), 1), width))
+        df = np.bincount(indices, minlength=width)
         self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
         # A query word no chunk contains is as informative as the rarest word.
         self.unseen_idf = float(np.log((n + 0.5) / 0.5 + 1.0))
-        self.bm25 = bm25s.BM25()
-        if chunk_ids:
-            self.bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)
+        # BM25 (the Lucene variant, as bm25s scores it) is summed at query time from the counts:
+        # precomputed scores, as bm25s keeps them, would all change with each added document.
+        lengths = np.maximum(np.asarray(self.counts.sum(axis=1)).ravel(), 1.0)
+        self._bm25_norm = (_BM25_K1 * (1 - _BM25_B + _BM25_B * lengths / lengths.mean())).astype(np.float32)
+
+    @classmethod
+    def from_token_lists(cls, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
+                         doc_ids: list[str] | None = None) -> KeywordIndex:
+        """An index of chunks given as their tokens (each chunk a document of its own, without `doc_ids`)."""
+        doc_ids = doc_ids if doc_ids is not None else chunk_ids
+        grouped: dict[str, list[int]] = {}
+        for row, doc_id in enumerate(doc_ids):
+            grouped.setdefault(doc_id, []).append(row)
+        return cls(fingerprint, {doc_id: IndexedDocument.of_terms(
+            ("", ""), [chunk_ids[r] for r in rows], [""] * len(rows), np.zeros((len(rows), 0), np.float32),
+            [[(t, t) for t in token_lists[r]] for r in rows]) for doc_id, rows in grouped.items()})
 
     def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> None:
         """Give every indexed word its vector, reusing those of a previous index of the same embedder."""
@@ -395,28 +419,30 @@ class KeywordIndex:
         if earlier is not None:
             known = dict(zip(earlier.words, earlier.vectors))
         missing = sorted({w for w in self.words if w not in known})
-        for at in range(0, len(missing), 256):
-            batch = missing[at : at + 256]
-            known.update(zip(batch, embedder.embed_documents(batch)))
+        known.update(zip(missing, embedder.embed_documents(missing)))  # one call: the model batches by tokens
         vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
-        self.term_vectors = TermVectors(self.words, vectors)
+        same_format = getattr(previous, "format", None) == INDEX_FORMAT
+        self.term_vectors = TermVectors(self.words, vectors,
+                                        earlier=earlier.neighbourhoods if same_format and earlier else None)
 
-    def list_translations(self, lexicon: Lexicon | None) -> None:
-        """Keep, for every word the lexicon lists, its translations that this index holds:
-        {token: {column: credit}}, at most `_LISTED_PER_WORD` each, the rarest first."""
-        self.listed = {}
-        for token, targets in (lexicon.entries.items() if lexicon else ()):
-            held = {self.vocab[t]: credit for t, credit in targets.items() if t in self.vocab}
-            if len(held) > _LISTED_PER_WORD:
-                held = dict(sorted(held.items(), key=lambda item: -self.idf[item[0]])[:_LISTED_PER_WORD])
-            if held:
-                self.listed[token] = held
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "lexicon": None}  # an open dictionary is this process's, not the cache's
+
+    def held_translations(self, key: str) -> dict[int, float]:
+        """The lexicon's translations of a token (or `phrase`) that this index holds, {column: credit}:
+        at most `_LISTED_PER_WORD`, the rarest first."""
+        if self.lexicon is None:
+            return {}
+        held = {self.vocab[t]: credit for t, credit in self.lexicon.translations(key).items() if t in self.vocab}
+        if len(held) > _LISTED_PER_WORD:
+            held = dict(sorted(held.items(), key=lambda item: -self.idf[item[0]])[:_LISTED_PER_WORD])
+        return held
 
     def query_terms(self, query: str, embedder=None, threshold: float = 0.1, limit: int = 3) -> QueryTerms:
         """The query's words as this index weighs them, each with the tokens that match it.
 
         Each query word also matches the indexed words the lexicon lists as its translations
-        (see `list_translations`) and, with an embedder, up to `limit` indexed words of each script whose
+        (see `held_translations`) and, with an embedder, up to `limit` indexed words of each script whose
         vectors say they translate it, credited by their similarity. A query word the corpus
         lacks weighs as much as its rarest translation.
         """
@@ -429,11 +455,12 @@ class KeywordIndex:
             translations = self.term_vectors.translations(query_vectors, threshold, limit, latin)
         # Words in a row may translate as one ("University of Chicago": 芝加哥大学): each matches it.
         tokens = [token for token, _ in terms]
-        listed = [[self.listed.get(token, {})] for token in tokens]
+        listed = [[self.held_translations(token)] for token in tokens]
         for n in range(2, LONGEST_GLOSS + 1):
             for i in range(len(tokens) - n + 1):
+                held = self.held_translations(phrase(*tokens[i : i + n]))
                 for at in range(i, i + n):
-                    listed[at].append(self.listed.get(phrase(*tokens[i : i + n]), {}))
+                    listed[at].append(held)
         weights, matches, own_tokens = [], [], []
         for (token, _), found, lists in zip(terms, translations, listed):
             for column, credit in (item for held in lists for item in held.items()):
@@ -473,9 +500,11 @@ class KeywordIndex:
 
     def _bm25_of_columns(self, columns: list[int]) -> np.ndarray:
         """Every chunk's BM25 for the indexed tokens in these columns (zeros for none)."""
-        if not columns:
+        if not columns or not self.chunk_ids:
             return np.zeros(len(self.chunk_ids))
-        return self.bm25.get_scores([self.tokens[c] for c in columns])
+        held = self.counts[:, columns].tocoo()
+        weights = self.idf[columns][held.col] * held.data / (held.data + self._bm25_norm[held.row])
+        return np.bincount(held.row, weights=weights, minlength=len(self.chunk_ids))
 
     def search_terms(self, terms: QueryTerms, k: int) -> KeywordHits:
         """`search` for a query already weighed by `query_terms`."""
@@ -485,7 +514,7 @@ class KeywordIndex:
         wanted = sorted({c for credit in known for c in credit})
         position = {c: i for i, c in enumerate(wanted)}
         own = [{self.vocab[t]: 1.0 for t in terms.own_spellings(i) if t in self.vocab} for i in range(len(known))]
-        present = self.presence[:, wanted].toarray()  # one slice: chunks x the query's columns
+        present = (self.counts[:, wanted].toarray() > 0).astype(np.float32)  # one slice: chunks x the query's columns
         matched = _matched_weight(present, terms.weights, known, position)
         exact = _matched_weight(present, terms.weights, own, position)
         in_documents = _matched_weight(self.document_presence[:, wanted].toarray(), terms.weights, known, position)
@@ -511,57 +540,124 @@ def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list
     return matched
 
 
-# Between a token and its word, and between terms: no token or word holds a control character.
-_SEPARATOR = "\x1f"
+# Between a word and its count, and between tokens: no token or word holds a control character.
+_SEPARATOR, _TOKENS = "\x1f", "\x1e"
 
 
-class AnalysedChunks:
-    """Each chunk's keyword terms and versioned names, by chunk id and text digest, from the last
-    rebuild: tokenising (jieba on every Chinese chunk) is most of a rebuild's time, so a rebuild
-    after one file's ingest tokenises that file's chunks only, and gets the same terms for the rest."""
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One document's chunks as the keyword index reads them, kept from one build to the next, so
+    that tokenising (jieba on every Chinese chunk) and reading vectors back from the store are
+    paid once per document version, not once per change to the store."""
 
-    def __init__(self, earlier: object = None):
-        """`earlier`: what `kept` returned last time (anything else, or another format: start empty)."""
-        fresh = isinstance(earlier, dict) and earlier.get("format") == (INDEX_FORMAT, built_with())
-        self._earlier: dict[str, tuple[bytes, str, tuple[str, ...]]] = earlier["chunks"] if fresh else {}
-        self._now: dict[str, tuple[bytes, str, tuple[str, ...]]] = {}
+    version: tuple[str, str]  # the document's (content_hash, prepared): other chunks under another
+    chunk_ids: tuple[str, ...]
+    langs: tuple[str, ...]
+    vectors: np.ndarray  # (chunks, dimension) float32
+    tokens: np.ndarray  # its distinct keyword tokens, sorted (str)
+    counts: object  # scipy CSR (chunks, tokens) float32: how often each chunk holds each token
+    # How often each token (in `tokens` order) is written each way, packed into one string (see
+    # `written`): one string a document pickles far faster than a dict a token.
+    spellings: str
+    mentions: tuple[str, ...]  # `version_mentions` of all its chunks
+    keys: np.ndarray  # each chunk's `row_keys`, of its id and the version: a changed document's chunks are new ones
 
-    def terms(self, chunk_id: str, text: str) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
-        """`keyword_terms(text)` and `version_mentions(text)`, computed only for a chunk not seen with this text."""
-        digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        seen = self._earlier.get(chunk_id)
-        if seen is not None and seen[0] == digest:
-            packed, mentions = seen[1], seen[2]
-            parts = packed.split(_SEPARATOR) if packed else []
-            terms = list(zip(parts[::2], parts[1::2]))
+    @classmethod
+    def read(cls, version: tuple[str, str], chunks: Sequence[tuple[Chunk, Sequence[float]]]) -> IndexedDocument:
+        """Tokenise a document's chunks (with their vectors, in order)."""
+        return cls.of_terms(version, [c.chunk_id for c, _ in chunks], [c.lang for c, _ in chunks],
+                            np.array([v for _, v in chunks], np.float32).reshape(len(chunks), -1),
+                            [keyword_terms(chunk.text) for chunk, _ in chunks],
+                            [m for chunk, _ in chunks for m in version_mentions(chunk.text)])
+
+    @classmethod
+    def of_terms(cls, version: tuple[str, str], chunk_ids: Sequence[str], langs: Sequence[str], vectors: np.ndarray,
+                 terms: Sequence[Sequence[tuple[str, str]]], mentions: Sequence[str] = ()) -> IndexedDocument:
+        """A document of chunks given as their (token, word) pairs (`keyword_terms`)."""
+        import scipy.sparse as sp
+
+        spellings: dict[str, Counter] = {}
+        for found in terms:
+            for token, word in found:
+                spellings.setdefault(token, Counter())[word] += 1
+        tokens = sorted(spellings)
+        column = {token: i for i, token in enumerate(tokens)}
+        rows, columns, counts = [], [], []
+        for row, found in enumerate(terms):
+            for token, count in Counter(token for token, _ in found).items():
+                rows.append(row)
+                columns.append(column[token])
+                counts.append(count)
+        matrix = sp.csr_matrix((np.array(counts, np.float32), (rows, columns)), shape=(len(chunk_ids), len(tokens)))
+        matrix.sort_indices()
+        packed = _TOKENS.join(_SEPARATOR.join(f"{word}{_SEPARATOR}{count}" for word, count in spellings[token].items())
+                              for token in tokens)
+        return cls(version, tuple(chunk_ids), tuple(langs), vectors, np.array(tokens, dtype=str), matrix, packed,
+                   tuple(mentions), row_keys([f"{chunk_id}@{'/'.join(version)}" for chunk_id in chunk_ids]))
+
+    def written(self) -> dict[str, dict[str, int]]:
+        """token -> {word as written: how often}."""
+        found = {}
+        for token, packed in zip(self.tokens.tolist(), self.spellings.split(_TOKENS) if len(self.tokens) else ()):
+            parts = packed.split(_SEPARATOR)
+            found[token] = {word: int(count) for word, count in zip(parts[::2], parts[1::2])}
+        return found
+
+
+def _count_spellings(gone: list[IndexedDocument], added: list[IndexedDocument],
+                     previous: KeywordIndex | None) -> tuple[dict[str, Counter], dict[str, str]]:
+    """How often each token is written each way over all documents, and the way it is most often
+    written (the first in alphabetical order among equals): the previous index's counts (taken
+    over), less the documents `gone` or changed since, plus those `added`."""
+    spellings: dict[str, Counter] = previous.spellings if previous is not None else {}
+    word_of: dict[str, str] = previous._word_of if previous is not None else {}
+    touched = set()
+    for document, sign in [(d, -1) for d in gone] + [(d, 1) for d in added]:
+        for token, words in document.written().items():
+            counted = spellings.setdefault(token, Counter())
+            for word, count in words.items():
+                counted[word] += sign * count
+                if not counted[word]:
+                    del counted[word]
+            if not counted:
+                del spellings[token]
+            touched.add(token)
+    for token in touched:
+        if token in spellings:
+            word_of[token] = min(spellings[token].items(), key=lambda item: (-item[1], item[0]))[0]
         else:
-            terms, mentions = keyword_terms(text), tuple(version_mentions(text))
-            # One string a chunk, not a tuple a term: a tenth of the memory and of the pickle.
-            packed = _SEPARATOR.join(part for pair in terms for part in pair)
-        self._now[chunk_id] = (digest, packed, mentions)
-        return terms, mentions
-
-    def kept(self) -> dict:
-        """What to pass to the next rebuild: the chunks asked for in this one, and no others."""
-        return {"format": (INDEX_FORMAT, built_with()), "chunks": self._now}
+            word_of.pop(token, None)
+    return spellings, word_of
 
 
+def _indexed_documents(store, documents: Sequence[Document],
+                       kept: dict[str, IndexedDocument]) -> dict[str, IndexedDocument]:
+    """Every document as the index reads it: from `kept` (the last build's) where the document has
+    not changed since, else read from the store and tokenised."""
+    versions = {d.doc_id: (d.content_hash, d.prepared) for d in documents}
+    found = {doc_id: kept[doc_id] for doc_id, version in versions.items()
+             if doc_id in kept and kept[doc_id].version == version}
+    missing = [doc_id for doc_id in versions if doc_id not in found]
+    chunks_of: dict[str, list] = {doc_id: [] for doc_id in missing}
+    for chunk, vector in store.document_chunks(missing):
+        chunks_of[chunk.doc_id].append((chunk, vector))
+    found.update({doc_id: IndexedDocument.read(versions[doc_id], chunks) for doc_id, chunks in chunks_of.items()})
+    return {doc_id: found[doc_id] for doc_id in versions if found[doc_id].chunk_ids}
 
-def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str | None = None,
-                       lexicon: str = NO_LEXICON, shared_cache: Path | None = None) -> KeywordIndex:
+
+def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
+                       lexicon: Lexicon | None = None, shared_cache: Path | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
-    With a lexicon (a `load_lexicon` spec, read only when the index is rebuilt, through its
-    cache in `shared_cache`), it holds the dictionary translations of words into the words it
-    indexes (see `list_translations`).
+    With a lexicon, its words also match their dictionary translations (see `held_translations`).
     The same pass over the store measures how each language's vectors spread (see `LanguageSpread`;
     with an embedder, its bias too, once per `shared_cache`) and how generic each chunk is (see
     `qa.hubness`).
-    `fingerprint`: the store's, when the caller has just read it (on a server it is a request).
+    `documents`: the store's, when the caller has just read them (on a server it is a request).
     """
-    fingerprint = fingerprint or store.fingerprint()
-    version = lexicon_version(lexicon)
+    documents = store.documents() if documents is None else documents
+    fingerprint = fingerprint_of(documents)
     path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
     previous = read_cached(path)
     if not isinstance(previous, KeywordIndex):
@@ -571,40 +667,27 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, fingerprint: str |
                                             cache_dir, getattr(previous, "built_with", "older code"), built_with())
         previous = None
     elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
-          and previous.lexicon == version and (embedder is None or previous.term_vectors is not None)):
+          and (embedder is None or previous.term_vectors is not None)):
+        previous.lexicon = lexicon
         return previous
-    # Otherwise rebuilt; an older index's word vectors are reused (see `embed_terms`).
-    # Streamed: spellings are counted as chunks come; of each chunk only its tokens and its
-    # vector are kept (2 KB: 18 MB for 9,000 chunks), never its text.
-    ids, doc_ids, langs, token_lists, spellings, languages, named = [], [], [], [], {}, LanguageSpread(), []
-    written: Counter = Counter()  # (token, word): how often the token was written so
-    vectors = array("f")  # one growing buffer: 4 bytes a number, not a Python object each
-    analysed_path = Path(cache_dir) / f"chunk-terms-{store.collection_key}.pkl"
-    analysed = AnalysedChunks(read_cached(analysed_path))
-    for chunk, vector in store.iter_chunks():
-        ids.append(chunk.chunk_id)
-        doc_ids.append(chunk.doc_id)
-        langs.append(chunk.lang)
-        vectors.frombytes(np.asarray(vector, np.float32).tobytes())
-        terms, mentions = analysed.terms(chunk.chunk_id, chunk.text)
-        token_lists.append([token for token, _ in terms])
-        written.update(terms)
-        languages.add(chunk.lang, vector)
-        named += mentions
-    write_cached(analysed_path, analysed.kept())
-    for (token, word), count in written.items():  # in order of first use, as `most_common` breaks ties
-        spellings.setdefault(token, Counter())[word] = count
-    index = KeywordIndex(fingerprint, ids, token_lists, spellings, doc_ids)
-    index.versions = name_versions(named)
-    index.languages = languages.finish()
+    # Otherwise rebuilt from each document's chunks, read from the store only where the document
+    # changed since the last build; the last build's word vectors and neighbourhoods are reused.
+    same_format = getattr(previous, "format", None) == INDEX_FORMAT
+    indexed = _indexed_documents(store, documents, previous.records if same_format else {})
+    index = KeywordIndex(fingerprint, indexed, previous if same_format else None)
+    index.versions = name_versions([m for d in indexed.values() for m in d.mentions])
+    ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
+    doc_ids = [doc_id for doc_id, d in indexed.items() for _ in d.chunk_ids]
+    matrix = (np.concatenate([d.vectors for d in indexed.values()]) if indexed
+              else np.zeros((0, store.dimension), np.float32))
     if embedder is not None:
         index.languages.measure_bias(embedder, shared_cache)
-    matrix = np.frombuffer(vectors, np.float32).reshape(len(ids), len(vectors) // max(len(ids), 1))
-    hubness = passage_hubness(matrix, ids, doc_ids, langs)
-    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, hubness) if h > 0}
-    index.list_translations(load_lexicon(lexicon, shared_cache))
-    index.lexicon = version
+    keys = np.concatenate([d.keys for d in indexed.values()]) if indexed else np.zeros(0, np.uint64)
+    index.neighbourhoods = passage_hubness(matrix, keys, doc_ids, langs,
+                                           earlier=previous.neighbourhoods if same_format else None)
+    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, index.neighbourhoods.hubness) if h > 0}
     if embedder is not None:
         index.embed_terms(embedder, previous)
     write_cached(path, index)
+    index.lexicon = lexicon
     return index

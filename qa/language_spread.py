@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -53,6 +54,23 @@ class LanguageSpread:
         self._sums: dict[str, np.ndarray] = {}
         self._products: dict[str, np.ndarray] = {}
         self._pending: dict[str, list[np.ndarray]] = {}
+
+    def add_vectors(self, vectors: np.ndarray, langs: Sequence[str], sign: int = 1) -> None:
+        """Count these vectors (rows), each in the language at its row; with `sign` -1, take them away."""
+        langs = np.asarray(langs)
+        for lang in dict.fromkeys(langs.tolist()):
+            block = np.asarray(vectors[langs == lang], np.float64)
+            self.counts[lang] += sign * len(block)
+            self._sums[lang] = self._sums.get(lang, 0.0) + sign * block.sum(axis=0)
+            self._products[lang] = self._products.get(lang, 0.0) + sign * (block.T @ block)
+            if not self.counts[lang]:  # no residue of sums that cancel out
+                del self.counts[lang], self._sums[lang], self._products[lang]
+
+    def finished(self) -> LanguageSpread:
+        """A finished copy (see `finish`): these counts stay, to be added to and taken from."""
+        spread = LanguageSpread()
+        spread.counts, spread._sums, spread._products = Counter(self.counts), dict(self._sums), dict(self._products)
+        return spread.finish()
 
     def add(self, lang: str, vector) -> None:
         """Count one vector of a language."""

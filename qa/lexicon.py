@@ -7,14 +7,17 @@ A dictionary knows them. CC-CEDICT (CC BY-SA 4.0) ships in the `chinese-english-
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
+import json
+import os
 import re
+import sqlite3
+import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from qa.cache import read_cached, write_cached
 from qa.errors import LexiconError
 from qa.settings import DEFAULT_LEXICON as CC_CEDICT
 from qa.settings import NO_LEXICON
@@ -41,17 +44,58 @@ _FIX = f"set CORPUS_QA_LEXICON to a CC-CEDICT file, '{CC_CEDICT}' or '{NO_LEXICO
 _FORMAT = 5
 
 
-@dataclass(frozen=True)
 class Lexicon:
     """Keyword tokens that translate a token, each with its credit: Chinese words to English
-    tokens and English tokens to Chinese words (the two never share a key)."""
+    tokens and English tokens to Chinese words (the two never share a key).
 
-    name: str
-    entries: dict[str, dict[str, float]]
+    The entries sit in an SQLite table, in the cache dir when there is one: a lookup reads one
+    row, so no process holds the 160,000 entries and no keyword index build reads them all.
+    """
+
+    def __init__(self, name: str, connection: sqlite3.Connection):
+        self.name = name
+        self._db = connection
+        self._lock = threading.Lock()  # one connection, shared by the threads answering questions
+        # Questions look up the same words again and again: each row is read once per process.
+        self._remembered = functools.lru_cache(maxsize=50_000)(self._read_row)
+
+    @classmethod
+    def from_entries(cls, name: str, entries: dict[str, dict[str, float]], path: Path | None = None) -> Lexicon:
+        """A lexicon of these entries, written to `path` (atomically) or, without one, kept in memory."""
+        partial = path.with_suffix(f".{os.getpid()}.tmp") if path else None
+        if partial:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.unlink(missing_ok=True)
+        db = sqlite3.connect(str(partial) if partial else ":memory:", check_same_thread=False)
+        db.execute("CREATE TABLE entries (source TEXT PRIMARY KEY, targets TEXT NOT NULL) WITHOUT ROWID")
+        db.executemany("INSERT INTO entries VALUES (?, ?)",
+                       ((source, json.dumps(targets, ensure_ascii=False)) for source, targets in entries.items()))
+        db.commit()
+        if not partial:
+            return cls(name, db)
+        db.close()
+        os.replace(partial, path)
+        return cls.open(name, path)
+
+    @classmethod
+    def open(cls, name: str, path: Path) -> Lexicon:
+        """The lexicon written to `path` by `from_entries`, read-only.
+
+        Raises:
+            sqlite3.Error: there is no such table there (a missing or broken file).
+        """
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("SELECT 1 FROM entries LIMIT 1").fetchall()
+        return cls(name, db)
 
     def translations(self, token: str) -> dict[str, float]:
-        """{token of the other language: credit} for one keyword token ({} if unlisted)."""
-        return self.entries.get(token, {})
+        """{token of the other language: credit} for one keyword token ({} if unlisted); shared, not to be changed."""
+        return self._remembered(token)
+
+    def _read_row(self, token: str) -> dict[str, float]:
+        with self._lock:
+            row = self._db.execute("SELECT targets FROM entries WHERE source = ?", (token,)).fetchone()
+        return json.loads(row[0]) if row else {}
 
 
 def phrase(*tokens: str) -> str:
@@ -59,21 +103,15 @@ def phrase(*tokens: str) -> str:
     return " ".join(tokens)
 
 
-def lexicon_version(spec: str) -> str:
-    """What identifies the lexicon `spec` names: a change of setting, of its file or of how files
-    are read gives another version, and a keyword index built with the old one is rebuilt."""
-    if spec == NO_LEXICON:
-        return NO_LEXICON
-    path = _lexicon_path(spec)
-    try:
-        stat = path.stat()
-    except OSError:
-        return f"{spec}#{_FORMAT}"  # unreadable: reading it will say so
-    return f"{spec}#{_FORMAT}#{stat.st_size}-{stat.st_mtime_ns}"
+def lexicon_from_cedict(name: str, lines: Iterable[str], path: Path | None = None) -> Lexicon | None:
+    """A lexicon from CC-CEDICT lines (see `_cedict_entries`), kept at `path` or in memory; None
+    when they hold no entry."""
+    entries = _cedict_entries(lines)
+    return Lexicon.from_entries(name, entries, path) if entries else None
 
 
-def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
-    """A lexicon from CC-CEDICT lines.
+def _cedict_entries(lines: Iterable[str]) -> dict[str, dict[str, float]]:
+    """A lexicon's entries, {token: {translation token: credit}}, from CC-CEDICT lines.
 
     Only words of two characters or more: single characters have dozens of senses (将 is
     "will", "general" and "to take"). A one-word gloss is a full translation (credit 1.0);
@@ -125,15 +163,14 @@ def lexicon_from_cedict(name: str, lines: Iterable[str]) -> Lexicon:
             add(word, target, credit)
         for english in back.get(full, []) if translated_back else ():
             add(english, word, 1.0)
-    return Lexicon(name, entries)
+    return entries
 
 
 def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
     """The lexicon named by `spec`: 'cc-cedict' (shipped in a package), a CC-CEDICT-format file, or 'none'.
 
     Reading the 120,000 entries takes a second or two; with a `cache_dir`, what was read is
-    kept there and read back in a tenth of that, until the file changes. Not kept in memory:
-    only a keyword index rebuild reads it, and keeps just the corpus's words (about 50 MB less).
+    kept there as an SQLite table (see `Lexicon`), opened in milliseconds until the file changes.
 
     Raises:
         LexiconError: the file cannot be found or read.
@@ -144,22 +181,22 @@ def load_lexicon(spec: str, cache_dir: Path | None = None) -> Lexicon | None:
     try:
         stat = path.stat()
         key = hashlib.sha256(f"{_FORMAT}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-        cached = Path(cache_dir) / f"lexicon-{key[:16]}.pkl" if cache_dir else None
-        lexicon = read_cached(cached) if cached else None
-        if isinstance(lexicon, Lexicon):
-            return lexicon
+        cached = Path(cache_dir) / f"lexicon-{key[:16]}.sqlite" if cache_dir else None
+        if cached and cached.exists():
+            try:
+                return Lexicon.open(spec, cached)
+            except sqlite3.Error:
+                pass  # damaged: read the file again, below
         with open(path, encoding="utf-8") as f:
-            lexicon = lexicon_from_cedict(spec, f)
+            entries = _cedict_entries(f)
     except (OSError, UnicodeDecodeError) as exc:
         raise _unreadable(path, exc) from None
-    if not lexicon.entries:
+    if not entries:
         raise _not_cedict(path)
-    if cached:
-        try:
-            write_cached(cached, lexicon)
-        except OSError:
-            pass  # a read-only cache folder costs the next run a second, nothing more
-    return lexicon
+    try:
+        return Lexicon.from_entries(spec, entries, cached)
+    except (OSError, sqlite3.Error):  # a read-only cache folder costs each run a second, nothing more
+        return Lexicon.from_entries(spec, entries)
 
 
 def check_lexicon(spec: str) -> None:

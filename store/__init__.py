@@ -3,7 +3,7 @@
 from store.errors import IndexMismatchError, StoreError, StoreUnavailableError
 from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
-from store.chroma import ChromaStore, open_store
+from store.chroma import ChromaStore, fingerprint_of, open_store
 
 __all__ = [
     "Chunk",
@@ -14,5 +14,6 @@ __all__ = [
     "StoreError",
     "StoreSettings",
     "StoreUnavailableError",
+    "fingerprint_of",
     "open_store",
 ]

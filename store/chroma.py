@@ -174,6 +174,12 @@ def _store_call(write: bool):
 _reads, _writes = _store_call(write=False), _store_call(write=True)
 
 
+def fingerprint_of(documents: Sequence[Document]) -> str:
+    """A hash of a manifest's ids, content hashes and how each document was split."""
+    pairs = sorted(f"{d.doc_id}={d.content_hash}/{d.prepared}" for d in documents)
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+
+
 def collection_key(embedder_name: str) -> str:
     """A Chroma-safe collection suffix naming one embedder, so vectors of two models never mix."""
     key = re.sub(r"[^a-zA-Z0-9._-]+", "-", embedder_name).strip("-._")
@@ -229,11 +235,6 @@ class ChromaStore:
         docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
         return sorted(docs, key=lambda d: d.doc_id)
 
-    def fingerprint(self) -> str:
-        """A hash of the manifest (ids, content hashes and how each was split): it changes whenever a document does."""
-        pairs = sorted(f"{d.doc_id}={d.content_hash}/{d.prepared}" for d in self.documents())
-        return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
-
     def iter_chunks(self, page: int = 1000) -> Iterator[tuple[Chunk, list[float]]]:
         """Every stored chunk with its vector, a page at a time."""
         offset = 0
@@ -256,6 +257,17 @@ class ChromaStore:
         found = {c.chunk_id: (c, v) for c, v in _chunks_with_vectors(self._chunks.get(ids=list(chunk_ids),
                                                                                       include=_CHUNK_FIELDS))}
         return [found[c] for c in chunk_ids if c in found]
+
+    @_reads
+    def document_chunks(self, doc_ids: Sequence[str]) -> list[tuple[Chunk, list[float]]]:
+        """The chunks of these documents with their stored vectors: by document, in the order asked,
+        then by position."""
+        found = []
+        for at in range(0, len(doc_ids), 100):  # a hundred ids to a request, as a server takes them
+            found += _chunks_with_vectors(self._chunks.get(where={"doc_id": {"$in": list(doc_ids[at : at + 100])}},
+                                                           include=_CHUNK_FIELDS))
+        order = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        return sorted(found, key=lambda pair: (order[pair[0].doc_id], pair[0].position))
 
     @_reads
     def chunk_count(self) -> int:

@@ -36,7 +36,7 @@ def test_chinese_is_segmented_into_words_and_latin_words_are_folded_and_stemmed(
 def test_how_much_and_how_many_only_ask_like_combien_and_duoshao():
     from qa.keywords import KeywordIndex
 
-    index = KeywordIndex("test", ["a"], [keyword_tokens("Training Vicuna costs a few hundred dollars.")])
+    index = KeywordIndex.from_token_lists("test", ["a"], [keyword_tokens("Training Vicuna costs a few hundred dollars.")])
     assert index.query_terms("How much does it cost to train Vicuna?").tokens == ("cost", "train", "vicuna")
     assert index.query_terms("How many people did Vicuna train?").tokens == ("peopl", "vicuna", "train")
     assert "much" in index.query_terms("Where did Tesla live for much of his life?").tokens
@@ -46,7 +46,7 @@ def test_a_long_chinese_name_in_a_question_weighs_as_one_word():
     from qa.keywords import KeywordIndex
 
     texts = ["墨尔本是维多利亚州的首府。", "悉尼是新南威尔士州的首府。"]
-    index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
+    index = KeywordIndex.from_token_lists("test", ["a", "b"], [keyword_tokens(t) for t in texts])
     assert {"维多", "维多利亚州"} <= set(index.vocab), "the index holds the name and its sub-words"
     terms = index.query_terms("维多利亚州的首府是哪里？")
     assert terms.tokens == ("维多利亚州", "首府"), "哪里 only asks"
@@ -57,7 +57,7 @@ def test_a_name_written_as_one_word_is_the_question_own_two_words():
     from qa.keywords import KeywordIndex
 
     texts = ["HuggingFace held an offline gathering.", "Open models face a hard test."]
-    index = KeywordIndex("test", ["a", "b"], [keyword_tokens(t) for t in texts])
+    index = KeywordIndex.from_token_lists("test", ["a", "b"], [keyword_tokens(t) for t in texts])
     terms = index.query_terms("Qu'est-ce que Hugging Face ?")
     assert terms.tokens == ("hugg", "fac"), "the elided qu' is no keyword"
     assert terms.coverage(texts[0], exact=True) == 1.0, "not a translation: it counts for abstention"
@@ -181,7 +181,7 @@ def test_english_words_in_a_row_match_the_chinese_word_they_translate_together(a
     assert answer.text.startswith("高盛的总部在纽约西街200号。 [1]"), "not Morgan Stanley's (摩根士丹利)"
 
 
-def test_an_edited_dictionary_file_rebuilds_the_keyword_index(tmp_path, app_factory):
+def test_an_edited_dictionary_file_is_read_again_by_the_next_start(tmp_path, app_factory):
     lexicon = tmp_path / "my-cedict.txt"
     lexicon.write_text("\n".join(CEDICT_LINES[:1] + CEDICT_LINES[2:]) + "\n", encoding="utf-8")  # no 福特 yet
     docs = write_docs(tmp_path / "docs", {"a.txt": "Car makers\n\nFord's plant will close in October 2016.\n"})
@@ -309,8 +309,8 @@ def test_a_document_covers_the_question_words_its_passages_hold_between_them():
 
     texts = ["A memo leaked from Google this spring.", "Open models are faster than big companies' models.",
              "Open models are faster than big companies' models, a survey says."]
-    index = KeywordIndex("test", ["memo:0", "memo:1", "survey:0"], [keyword_tokens(t) for t in texts],
-                         doc_ids=["memo", "memo", "survey"])
+    index = KeywordIndex.from_token_lists("test", ["memo:0", "memo:1", "survey:0"], [keyword_tokens(t) for t in texts],
+                                          doc_ids=["memo", "memo", "survey"])
     hits = index.search_terms(index.query_terms("Leaked memo: are open models faster?"), 3)
     assert hits.document_coverage["memo"] == pytest.approx(1.0)
     assert max(hits.coverage.values()) < hits.document_coverage["memo"]
@@ -325,8 +325,22 @@ def test_a_passage_of_the_article_that_holds_more_of_the_question_is_preferred(b
     assert "first time in four years since GPT-2" in answer.text
 
 
+def test_keyword_scores_are_bm25_as_bm25s_computes_them(bundled_app):
+    import bm25s
+
+    index = bundled_app.keywords()
+    texts = {c.chunk_id: c.text for c, _ in bundled_app.store.iter_chunks()}
+    reference = bm25s.BM25()
+    reference.index([keyword_tokens(texts[chunk_id]) or [""] for chunk_id in index.chunk_ids], show_progress=False)
+    for question in ("How much did it cost to train Vicuna?", "谷歌的护城河是什么？", "Combien a coûté Vicuna ?"):
+        terms = index.query_terms(question)
+        tokens = sorted({t for match in terms.matches for t in match if t in index.vocab})
+        assert tokens
+        assert np.allclose(index.bm25_scores(terms), reference.get_scores(tokens), atol=1e-5)
+
+
 def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is_not(bundled_app):
-    from qa.hubness import passage_hubness
+    from qa.hubness import passage_hubness, row_keys
 
     passages = [
         ("a", "Open-source models are catching up with closed models."),
@@ -340,11 +354,47 @@ def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is
     vectors = bundled_app.embedder.embed_documents([text for _, text in passages])
     docs = [doc for doc, _ in passages]
     chunk_ids = [f"{doc}:{i}" for i, doc in enumerate(docs)]
-    hubness = passage_hubness(vectors, chunk_ids, docs, ["en"] * len(docs), neighbours=2)
+    hubness = passage_hubness(vectors, row_keys(chunk_ids), docs, ["en"] * len(docs), neighbours=2).hubness
     generic, facts = hubness[[0, 2, 4]], hubness[[1, 3, 5, 6]]
     assert min(generic) > 0.05
     # A copy of a passage (the same article filed twice) is not its neighbour: the fact stays specific.
     assert max(facts) == 0.0
+
+
+@pytest.mark.parametrize("sample", [1000, 40], ids=["every passage", "a sample of the passages"])
+def test_hubness_kept_up_through_additions_changes_and_removals_equals_hubness_measured_afresh(sample):
+    from qa.hubness import passage_hubness, row_keys
+
+    rng = np.random.default_rng(7)
+    topics = rng.normal(size=(6, 32))
+    # 30 documents of 4 passages, each near one of 6 topics: some passages are hubs, some not.
+    corpus = {f"doc{d}": [topics[d % 6] + rng.normal(scale=1.5, size=32) for _ in range(4)] for d in range(30)}
+    version = dict.fromkeys(corpus, "v1")
+
+    def measure(earlier=None):
+        docs = sorted(corpus)
+        keys = [f"{d}:{i}@{version[d]}" for d in docs for i in range(len(corpus[d]))]
+        owners = [d for d in docs for _ in corpus[d]]
+        langs = ["en" if int(d[3:]) % 3 else "fr" for d in owners]
+        vectors = np.array([v for d in docs for v in corpus[d]], np.float32)
+        return passage_hubness(vectors, row_keys(keys), owners, langs, earlier=earlier, sample=sample)
+
+    kept = measure()
+    for step in range(6):
+        if step % 3 == 0:
+            corpus[f"new{step}"] = [topics[step] + rng.normal(scale=1.5, size=32) for _ in range(3)]
+            version[f"new{step}"] = "v1"
+        elif step % 3 == 1:
+            changed = sorted(corpus)[step]
+            corpus[changed] = [topics[0] + rng.normal(scale=1.5, size=32) for _ in range(5)]
+            version[changed] = f"edited{step}"
+        else:
+            for gone in sorted(corpus)[step : step + 4]:
+                del corpus[gone]
+        kept, afresh = measure(kept), measure()
+        assert np.allclose(kept.hubness, afresh.hubness, atol=1e-6), f"step {step}"
+        assert (kept.hubness > 0).sum() > 10
+        assert np.allclose(np.sort(kept.nearest, axis=1), np.sort(afresh.nearest, axis=1), atol=1e-6)
 
 
 def test_a_passage_on_the_corpus_topic_gives_way_to_the_one_that_answers(bundled_app):
@@ -423,6 +473,7 @@ def test_keyword_index_follows_changed_files(tmp_path, app_factory):
 
 def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_from_scratch(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
+    app.ingest([bundled_corpus()], progress=False)  # enough passages for every one to have neighbours
     docs = write_docs(tmp_path / "docs", {
         "a.txt": "Zeppelins\n\nThe zeppelin LZ 129 landed in Lakehurst in May 1937.\n",
         "b.txt": "华沙\n\n华沙证券交易所于1991年恢复运营，GPT-4 没有参与。\n",
@@ -435,11 +486,17 @@ def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_f
     app.remove(str(docs / "a.txt"))
     kept_up = app.keywords()
 
-    scratch = load_keyword_index(app.store, tmp_path / "elsewhere", app.embedder, lexicon=app.settings.qa.lexicon,
+    scratch = load_keyword_index(app.store, tmp_path / "elsewhere", app.embedder, lexicon=app.lexicon(),
                                  shared_cache=app.settings.cache_dir)
     assert kept_up.chunk_ids == scratch.chunk_ids and kept_up.vocab == scratch.vocab
-    assert kept_up.words == scratch.words and kept_up.versions == scratch.versions == {"llama": {"2"}}
-    assert (kept_up.presence != scratch.presence).nnz == 0
+    assert kept_up.words == scratch.words and kept_up.versions == scratch.versions
+    assert (kept_up.counts != scratch.counts).nnz == 0
+    assert (kept_up.document_presence != scratch.document_presence).nnz == 0
+    assert kept_up.hubness.keys() == scratch.hubness.keys() and len(kept_up.hubness) > 10
+    assert np.allclose([kept_up.hubness[c] for c in scratch.hubness], list(scratch.hubness.values()), atol=1e-6)
+    assert kept_up.languages.counts == scratch.languages.counts
+    assert kept_up.term_vectors.words == scratch.term_vectors.words
+    assert np.allclose(kept_up.term_vectors.hubness, scratch.term_vectors.hubness, atol=1e-6)
     assert "1991" not in kept_up.vocab and "zeppelin" not in kept_up.vocab and "1817" in kept_up.vocab
 
 
@@ -473,11 +530,11 @@ def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_w
     app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
     [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
     index = read_cached(cached)
-    index.built_with = {**index.built_with, "bm25s": "0.0.1"}  # as an index written before an upgrade
+    index.built_with = {**index.built_with, "jieba": "0.0.1"}  # as an index written before an upgrade
     write_cached(cached, index)
 
     assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
-    assert read_cached(cached).built_with["bm25s"] != "0.0.1", "rebuilt and written again"
+    assert read_cached(cached).built_with["jieba"] != "0.0.1", "rebuilt and written again"
     assert "rebuilding the keyword index" in caplog.text and "0.0.1" in caplog.text
 
 
