@@ -132,7 +132,7 @@ class App:
         return found
 
     def keywords(self, max_age: float = 2.0) -> KeywordIndex:
-        """The keyword index of what the store holds; rebuilt when another run changed the store.
+        """The keyword index of what the store holds; brought in step when another run changed the store.
 
         The store's manifest is read at most every `max_age` seconds: on a server with
         thousands of documents it is a request of its own, too dear to repeat per question.

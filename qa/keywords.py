@@ -647,7 +647,7 @@ def _indexed_documents(store, documents: Sequence[Document],
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
                        lexicon: Lexicon | None = None, shared_cache: Path | None = None) -> KeywordIndex:
-    """The keyword index of the store's current contents: from the disk cache, else rebuilt and cached.
+    """The keyword index of the store's current contents: from the disk cache, else brought in step and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
     With a lexicon, its words also match their dictionary translations (see `held_translations`).
