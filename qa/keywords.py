@@ -354,12 +354,13 @@ class KeywordIndex:
         self.documents = list(documents)
         self.chunk_ids = [chunk_id for document in documents.values() for chunk_id in document.chunk_ids]
         kept = previous.records if previous is not None else {}
-        gone = [d for doc_id, d in kept.items() if doc_id not in documents or documents[doc_id].version != d.version]
-        added = [d for doc_id, d in documents.items() if doc_id not in kept or kept[doc_id].version != d.version]
-        self.spellings, self._word_of = _count_spellings(gone, added, previous)
+        # What changed since `previous`: each document gone or changed (-1) and each new or changed (+1).
+        changes = [(d, -1) for doc_id, d in kept.items() if getattr(documents.get(doc_id), "version", None) != d.version]
+        changes += [(d, 1) for doc_id, d in documents.items() if getattr(kept.get(doc_id), "version", None) != d.version]
+        self.spellings, self._word_of = _count_spellings(changes, previous)
         # How each language's vectors spread, counted by document as the spellings are.
         self.language_totals = previous.language_totals if previous is not None else LanguageSpread()
-        for document, sign in [(d, -1) for d in gone] + [(d, 1) for d in added]:
+        for document, sign in changes:
             if document.vectors.size:
                 self.language_totals.add_vectors(document.vectors, document.langs, sign)
         self.languages = self.language_totals.finished()  # see `LanguageSpread`
@@ -604,15 +605,15 @@ class IndexedDocument:
         return found
 
 
-def _count_spellings(gone: list[IndexedDocument], added: list[IndexedDocument],
+def _count_spellings(changes: list[tuple[IndexedDocument, int]],
                      previous: KeywordIndex | None) -> tuple[dict[str, Counter], dict[str, str]]:
     """How often each token is written each way over all documents, and the way it is most often
     written (the first in alphabetical order among equals): the previous index's counts (taken
-    over), less the documents `gone` or changed since, plus those `added`."""
+    over), less each document of the `changes` with -1, plus each with +1."""
     spellings: dict[str, Counter] = previous.spellings if previous is not None else {}
     word_of: dict[str, str] = previous._word_of if previous is not None else {}
     touched = set()
-    for document, sign in [(d, -1) for d in gone] + [(d, 1) for d in added]:
+    for document, sign in changes:
         for token, words in document.written().items():
             counted = spellings.setdefault(token, Counter())
             for word, count in words.items():

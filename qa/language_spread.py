@@ -41,7 +41,8 @@ _SCALE_LIMITS = (0.5, 2.0)
 class LanguageSpread:
     """How each language's vectors spread: their mean and covariance, and all of them together.
 
-    Built by streaming: `add` vectors, then `finish`. For the corpus's chunks, `measure_bias`
+    Built by counting: `add_vectors` (or take them away), then `finish`, or `finished` to keep
+    counting. For the corpus's chunks, `measure_bias`
     then adds the same statistics of the parallel paragraphs (`bias`), which `calibration` uses
     in place of the chunks' own (of those, only the counts are kept).
     """
@@ -53,7 +54,6 @@ class LanguageSpread:
         self.bias: LanguageSpread | None = None
         self._sums: dict[str, np.ndarray] = {}
         self._products: dict[str, np.ndarray] = {}
-        self._pending: dict[str, list[np.ndarray]] = {}
 
     def add_vectors(self, vectors: np.ndarray, langs: Sequence[str], sign: int = 1) -> None:
         """Count these vectors (rows), each in the language at its row; with `sign` -1, take them away."""
@@ -72,22 +72,8 @@ class LanguageSpread:
         spread.counts, spread._sums, spread._products = Counter(self.counts), dict(self._sums), dict(self._products)
         return spread.finish()
 
-    def add(self, lang: str, vector) -> None:
-        """Count one vector of a language."""
-        self._pending.setdefault(lang, []).append(np.asarray(vector, np.float64))
-        if len(self._pending[lang]) >= 512:  # outer products summed a block at a time: one matrix product
-            self._flush(lang)
-
-    def _flush(self, lang: str) -> None:
-        block = np.stack(self._pending.pop(lang))
-        self.counts[lang] += len(block)
-        self._sums[lang] = self._sums.get(lang, 0.0) + block.sum(axis=0)
-        self._products[lang] = self._products.get(lang, 0.0) + block.T @ block
-
     def finish(self) -> LanguageSpread:
         """Turn the sums into means and covariances (per language, and `CORPUS` for all vectors)."""
-        for lang in list(self._pending):
-            self._flush(lang)
         if not self.counts:
             return self
         sums, products = dict(self._sums), dict(self._products)
@@ -119,8 +105,7 @@ class LanguageSpread:
         if not isinstance(bias, LanguageSpread):
             bias = LanguageSpread()
             for lang in languages:
-                for vector in embedder.embed_documents(list(paragraphs[lang])):
-                    bias.add(lang, vector)
+                bias.add_vectors(embedder.embed_documents(list(paragraphs[lang])), [lang] * len(paragraphs[lang]))
             bias.finish()
             if cached:
                 try:
