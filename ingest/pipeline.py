@@ -9,7 +9,7 @@ import stat
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class IngestReport:
     skipped: tuple[tuple[str, str], ...] = field(default=())
     # Per ingested file: (reason, first characters of the line) of each line cleaning left out.
     dropped: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=())
+    # The manifest as this run left it, sorted by id: what the keyword index is brought in step with,
+    # without reading it back (on a server, a request that grows with the corpus).
+    documents: tuple[Document, ...] | None = None
 
     @property
     def changed(self) -> bool:
@@ -177,9 +180,11 @@ def ingest_paths(
     documents whose files are gone are removed."""
     files, skipped = collect_files(paths)
     known = store.documents()
+    manifest = {doc.doc_id: doc for doc in known}
     by_source = {doc.source: doc for doc in known}
-    # Documents whose file is gone, by content: a new path with the same bytes is that file, renamed.
-    vanished = {doc.content_hash: doc for doc in known if not Path(doc.source).exists()}
+    by_hash: dict[str, list[Document]] = {}
+    for doc in known:
+        by_hash.setdefault(doc.content_hash, []).append(doc)
     taken_ids = {doc.doc_id: doc.source for doc in known}
     unchanged = renamed = 0
     prepared_with = preparation(settings)
@@ -200,9 +205,10 @@ def ingest_paths(
         if previous and previous.content_hash == decoded.content_hash and previous.prepared == prepared_with:
             unchanged += 1
             continue
-        moved = vanished.pop(decoded.content_hash, None) if previous is None else None
+        moved = _claim_vanished(by_hash, decoded.content_hash) if previous is None else None
         if moved is not None:
             store.move_document(moved, source)
+            manifest[moved.doc_id] = replace(moved, source=source)
             renamed += 1
             _plain_line(progress, f"[{n}/{len(files)}] renamed {moved.source} -> {source}")
             if moved.prepared == prepared_with:
@@ -215,18 +221,17 @@ def ingest_paths(
             failures.append((source, "no article text left after removing boilerplate"))
             continue
         taken_ids[doc_id] = source
-        batch.add(
-            Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang, decoded.encoding,
-                     len(prepared.chunks), prepared_with),
-            prepared.chunks,
-        )
+        manifest[doc_id] = Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang,
+                                    decoded.encoding, len(prepared.chunks), prepared_with)
+        batch.add(manifest[doc_id], prepared.chunks)
         _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")
     batch.flush()
     removed = 0
     if prune:
-        for doc in store.documents():
+        for doc in list(manifest.values()):
             if not Path(doc.source).exists():
                 store.remove_document(doc.doc_id)
+                del manifest[doc.doc_id]
                 removed += 1
     return IngestReport(
         documents_added=batch.documents_added,
@@ -239,6 +244,7 @@ def ingest_paths(
         failures=tuple(failures),
         skipped=tuple(skipped),
         dropped=tuple(dropped),
+        documents=tuple(sorted(manifest.values(), key=lambda d: d.doc_id)),
     )
 
 
@@ -289,6 +295,13 @@ class _PendingDocuments:
         self.documents_added += len(self._items)
         self.chunks_embedded += self.pending_chunks
         self._items, self.pending_chunks = [], 0
+
+
+def _claim_vanished(by_hash: dict[str, list[Document]], content_hash: str) -> Document | None:
+    """The document of these bytes whose file is gone, if any: a new path holding them is that
+    file, renamed. Each content is claimed once; only its own documents' files are looked for."""
+    gone = [doc for doc in by_hash.pop(content_hash, ()) if not Path(doc.source).exists()]
+    return gone[-1] if gone else None
 
 
 def _check_name(source: str) -> None:

@@ -14,7 +14,8 @@ from ingest.readers import read_document
 from qa.answer import answer_question
 from qa.conversation import parse_history
 from qa.generate import Generator, OnToken, load_generator
-from qa.keywords import KeywordIndex, load_keyword_index
+from qa.keyword_cache import load_keyword_index
+from qa.keywords import KeywordIndex
 from qa.lexicon import Lexicon, check_lexicon, load_lexicon
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
@@ -113,7 +114,7 @@ class App:
         if progress and report.changed:
             # Seconds after a large ingest (its chunks are read back and tokenised): say why it waits.
             print("updating the keyword index ...", file=sys.stderr, flush=True)
-        self.keywords(max_age=0)
+        self.keywords(documents=report.documents)
         return report
 
     def remove(self, target: str) -> Document:
@@ -128,22 +129,24 @@ class App:
         if found is None:
             raise IngestInputError(f"no ingested document has the id or path {target!r}; `corpus-qa status` lists them")
         self.store.remove_document(found.doc_id)
-        self.keywords(max_age=0)
+        self.keywords(documents=[d for d in documents if d is not found])
         return found
 
-    def keywords(self, max_age: float = 2.0) -> KeywordIndex:
+    def keywords(self, max_age: float = 2.0, documents: Sequence[Document] | None = None) -> KeywordIndex:
         """The keyword index of what the store holds; brought in step when another run changed the store.
 
         The store's manifest is read at most every `max_age` seconds: on a server with
         thousands of documents it is a request of its own, too dear to repeat per question.
-        So another machine's ingest shows up within `max_age`; this app's own at once.
+        So another machine's ingest shows up within `max_age`; this app's own at once, with
+        `documents`, the manifest as its change left it.
         """
         now = time.monotonic()
-        if self._keywords is None or now - self._keywords_checked >= max_age:
-            documents = self.store.documents()
+        if documents is not None or self._keywords is None or now - self._keywords_checked >= max_age:
+            documents = self.store.documents() if documents is None else documents
             if self._keywords is None or self._keywords.fingerprint != fingerprint_of(documents):
                 self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
-                                                    documents, self.lexicon(), self.settings.cache_dir)
+                                                    documents, self.lexicon(), self.settings.cache_dir,
+                                                    current=self._keywords)
             self._keywords_checked = now
         return self._keywords
 

@@ -1,13 +1,13 @@
 """Keyword retrieval: language-aware tokens, a BM25 index, and how much of a query a chunk covers.
 
 The index is derived from the store: whenever the store's fingerprint changes it is brought
-in step, reading from the store only the documents that changed, and cached on disk next to
-the store, so it can never silently diverge from what the store holds (not even after a crash
-mid-ingest).
+in step from each document's record, so it can never silently diverge from what the store holds
+(not even after a crash mid-ingest). `qa.keyword_cache` keeps it on disk and in step.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import re
@@ -15,14 +15,12 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ingest.text import HAN_CHARACTERS
-from qa.cache import read_cached, write_cached
-from store import Chunk, Document, fingerprint_of
-from qa.hubness import Neighbourhoods, mean_of_top, nearest_neighbours, passage_hubness, row_keys
+from store import Chunk
+from qa.hubness import Neighbourhoods, mean_of_top, nearest_neighbours, row_keys
 from qa.language_spread import LanguageSpread
 from qa.lexicon import LONGEST_GLOSS, Lexicon, phrase
 
@@ -317,7 +315,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 19
+INDEX_FORMAT = 20
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -343,14 +341,19 @@ class KeywordIndex:
     """
 
     def __init__(self, fingerprint: str, documents: dict[str, IndexedDocument], previous: KeywordIndex | None = None):
-        """`previous`: the index of an earlier state of the same store, read from disk and not used
-        elsewhere (its spellings are taken over and changed)."""
+        """`previous`: the index of an earlier state of the same store, with its `records`: what
+        it counted is counted on from, never changed (other threads may be answering from it)."""
         import scipy.sparse as sp
 
         self.format = INDEX_FORMAT
         self.built_with = built_with()
         self.fingerprint = fingerprint
-        self.records = documents
+        # On disk (see `qa.keyword_cache`): the records are files of their own, read back only to
+        # change the index; `stamp` tells which write of the index file this is.
+        self.records: dict[str, IndexedDocument] | None = documents
+        self.record_versions = {doc_id: d.version for doc_id, d in documents.items()}
+        self.stamp: tuple | None = None
+        self.word_segments: list = []  # the files holding the word vectors (`qa.keyword_cache.WordSegment`)
         self.documents = list(documents)
         self.chunk_ids = [chunk_id for document in documents.values() for chunk_id in document.chunk_ids]
         kept = previous.records if previous is not None else {}
@@ -359,7 +362,7 @@ class KeywordIndex:
         changes += [(d, 1) for doc_id, d in documents.items() if getattr(kept.get(doc_id), "version", None) != d.version]
         self.spellings, self._word_of = _count_spellings(changes, previous)
         # How each language's vectors spread, counted by document as the spellings are.
-        self.language_totals = previous.language_totals if previous is not None else LanguageSpread()
+        self.language_totals = previous.language_totals.counted() if previous is not None else LanguageSpread()
         for document, sign in changes:
             if document.vectors.size:
                 self.language_totals.add_vectors(document.vectors, document.langs, sign)
@@ -375,9 +378,19 @@ class KeywordIndex:
         self.neighbourhoods: Neighbourhoods | None = None  # what the hubness was measured from
         self.versions: dict[str, set[str]] = {}  # each versioned name's versions (see `name_versions`)
         n, width = max(len(self.chunk_ids), 1), max(len(self.tokens), 1)
-        # Both sorted: each document's columns are where its tokens fall among all of them.
-        sorted_tokens = np.array(self.tokens, dtype=str)
-        columns = [np.searchsorted(sorted_tokens, d.tokens).astype(np.int64) for d in documents.values()]
+        # Each document's columns: where its tokens fall among all of them (both sorted); for a
+        # document `previous` held, where its columns there moved to.
+        moved = sorted_tokens = None
+        if previous is not None:
+            moved = np.fromiter((self.vocab.get(t, -1) for t in previous.tokens), np.int64, len(previous.tokens))
+        self._columns: dict[str, np.ndarray] = {}
+        for doc_id, d in documents.items():
+            if moved is not None and kept.get(doc_id) is d and doc_id in previous._columns:
+                self._columns[doc_id] = moved[previous._columns[doc_id]]
+            else:
+                sorted_tokens = np.array(self.tokens, dtype=str) if sorted_tokens is None else sorted_tokens
+                self._columns[doc_id] = np.searchsorted(sorted_tokens, d.tokens).astype(np.int64)
+        columns = list(self._columns.values())
         blocks = [d.counts for d in documents.values()]
         indptr = np.concatenate([[0]] + [b.indptr[1:] + offset for b, offset in
                                          zip(blocks, np.cumsum([0] + [b.nnz for b in blocks[:-1]]))]).astype(np.int64)
@@ -413,8 +426,9 @@ class KeywordIndex:
             ("", ""), [chunk_ids[r] for r in rows], [""] * len(rows), np.zeros((len(rows), 0), np.float32),
             [[(t, t) for t in token_lists[r]] for r in rows]) for doc_id, rows in grouped.items()})
 
-    def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> None:
-        """Give every indexed word its vector, reusing those of a previous index of the same embedder."""
+    def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> list[str]:
+        """Give every indexed word its vector, reusing those of a previous index of the same embedder;
+        returns the words embedded anew."""
         known = {}
         earlier = getattr(previous, "term_vectors", None)  # None too for a pickle from an older version
         if earlier is not None:
@@ -425,9 +439,16 @@ class KeywordIndex:
         same_format = getattr(previous, "format", None) == INDEX_FORMAT
         self.term_vectors = TermVectors(self.words, vectors,
                                         earlier=earlier.neighbourhoods if same_format and earlier else None)
+        return missing
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "lexicon": None}  # an open dictionary is this process's, not the cache's
+        # An open dictionary is this process's, not the cache's. The records and the word vectors
+        # are files of their own, written once, not again with every change (`qa.keyword_cache`).
+        state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None}
+        if self.term_vectors is not None:
+            state["term_vectors"] = copy.copy(self.term_vectors)
+            state["term_vectors"].vectors = None
+        return state
 
     def held_translations(self, key: str) -> dict[int, float]:
         """The lexicon's translations of a token (or `phrase`) that this index holds, {column: credit}:
@@ -606,89 +627,29 @@ class IndexedDocument:
 
 
 def _count_spellings(changes: list[tuple[IndexedDocument, int]],
-                     previous: KeywordIndex | None) -> tuple[dict[str, Counter], dict[str, str]]:
+                     previous: KeywordIndex | None) -> tuple[dict[str, dict[str, int]], dict[str, str]]:
     """How often each token is written each way over all documents, and the way it is most often
-    written (the first in alphabetical order among equals): the previous index's counts (taken
-    over), less each document of the `changes` with -1, plus each with +1."""
-    spellings: dict[str, Counter] = previous.spellings if previous is not None else {}
-    word_of: dict[str, str] = previous._word_of if previous is not None else {}
+    written (the first in alphabetical order among equals): the previous index's counts, less
+    each document of the `changes` with -1, plus each with +1. The previous index's own are
+    copied where they change, never changed: other threads may be answering from it."""
+    spellings = dict(previous.spellings) if previous is not None else {}
+    word_of = dict(previous._word_of) if previous is not None else {}
     touched = set()
     for document, sign in changes:
         for token, words in document.written().items():
-            counted = spellings.setdefault(token, Counter())
+            if token not in touched:
+                touched.add(token)
+                spellings[token] = dict(spellings.get(token, {}))
+            counted = spellings.setdefault(token, {})
             for word, count in words.items():
-                counted[word] += sign * count
+                counted[word] = counted.get(word, 0) + sign * count
                 if not counted[word]:
                     del counted[word]
             if not counted:
                 del spellings[token]
-            touched.add(token)
     for token in touched:
         if token in spellings:
             word_of[token] = min(spellings[token].items(), key=lambda item: (-item[1], item[0]))[0]
         else:
             word_of.pop(token, None)
     return spellings, word_of
-
-
-def _indexed_documents(store, documents: Sequence[Document],
-                       kept: dict[str, IndexedDocument]) -> dict[str, IndexedDocument]:
-    """Every document as the index reads it: from `kept` (the last build's) where the document has
-    not changed since, else read from the store and tokenised."""
-    versions = {d.doc_id: (d.content_hash, d.prepared) for d in documents}
-    found = {doc_id: kept[doc_id] for doc_id, version in versions.items()
-             if doc_id in kept and kept[doc_id].version == version}
-    missing = [doc_id for doc_id in versions if doc_id not in found]
-    chunks_of: dict[str, list] = {doc_id: [] for doc_id in missing}
-    for chunk, vector in store.document_chunks(missing):
-        chunks_of[chunk.doc_id].append((chunk, vector))
-    found.update({doc_id: IndexedDocument.read(versions[doc_id], chunks) for doc_id, chunks in chunks_of.items()})
-    return {doc_id: found[doc_id] for doc_id in versions if found[doc_id].chunk_ids}
-
-
-def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
-                       lexicon: Lexicon | None = None, shared_cache: Path | None = None) -> KeywordIndex:
-    """The keyword index of the store's current contents: from the disk cache, else brought in step and cached.
-
-    With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
-    With a lexicon, its words also match their dictionary translations (see `held_translations`).
-    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`;
-    with an embedder, its bias too, once per `shared_cache`) and how generic each chunk is (see
-    `qa.hubness`).
-    `documents`: the store's, when the caller has just read them (on a server it is a request).
-    """
-    documents = store.documents() if documents is None else documents
-    fingerprint = fingerprint_of(documents)
-    path = Path(cache_dir) / f"keywords-{store.collection_key}.pkl"
-    previous = read_cached(path)
-    if not isinstance(previous, KeywordIndex):
-        previous = None
-    elif getattr(previous, "built_with", None) != built_with():
-        logging.getLogger(__name__).warning("rebuilding the keyword index in %s: it was built with %s, this is %s",
-                                            cache_dir, getattr(previous, "built_with", "older code"), built_with())
-        previous = None
-    elif (getattr(previous, "format", None) == INDEX_FORMAT and previous.fingerprint == fingerprint
-          and (embedder is None or previous.term_vectors is not None)):
-        previous.lexicon = lexicon
-        return previous
-    # Otherwise rebuilt from each document's chunks, read from the store only where the document
-    # changed since the last build; the last build's word vectors and neighbourhoods are reused.
-    same_format = getattr(previous, "format", None) == INDEX_FORMAT
-    indexed = _indexed_documents(store, documents, previous.records if same_format else {})
-    index = KeywordIndex(fingerprint, indexed, previous if same_format else None)
-    index.versions = name_versions([m for d in indexed.values() for m in d.mentions])
-    ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
-    doc_ids = [doc_id for doc_id, d in indexed.items() for _ in d.chunk_ids]
-    matrix = (np.concatenate([d.vectors for d in indexed.values()]) if indexed
-              else np.zeros((0, store.dimension), np.float32))
-    if embedder is not None:
-        index.languages.measure_bias(embedder, shared_cache)
-    keys = np.concatenate([d.keys for d in indexed.values()]) if indexed else np.zeros(0, np.uint64)
-    index.neighbourhoods = passage_hubness(matrix, keys, doc_ids, langs,
-                                           earlier=previous.neighbourhoods if same_format else None)
-    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, index.neighbourhoods.hubness) if h > 0}
-    if embedder is not None:
-        index.embed_terms(embedder, previous)
-    write_cached(path, index)
-    index.lexicon = lexicon
-    return index

@@ -66,11 +66,16 @@ class LanguageSpread:
             if not self.counts[lang]:  # no residue of sums that cancel out
                 del self.counts[lang], self._sums[lang], self._products[lang]
 
-    def finished(self) -> LanguageSpread:
-        """A finished copy (see `finish`): these counts stay, to be added to and taken from."""
+    def counted(self) -> LanguageSpread:
+        """A copy of the counts, to add to and take from without changing these (`add_vectors`
+        replaces the arrays it changes, so they are shared, not copied)."""
         spread = LanguageSpread()
         spread.counts, spread._sums, spread._products = Counter(self.counts), dict(self._sums), dict(self._products)
-        return spread.finish()
+        return spread
+
+    def finished(self) -> LanguageSpread:
+        """A finished copy (see `finish`): these counts stay, to be added to and taken from."""
+        return self.counted().finish()
 
     def finish(self) -> LanguageSpread:
         """Turn the sums into means and covariances (per language, and `CORPUS` for all vectors)."""

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ingest import bundled_corpus
-from qa.keywords import keyword_tokens, load_keyword_index
+from qa.keyword_cache import load_keyword_index
+from qa.keywords import keyword_tokens
 from qa.language_spread import parallel_paragraphs
 from qa.lexicon import lexicon_from_cedict, load_lexicon, phrase
 from qa.evaluate import read_question_file
@@ -484,9 +485,40 @@ def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_f
                       "d.txt": "Airships\n\nAirships crossed the Atlantic in the 1930s.\n"})
     app.ingest([docs], progress=False)
     app.remove(str(docs / "a.txt"))
-    kept_up = app.keywords()
 
-    scratch = load_keyword_index(app.store, tmp_path / "elsewhere", app.embedder, lexicon=app.lexicon(),
+    _assert_equals_one_built_from_scratch(app.keywords(), app, tmp_path / "elsewhere")
+    assert "1991" not in app.keywords().vocab and "zeppelin" not in app.keywords().vocab
+    assert "1817" in app.keywords().vocab
+
+
+def test_two_apps_taking_turns_to_change_one_data_dir_keep_an_index_equal_to_one_built_from_scratch(
+        tmp_path, app_factory):
+    first, second = app_factory(tmp_path / "data"), app_factory(tmp_path / "data")
+    first.ingest([bundled_corpus()], progress=False)
+    docs = write_docs(tmp_path / "docs", {"a.txt": "Zeppelins\n\nThe zeppelin LZ 129 landed in Lakehurst.\n",
+                                          "b.txt": "华沙\n\n华沙证券交易所于1991年恢复运营。\n"})
+    second.ingest([docs / "a.txt"], progress=False)
+    first.ingest([docs / "b.txt"], progress=False)  # on from the second's index on disk, not its own
+    second.remove(str(docs / "a.txt"))
+    [records] = (tmp_path / "data" / "keywords").glob("records-*")
+    [words] = (tmp_path / "data" / "keywords").glob("words-*")
+    index = first.keywords(max_age=0)
+    assert len(list(records.glob("*.pkl"))) == len(first.documents()), "one record file a document, none left over"
+    assert len(list(words.glob("*.pkl"))) == len(index.word_segments) < 4, "a few word segments, none left over"
+
+    _assert_equals_one_built_from_scratch(index, first, tmp_path / "elsewhere")
+    # A record file and a word segment gone (removed by another process, say): measured afresh.
+    next(records.glob("*.pkl")).unlink()
+    next(words.glob("*.pkl")).unlink()
+    write_docs(docs, {"c.txt": "Sous-marins\n\nLe sous-marin a accosté à Kiel.\n"})
+    fresh = app_factory(tmp_path / "data")
+    fresh.ingest([docs / "c.txt"], progress=False)
+    _assert_equals_one_built_from_scratch(fresh.keywords(), fresh, tmp_path / "elsewhere-2")
+    assert fresh.keywords().search("sous-marin Kiel", 1).chunk_ids
+
+
+def _assert_equals_one_built_from_scratch(kept_up, app, folder):
+    scratch = load_keyword_index(app.store, folder, app.embedder, lexicon=app.lexicon(),
                                  shared_cache=app.settings.cache_dir)
     assert kept_up.chunk_ids == scratch.chunk_ids and kept_up.vocab == scratch.vocab
     assert kept_up.words == scratch.words and kept_up.versions == scratch.versions
@@ -497,7 +529,8 @@ def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_f
     assert kept_up.languages.counts == scratch.languages.counts
     assert kept_up.term_vectors.words == scratch.term_vectors.words
     assert np.allclose(kept_up.term_vectors.hubness, scratch.term_vectors.hubness, atol=1e-6)
-    assert "1991" not in kept_up.vocab and "zeppelin" not in kept_up.vocab and "1817" in kept_up.vocab
+    assert kept_up.spellings == scratch.spellings
+    assert np.allclose(kept_up.term_vectors.vectors, scratch.term_vectors.vectors, atol=1e-6)
 
 
 def test_keyword_index_notices_an_ingest_by_another_app(tmp_path, app_factory):

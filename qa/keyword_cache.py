@@ -1,0 +1,219 @@
+"""The keyword index on disk, kept in step with the store by every process that reads it.
+
+Three kinds of files, in the cache dir, for each collection:
+- `keywords-<key>.pkl`: the index itself (`qa.keywords.KeywordIndex`), rewritten at each change;
+- `records-<key>/`: each document version's record (`IndexedDocument`), written once, read back
+  only to change the index;
+- `words-<key>/`: the word vectors, in segments (`WordSegment`): a change writes the vectors of
+  its new words, not all of them again.
+A reader sees the index file of before a write or after it (it is replaced whole), and any file
+it names that another process removed meanwhile is measured again, not trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.cache import read_cached, write_cached
+from qa.hubness import passage_hubness
+from qa.keywords import INDEX_FORMAT, IndexedDocument, KeywordIndex, built_with, name_versions
+from qa.lexicon import Lexicon
+from store import Document, fingerprint_of
+
+
+@dataclass(frozen=True)
+class WordSegment:
+    """One file of word vectors: `words`' vectors, in that order, as one float32 array."""
+
+    name: str
+    words: tuple[str, ...]
+
+
+def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
+                       lexicon: Lexicon | None = None, shared_cache: Path | None = None,
+                       current: KeywordIndex | None = None) -> KeywordIndex:
+    """The keyword index of the store's current contents: from the disk cache, else brought in step and cached.
+
+    With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
+    With a lexicon, its words also match their dictionary translations (see `held_translations`).
+    The same pass over the store measures how each language's vectors spread (see `LanguageSpread`;
+    with an embedder, its bias too, once per `shared_cache`) and how generic each chunk is (see
+    `qa.hubness`).
+    `documents`: the store's, when the caller has just read them (on a server it is a request).
+    `current`: this process's index, brought in step from where it is, without reading the disk,
+    when it is still the one on disk (no other process has changed it since).
+    """
+    documents = store.documents() if documents is None else documents
+    fingerprint = fingerprint_of(documents)
+    files = _Files(Path(cache_dir), store.collection_key)
+    previous = current if current is not None and current.stamp is not None and current.stamp == files.stamp() else None
+    previous = previous or files.read_index()
+    if (previous is not None and getattr(previous, "format", None) == INDEX_FORMAT
+            and previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None)):
+        previous.lexicon = lexicon
+        return previous
+    # Otherwise brought in step from each document's record, read from the store only where the
+    # document changed since the last build; the last build's word vectors and neighbourhoods are reused.
+    same_format = getattr(previous, "format", None) == INDEX_FORMAT
+    kept, complete = files.kept_records(previous) if same_format else ({}, False)
+    indexed = _indexed_documents(store, documents, kept)
+    # Without every earlier record, what the last build counted cannot be taken away from: counted afresh.
+    index = KeywordIndex(fingerprint, indexed, previous if complete else None)
+    index.versions = name_versions([m for d in indexed.values() for m in d.mentions])
+    ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
+    doc_ids = [doc_id for doc_id, d in indexed.items() for _ in d.chunk_ids]
+    matrix = (np.concatenate([d.vectors for d in indexed.values()]) if indexed
+              else np.zeros((0, store.dimension), np.float32))
+    if embedder is not None:
+        index.languages.measure_bias(embedder, shared_cache)
+    keys = np.concatenate([d.keys for d in indexed.values()]) if indexed else np.zeros(0, np.uint64)
+    index.neighbourhoods = passage_hubness(matrix, keys, doc_ids, langs,
+                                           earlier=previous.neighbourhoods if same_format else None)
+    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, index.neighbourhoods.hubness) if h > 0}
+    earlier = previous if same_format and getattr(previous, "term_vectors", None) is not None else None
+    if embedder is not None:
+        fresh = index.embed_terms(embedder, earlier)
+        index.word_segments = files.write_word_segments(index, earlier.word_segments if earlier else [], fresh)
+    # Records and word vectors first: an index on disk names only files already there.
+    for doc_id, record in indexed.items():
+        if kept.get(doc_id) is not record:
+            write_cached(files.records / _record_name(doc_id, record.version), record)
+    write_cached(files.index, index)
+    index.stamp = files.stamp()
+    files.remove_unnamed(index, previous if same_format else None)
+    index.lexicon = lexicon
+    return index
+
+
+def _indexed_documents(store, documents: Sequence[Document],
+                       kept: dict[str, IndexedDocument]) -> dict[str, IndexedDocument]:
+    """Every document as the index reads it: from `kept` (the last build's) where the document has
+    not changed since, else read from the store and tokenised."""
+    versions = {d.doc_id: (d.content_hash, d.prepared) for d in documents}
+    found = {doc_id: kept[doc_id] for doc_id, version in versions.items()
+             if doc_id in kept and kept[doc_id].version == version}
+    missing = [doc_id for doc_id in versions if doc_id not in found]
+    chunks_of: dict[str, list] = {doc_id: [] for doc_id in missing}
+    for chunk, vector in store.document_chunks(missing):
+        chunks_of[chunk.doc_id].append((chunk, vector))
+    found.update({doc_id: IndexedDocument.read(versions[doc_id], chunks) for doc_id, chunks in chunks_of.items()})
+    return {doc_id: found[doc_id] for doc_id in versions if found[doc_id].chunk_ids}
+
+
+class _Files:
+    """Where one collection's keyword index lives in a cache dir (see the module's docstring)."""
+
+    def __init__(self, cache_dir: Path, collection_key: str):
+        self.cache_dir = cache_dir
+        self.index = cache_dir / f"keywords-{collection_key}.pkl"
+        self.records = cache_dir / f"records-{collection_key}"
+        self.words = cache_dir / f"words-{collection_key}"
+
+    def stamp(self) -> tuple | None:
+        """What tells one write of the index file from another (each replaces it: a new inode)."""
+        try:
+            found = self.index.stat()
+        except OSError:
+            return None
+        return found.st_ino, found.st_mtime_ns, found.st_size
+
+    def read_index(self) -> KeywordIndex | None:
+        """The index on disk, with its word vectors, or None when there is none this code can build on."""
+        stamp = self.stamp()
+        index = read_cached(self.index)
+        if not isinstance(index, KeywordIndex):
+            return None
+        if getattr(index, "built_with", None) != built_with():
+            logging.getLogger(__name__).warning(
+                "rebuilding the keyword index in %s: it was built with %s, this is %s",
+                self.cache_dir, getattr(index, "built_with", "older code"), built_with())
+            return None
+        index.stamp = stamp
+        if getattr(index, "format", None) == INDEX_FORMAT and index.term_vectors is not None:
+            index.term_vectors.vectors = self._word_vectors(index.word_segments, index.term_vectors.words)
+            if index.term_vectors.vectors is None:  # a segment gone: the words are embedded again
+                index.term_vectors, index.word_segments = None, []
+        return index
+
+    def kept_records(self, previous: KeywordIndex) -> tuple[dict[str, IndexedDocument], bool]:
+        """The records of the documents `previous` was built from, in memory or read from their
+        files, and whether all of them were there (another process may have removed one it superseded)."""
+        if previous.records is not None:
+            return previous.records, True
+        records = {}
+        for doc_id, version in previous.record_versions.items():
+            record = read_cached(self.records / _record_name(doc_id, version))
+            if isinstance(record, IndexedDocument) and record.version == version:
+                records[doc_id] = record
+        previous.records = records  # kept for the next build (answering never reads them)
+        return records, len(records) == len(previous.record_versions)
+
+    def write_word_segments(self, index: KeywordIndex, earlier: list[WordSegment],
+                            fresh: list[str]) -> list[WordSegment]:
+        """The segments that hold the vectors of every word of `index`: the `earlier` ones plus one
+        of the `fresh` words, the last two merged (without the words no longer indexed) while
+        the last is at least half the one before. So segments shrink geometrically: a few files,
+        and each word rewritten a few times over the index's life, not at every change."""
+        vectors = index.term_vectors
+        row_of = {word: row for row, word in enumerate(vectors.words)}
+        segments = list(earlier) + ([self._write_segment(fresh, vectors.vectors, row_of)] if fresh else [])
+        written = set(segments[len(earlier):])
+        while len(segments) > 1 and 2 * len(segments[-1].words) >= len(segments[-2].words):
+            words = [w for segment in segments[-2:] for w in segment.words if w in row_of]
+            segments[-2:] = [self._write_segment(list(dict.fromkeys(words)), vectors.vectors, row_of)]
+            written.add(segments[-1])
+        for segment in written - set(segments) - set(earlier):  # merged as soon as written: no index names it
+            (self.words / segment.name).unlink(missing_ok=True)
+        return segments
+
+    def _write_segment(self, words: list[str], vectors: np.ndarray, row_of: dict[str, int]) -> WordSegment:
+        # Named by its words: the same words of one embedder are the same vectors, whoever writes them.
+        name = hashlib.blake2b(json.dumps(words, ensure_ascii=False).encode(), digest_size=16).hexdigest() + ".pkl"
+        write_cached(self.words / name, vectors[[row_of[w] for w in words]])
+        return WordSegment(name, tuple(words))
+
+    def _word_vectors(self, segments: list[WordSegment], words: list[str]) -> np.ndarray | None:
+        """The vectors of `words`, from the segments; None when one is missing or does not fit."""
+        parts, names = [], []
+        for segment in segments:
+            part = read_cached(self.words / segment.name)
+            if not isinstance(part, np.ndarray) or len(part) != len(segment.words):
+                return None
+            parts.append(part)
+            names += segment.words
+        row_of = {word: row for row, word in enumerate(names)}
+        if any(word not in row_of for word in words):
+            return None
+        dimension = parts[0].shape[1] if parts else 0
+        stacked = np.concatenate(parts) if parts else np.zeros((0, dimension), np.float32)
+        return stacked[[row_of[w] for w in words]].reshape(len(words), -1)
+
+    def remove_unnamed(self, index: KeywordIndex, previous: KeywordIndex | None) -> None:
+        """Remove the record and segment files `index` does not name: those `previous` named, or,
+        built without one, every other (left by older code, or by an index since replaced)."""
+        segments = {segment.name for segment in index.word_segments}
+        if previous is not None:
+            unnamed = [self.records / _record_name(doc_id, version)
+                       for doc_id, version in previous.record_versions.items()
+                       if index.record_versions.get(doc_id) != version]
+            unnamed += [self.words / s.name for s in previous.word_segments if s.name not in segments]
+        else:
+            records = {_record_name(doc_id, version) for doc_id, version in index.record_versions.items()}
+            unnamed = [p for p in self.records.glob("*.pkl") if p.name not in records]
+            unnamed += [p for p in self.words.glob("*.pkl") if p.name not in segments]
+        for path in unnamed:
+            path.unlink(missing_ok=True)
+
+
+def _record_name(doc_id: str, version: tuple[str, str]) -> str:
+    """The file of one document version's record, as this code and these libraries read it (a
+    hash: document ids may hold any character)."""
+    named = json.dumps([INDEX_FORMAT, built_with(), doc_id, list(version)], sort_keys=True)
+    return hashlib.blake2b(named.encode(), digest_size=16).hexdigest() + ".pkl"
