@@ -186,7 +186,9 @@ class Settings(BaseModel):
     ui: UISettings = Field(default_factory=UISettings)
 
 
-# Environment variable suffix (and CLI override key, lower-cased) -> (section, field).
+# Environment variable suffix (and CLI override key, lower-cased) -> (section, field). By hand,
+# not pydantic-settings: it reads os.environ only, names nested fields CORPUS_QA_QA__TOP_K, and
+# ignores unknown variables; ours are flat, come from a mapping given, and unknown ones are refused.
 ENV_FIELDS: dict[str, tuple[str, str]] = {
     "EMBEDDER": ("ingest", "embedder"),
     "THREADS": ("ingest", "threads"),

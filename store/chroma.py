@@ -11,7 +11,8 @@ import os
 import re
 import threading
 import time
-from dataclasses import replace
+import uuid
+from dataclasses import dataclass, replace
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,6 +25,18 @@ from store.settings import StoreSettings
 _CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding", "following")
 # What a chunk stored before a key existed reads as (the next ingest stores it).
 _CHUNK_DEFAULTS = {"following": ""}
+# Seconds a manifest read is trusted while the count of writes stays the same: a writer of older
+# code counts nothing, and is seen within this time.
+_MANIFEST_TRUSTED_S = 60.0
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    """The manifest as read (or as this process's own write left it), and the count of writes then."""
+
+    writes: int
+    documents: tuple[Document, ...]
+    read_at: float
 
 
 class _LocalFolder:
@@ -196,6 +209,7 @@ class ChromaStore:
         self.collection_key = collection_key(embedder_name)
         self._folder = folder  # the embedded store's folder; None for a server
         self._client, self._opened = client, 0
+        self._manifest: _Manifest | None = None
         if folder is None:
             self._fetch_collections(client)
         else:
@@ -225,15 +239,39 @@ class ChromaStore:
             )
         # The manifest needs no vectors; Chroma wants one, so each entry gets a constant 1-dim one.
         self._documents = client.get_or_create_collection(f"documents-{key}", embedding_function=None)
+        # One entry per write, added after it: a reader reads the manifest again only when there
+        # are more than when it last did (a count, not thousands of entries).
+        self._write_log = client.get_or_create_collection(f"writes-{key}", embedding_function=None)
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
         self._max_batch = client.get_max_batch_size()
 
     @_reads
     def documents(self) -> list[Document]:
-        """Every document in the manifest, sorted by id."""
+        """Every document in the manifest, sorted by id: read again only when a write was counted
+        since (in any process), or `_MANIFEST_TRUSTED_S` passed."""
+        writes, known = self._write_log.count(), self._manifest
+        if known is not None and known.writes == writes and time.monotonic() - known.read_at < _MANIFEST_TRUSTED_S:
+            return list(known.documents)
         got = self._documents.get(include=["metadatas"])
-        docs = [_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])]
-        return sorted(docs, key=lambda d: d.doc_id)
+        docs = sorted((_document_from_metadata(doc_id, meta) for doc_id, meta in zip(got["ids"], got["metadatas"])),
+                      key=lambda d: d.doc_id)
+        self._manifest = _Manifest(writes, tuple(docs), time.monotonic())
+        return docs
+
+    def _count_write(self, written: Sequence[Document] = (), removed: Sequence[str] = ()) -> None:
+        """Count a write, once its data is in; when it is the only write since the manifest was
+        read, bring the manifest held in step, without reading it again."""
+        known = self._manifest
+        self._write_log.add(ids=[uuid.uuid4().hex], embeddings=[[1.0]])
+        if known is None or self._write_log.count() != known.writes + 1:
+            self._manifest = None  # another process wrote too: read it all next time
+            return
+        docs = {d.doc_id: d for d in known.documents}
+        docs.update((d.doc_id, d) for d in written)
+        for doc_id in removed:
+            docs.pop(doc_id, None)
+        self._manifest = _Manifest(known.writes + 1, tuple(sorted(docs.values(), key=lambda d: d.doc_id)),
+                                   known.read_at)
 
     def iter_chunks(self, page: int = 1000) -> Iterator[tuple[Chunk, list[float]]]:
         """Every stored chunk with its vector, a page at a time."""
@@ -310,6 +348,7 @@ class ChromaStore:
             metadatas=[_document_metadata(document) for document, _, _ in items],
             documents=[document.source for document, _, _ in items],
         )
+        self._count_write(written=[document for document, _, _ in items])
 
     @_writes
     def move_document(self, document: Document, source: str) -> None:
@@ -323,6 +362,7 @@ class ChromaStore:
         """Forget a document: its manifest entry first, then its chunks."""
         self._documents.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
+        self._count_write(removed=[doc_id])
 
     @_reads
     def search(self, embedding: Sequence[float], k: int, lang: str | None = None) -> list[Passage]:

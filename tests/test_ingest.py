@@ -36,6 +36,26 @@ def test_changed_file_replaces_its_old_chunks(tmp_path, app_factory):
     assert texts == ["New title\n\nThe new text says the moon is made of rock."]
 
 
+def test_each_app_sees_the_documents_another_app_adds_or_removes_between_its_own_writes(tmp_path, app_factory):
+    first, second = app_factory(tmp_path / "data"), app_factory(tmp_path / "data")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in {"a": "The zeppelin landed.", "b": "The submarine docked.", "c": "The balloon rose."}.items():
+        (docs / f"{name}.txt").write_text(f"Title {name}\n\n{text}\n", encoding="utf-8")
+
+    def ids(app):
+        return [d.doc_id for d in app.documents()]
+
+    first.ingest([docs / "a.txt"], progress=False)
+    assert ids(first) == ["a"]
+    second.ingest([docs / "b.txt"], progress=False)
+    assert ids(first) == ["a", "b"]
+    first.ingest([docs / "c.txt"], progress=False)
+    second.remove(str(docs / "a.txt"))
+    assert ids(first) == ids(second) == ["b", "c"]
+    assert first.keywords(max_age=0).search("zeppelin", 5).chunk_ids == []
+
+
 def test_a_new_chunk_size_splits_unchanged_files_again_on_the_next_ingest(tmp_path, app_with_document, app_factory):
     app, path = app_with_document(
         "Zeppelins\n\nThe Hindenburg burned at Lakehurst in 1937. Airships had crossed the Atlantic for years. "
