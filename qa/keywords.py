@@ -315,7 +315,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 20
+INDEX_FORMAT = 21
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -576,7 +576,7 @@ class IndexedDocument:
     chunk_ids: tuple[str, ...]
     langs: tuple[str, ...]
     vectors: np.ndarray  # (chunks, dimension) float32
-    tokens: np.ndarray  # its distinct keyword tokens, sorted (str)
+    tokens: tuple[str, ...]  # its distinct keyword tokens, sorted (not a numpy str array: that pads each to the longest)
     counts: object  # scipy CSR (chunks, tokens) float32: how often each chunk holds each token
     # How often each token (in `tokens` order) is written each way, packed into one string (see
     # `written`): one string a document pickles far faster than a dict a token.
@@ -614,13 +614,13 @@ class IndexedDocument:
         matrix.sort_indices()
         packed = _TOKENS.join(_SEPARATOR.join(f"{word}{_SEPARATOR}{count}" for word, count in spellings[token].items())
                               for token in tokens)
-        return cls(version, tuple(chunk_ids), tuple(langs), vectors, np.array(tokens, dtype=str), matrix, packed,
+        return cls(version, tuple(chunk_ids), tuple(langs), vectors, tuple(tokens), matrix, packed,
                    tuple(mentions), row_keys([f"{chunk_id}@{'/'.join(version)}" for chunk_id in chunk_ids]))
 
     def written(self) -> dict[str, dict[str, int]]:
         """token -> {word as written: how often}."""
         found = {}
-        for token, packed in zip(self.tokens.tolist(), self.spellings.split(_TOKENS) if len(self.tokens) else ()):
+        for token, packed in zip(self.tokens, self.spellings.split(_TOKENS) if self.tokens else ()):
             parts = packed.split(_SEPARATOR)
             found[token] = {word: int(count) for word, count in zip(parts[::2], parts[1::2])}
         return found
