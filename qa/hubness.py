@@ -86,8 +86,8 @@ def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray
     count = len(vectors)
     matrix = np.asarray(vectors, np.float32)
     matrix = matrix if matrix.ndim == 2 else matrix.reshape(count, -1)
+    # Rows are divided by their norms where compared, not all copied as unit vectors first.
     norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", matrix, matrix)), 1e-12)
-    unit = matrix / norms[:, None]
     hashed = np.asarray(keys, np.uint64)
     reference_rows = np.argsort(hashed, kind="stable")[:sample]
     reference = hashed[reference_rows]
@@ -106,26 +106,27 @@ def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray
         joined = reference_rows[~np.isin(reference, earlier.reference)]
         update = np.flatnonzero(~redo)
         if len(joined) and len(update):
-            _merge_nearest(unit, groups, hashed, update, joined, nearest, nearest_keys, copy)
+            _merge_nearest(matrix, norms, groups, hashed, update, joined, nearest, nearest_keys, copy)
     if redo.any():
         rows = np.flatnonzero(redo)
         nearest[rows], nearest_keys[rows] = -np.inf, 0
-        _merge_nearest(unit, groups, hashed, rows, reference_rows, nearest, nearest_keys, copy)
+        _merge_nearest(matrix, norms, groups, hashed, rows, reference_rows, nearest, nearest_keys, copy)
     hubness = np.where(np.isfinite(nearest), nearest, -1.0).mean(axis=1) if k else np.zeros(count)
     return Neighbourhoods(hubness.astype(np.float32), hashed, nearest, nearest_keys, np.sort(reference))
 
 
-def _merge_nearest(unit: np.ndarray, groups: np.ndarray, keys: np.ndarray, rows: np.ndarray,
+def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, keys: np.ndarray, rows: np.ndarray,
                    candidates: np.ndarray, nearest: np.ndarray, nearest_keys: np.ndarray, copy: float) -> None:
     """Fold the `candidates` (row positions) into the nearest of each of `rows`, in place: rows of
-    another group and not copies (similarity `copy` or more)."""
+    another group and not copies (cosine `copy` or more). `norms`: each row's of `matrix`."""
     k = nearest.shape[1]
     if not k or not len(candidates):
         return
-    reference, reference_groups, reference_keys = unit[candidates], groups[candidates], keys[candidates]
+    reference = matrix[candidates] / norms[candidates, None]
+    reference_groups, reference_keys = groups[candidates], keys[candidates]
     for at in range(0, len(rows), _BLOCK):
         block = rows[at : at + _BLOCK]
-        similarity = unit[block] @ reference.T
+        similarity = (matrix[block] @ reference.T) / norms[block, None]
         similarity[(groups[block, None] == reference_groups[None, :]) | (similarity >= copy)] = -np.inf
         # The k best of the candidates, then of those and the k kept: no row-wide copy of the kept.
         if similarity.shape[1] > k:
