@@ -137,7 +137,8 @@ class _Files:
             return None
         index.stamp = stamp
         if getattr(index, "format", None) == INDEX_FORMAT and index.term_vectors is not None:
-            index.term_vectors.vectors = self._word_vectors(index.word_segments, index.term_vectors.words)
+            stored = index.term_vectors
+            stored.vectors = self._word_vectors(index.word_segments, stored.words, stored.vectors.shape[1])
             if index.term_vectors.vectors is None:  # a segment gone: the words are embedded again
                 index.term_vectors, index.word_segments = None, []
         return index
@@ -179,21 +180,19 @@ class _Files:
         write_cached(self.words / name, vectors[[row_of[w] for w in words]])
         return WordSegment(name, tuple(words))
 
-    def _word_vectors(self, segments: list[WordSegment], words: list[str]) -> np.ndarray | None:
+    def _word_vectors(self, segments: list[WordSegment], words: list[str], dimension: int) -> np.ndarray | None:
         """The vectors of `words`, from the segments; None when one is missing or does not fit."""
-        parts, names = [], []
+        parts, names = [np.zeros((0, dimension), np.float32)], []  # no words (an empty store): no rows
         for segment in segments:
             part = read_cached(self.words / segment.name)
-            if not isinstance(part, np.ndarray) or len(part) != len(segment.words):
+            if not isinstance(part, np.ndarray) or part.shape != (len(segment.words), dimension):
                 return None
             parts.append(part)
             names += segment.words
         row_of = {word: row for row, word in enumerate(names)}
         if any(word not in row_of for word in words):
             return None
-        dimension = parts[0].shape[1] if parts else 0
-        stacked = np.concatenate(parts) if parts else np.zeros((0, dimension), np.float32)
-        return stacked[[row_of[w] for w in words]].reshape(len(words), -1)
+        return np.concatenate(parts)[np.array([row_of[w] for w in words], np.int64)]
 
     def remove_unnamed(self, index: KeywordIndex, previous: KeywordIndex | None) -> None:
         """Remove the record and segment files `index` does not name: those `previous` named, or,

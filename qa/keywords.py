@@ -315,7 +315,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 21
+INDEX_FORMAT = 22
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -447,7 +447,7 @@ class KeywordIndex:
         state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None}
         if self.term_vectors is not None:
             state["term_vectors"] = copy.copy(self.term_vectors)
-            state["term_vectors"].vectors = None
+            state["term_vectors"].vectors = self.term_vectors.vectors[:0]  # no rows: only their width
         return state
 
     def held_translations(self, key: str) -> dict[int, float]:

@@ -556,6 +556,16 @@ def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged
     assert not list((tmp_path / "data" / "keywords").glob("*.tmp")), "no partial file left behind"
 
 
+def test_a_second_start_on_a_data_dir_with_nothing_ingested_reads_its_empty_keyword_index(tmp_path, app_factory):
+    assert app_factory(tmp_path / "data").keywords().chunk_ids == []
+    [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
+    written = cached.stat().st_mtime_ns
+
+    again = app_factory(tmp_path / "data").keywords()
+    assert again.chunk_ids == [] and again.search("zeppelin", 5).chunk_ids == []
+    assert cached.stat().st_mtime_ns == written, "read from disk, not rebuilt"
+
+
 def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_why(tmp_path, app_factory, caplog):
     from qa.cache import read_cached, write_cached
 
