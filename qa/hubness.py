@@ -47,17 +47,19 @@ def row_keys(names: Sequence[str]) -> np.ndarray:
                      for name in names], np.uint64)
 
 
-def passage_hubness(vectors: np.ndarray, keys: np.ndarray, doc_ids: Sequence[str], langs: Sequence[str],
+def passage_hubness(vectors: np.ndarray, keys: np.ndarray, doc_ids: Sequence[str] | np.ndarray, langs: Sequence[str],
                     neighbours: int = NEIGHBOURS, earlier: Neighbourhoods | None = None,
                     sample: int = _SAMPLE) -> Neighbourhoods:
     """Each passage's hubness (0 for a passage no more generic than its language's average).
 
-    `keys` name the passages (`row_keys` of a chunk id with its document's version: a changed
+    `doc_ids`: each passage's document, by id or by number. `keys` name the passages (`row_keys` of a chunk id with its document's version: a changed
     document's passages are new ones). A passage with fewer than `neighbours` passages of other documents to
     compare with gets 0: a corpus of one article has no hubs to tell. See `nearest_neighbours`
     for `earlier` and `sample`.
     """
-    _, documents = np.unique(np.asarray(doc_ids, dtype=object).astype(str), return_inverse=True)
+    documents = np.asarray(doc_ids)
+    if documents.dtype.kind not in "iu":  # numbered already, by the caller that has them in order
+        documents = np.unique(documents.astype(str), return_inverse=True)[1]
     found = nearest_neighbours(vectors, keys, documents.reshape(len(vectors)), neighbours, _COPY, earlier, sample)
     measured = np.isfinite(found.nearest).all(axis=1) if neighbours > 0 else np.zeros(len(vectors), bool)
     level = np.full(len(vectors), np.nan, np.float32)

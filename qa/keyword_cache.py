@@ -54,7 +54,10 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     fingerprint = fingerprint_of(documents)
     files = _Files(Path(cache_dir), store.collection_key)
     previous = current if current is not None and current.stamp is not None and current.stamp == files.stamp() else None
-    previous = previous or files.read_index()
+    if previous is None:
+        previous = files.read_index()
+        if getattr(previous, "format", None) == INDEX_FORMAT and embedder is not None:
+            previous.languages.measure_bias(embedder, shared_cache)  # not in the file: the shared cache has it
     if (previous is not None and getattr(previous, "format", None) == INDEX_FORMAT
             and previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None)):
         previous.lexicon = lexicon
@@ -68,13 +71,13 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     index = KeywordIndex(fingerprint, indexed, previous if complete else None)
     index.versions = name_versions([m for d in indexed.values() for m in d.mentions])
     ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
-    doc_ids = [doc_id for doc_id, d in indexed.items() for _ in d.chunk_ids]
+    doc_numbers = np.repeat(np.arange(len(indexed)), [len(d.chunk_ids) for d in indexed.values()])
     matrix = (np.concatenate([d.vectors for d in indexed.values()]) if indexed
               else np.zeros((0, store.dimension), np.float32))
     if embedder is not None:
         index.languages.measure_bias(embedder, shared_cache)
     keys = np.concatenate([d.keys for d in indexed.values()]) if indexed else np.zeros(0, np.uint64)
-    index.neighbourhoods = passage_hubness(matrix, keys, doc_ids, langs,
+    index.neighbourhoods = passage_hubness(matrix, keys, doc_numbers, langs,
                                            earlier=previous.neighbourhoods if same_format else None)
     index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, index.neighbourhoods.hubness) if h > 0}
     earlier = previous if same_format and getattr(previous, "term_vectors", None) is not None else None

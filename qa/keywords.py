@@ -315,7 +315,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 22
+INDEX_FORMAT = 23
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -383,10 +383,11 @@ class KeywordIndex:
         moved = sorted_tokens = None
         if previous is not None:
             moved = np.fromiter((self.vocab.get(t, -1) for t in previous.tokens), np.int64, len(previous.tokens))
-        self._columns: dict[str, np.ndarray] = {}
+        self._columns: dict[str, np.ndarray] | None = {}
+        earlier_columns = previous.document_columns() if previous is not None else {}
         for doc_id, d in documents.items():
-            if moved is not None and kept.get(doc_id) is d and doc_id in previous._columns:
-                self._columns[doc_id] = moved[previous._columns[doc_id]]
+            if moved is not None and kept.get(doc_id) is d and doc_id in earlier_columns:
+                self._columns[doc_id] = moved[earlier_columns[doc_id]]
             else:
                 sorted_tokens = np.array(self.tokens, dtype=str) if sorted_tokens is None else sorted_tokens
                 self._columns[doc_id] = np.searchsorted(sorted_tokens, d.tokens).astype(np.int64)
@@ -401,10 +402,10 @@ class KeywordIndex:
         # How often each chunk holds each token, by column: a query reads a handful of words' columns.
         self.counts = sp.csr_matrix((data, indices, indptr), shape=(n, width)).tocsc()
         # Which documents hold each token, in any of their chunks.
-        self.document_presence = sp.csc_matrix(
-            (np.ones(sum(map(len, columns)), np.float32),
-             (np.repeat(np.arange(len(columns)), [len(c) for c in columns]), np.concatenate(columns or [[]]))),
-            shape=(max(len(self.documents), 1), width))
+        held = np.concatenate(columns or [np.zeros(0, np.int64)])
+        starts = np.concatenate([[0], np.cumsum([len(c) for c in columns])]) if columns else np.zeros(2, np.int64)
+        self.document_presence = sp.csr_matrix((np.ones(len(held), np.float32), held, starts),
+                                               shape=(max(len(self.documents), 1), width)).tocsc()
         df = np.bincount(indices, minlength=width)
         self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
         # A query word no chunk contains is as informative as the rarest word.
@@ -441,13 +442,28 @@ class KeywordIndex:
                                         earlier=earlier.neighbourhoods if same_format and earlier else None)
         return missing
 
+    def document_columns(self) -> dict[str, np.ndarray]:
+        """Each document's columns, sorted: where its tokens fall among all. Kept from the build;
+        for an index read from disk, read off `document_presence` (which holds the same) once."""
+        if self._columns is None:
+            presence = self.document_presence.tocsr()
+            presence.sort_indices()
+            self._columns = {doc_id: presence.indices[presence.indptr[row] : presence.indptr[row + 1]].astype(np.int64)
+                             for row, doc_id in enumerate(self.documents)}
+        return self._columns
+
     def __getstate__(self) -> dict:
         # An open dictionary is this process's, not the cache's. The records and the word vectors
         # are files of their own, written once, not again with every change (`qa.keyword_cache`).
-        state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None}
+        # What another field holds or the shared cache keeps is not written again with every change:
+        # the columns (in `document_presence`) and the languages' bias (see `LanguageSpread.measure_bias`).
+        state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None, "_columns": None}
         if self.term_vectors is not None:
             state["term_vectors"] = copy.copy(self.term_vectors)
             state["term_vectors"].vectors = self.term_vectors.vectors[:0]  # no rows: only their width
+        if self.languages.bias is not None:
+            state["languages"] = copy.copy(self.languages)
+            state["languages"].bias = None
         return state
 
     def held_translations(self, key: str) -> dict[int, float]:

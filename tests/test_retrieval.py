@@ -556,6 +556,26 @@ def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged
     assert not list((tmp_path / "data" / "keywords").glob("*.tmp")), "no partial file left behind"
 
 
+def test_a_second_start_ranks_as_the_first_though_the_index_file_leaves_out_what_is_kept_elsewhere(
+        bundled_app, app_factory):
+    from qa.cache import read_cached
+
+    [cached] = (bundled_app.settings.data_dir / "keywords").glob("keywords-*.pkl")
+    on_disk = read_cached(cached)
+    assert on_disk.languages.bias is None and on_disk._columns is None, "in the shared cache and in document_presence"
+
+    again = app_factory(bundled_app.settings.data_dir).keywords()
+    first = bundled_app.keywords()
+    query = bundled_app.embedder.embed_query("Quand Meta a-t-il publié Llama ?")
+    assert again.languages.bias is not None
+    assert again.languages.calibration(query) == first.languages.calibration(query)
+    assert again.document_columns().keys() == first.document_columns().keys()
+    assert all(np.array_equal(again.document_columns()[d], c) for d, c in first.document_columns().items())
+    question = "Quand Meta a-t-il publié Llama ?"
+    assert (replace(bundled_app.ask(question), latency_ms=0)
+            == replace(app_factory(bundled_app.settings.data_dir).ask(question), latency_ms=0))
+
+
 def test_a_second_start_on_a_data_dir_with_nothing_ingested_reads_its_empty_keyword_index(tmp_path, app_factory):
     assert app_factory(tmp_path / "data").keywords().chunk_ids == []
     [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
