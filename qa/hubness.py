@@ -103,9 +103,9 @@ def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray
         known = earlier.keys[at] == hashed
         nearest[known], nearest_keys[known] = earlier.nearest[at[known]], earlier.nearest_keys[at[known]]
         # A neighbour that left the sample (removed, or pushed out) leaves a hole only a full search fills.
-        still = np.isin(nearest_keys, reference) | ~np.isfinite(nearest)
+        still = _held_in(nearest_keys, reference) | ~np.isfinite(nearest)
         redo = ~known | ~still.all(axis=1)
-        joined = reference_rows[~np.isin(reference, earlier.reference)]
+        joined = reference_rows[~_held_in(reference, earlier.reference)]
         update = np.flatnonzero(~redo)
         if len(joined) and len(update):
             _merge_nearest(matrix, norms, groups, hashed, update, joined, nearest, nearest_keys, copy)
@@ -115,6 +115,12 @@ def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray
         _merge_nearest(matrix, norms, groups, hashed, rows, reference_rows, nearest, nearest_keys, copy)
     hubness = np.where(np.isfinite(nearest), nearest, -1.0).mean(axis=1) if k else np.zeros(count)
     return Neighbourhoods(hubness.astype(np.float32), hashed, nearest, nearest_keys, np.sort(reference))
+
+
+def _held_in(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Which of `values` are among `sorted_keys` (sorted): `np.isin`, without sorting them again."""
+    at = np.minimum(np.searchsorted(sorted_keys, values), max(len(sorted_keys) - 1, 0))
+    return sorted_keys[at] == values if len(sorted_keys) else np.zeros(values.shape, bool)
 
 
 def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, keys: np.ndarray, rows: np.ndarray,
