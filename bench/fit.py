@@ -80,6 +80,9 @@ class Asked:
     follow_up: bool = False  # asked with the conversation so far
     sentences: list[SentenceSignals] = field(default_factory=list)  # the candidate answer sentences
     sentence_gold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per sentence: holds an answer
+    question: str = ""  # as searched (`Query.text`), and its candidates' texts and languages: for new signals
+    texts: list[str] = field(default_factory=list)
+    langs: list[str] = field(default_factory=list)
 
 
 def collect() -> list[Asked]:
@@ -117,8 +120,21 @@ def collect() -> list[Asked]:
                 bool(line.history),
                 sentences,
                 sentence_gold,
+                query.text,
+                [e.passage.chunk.text for e in evidence],
+                [e.passage.chunk.lang for e in evidence],
             ))
     return asked
+
+
+def collected(reuse: bool) -> list[Asked]:
+    """`collect`'s questions: the last run's with `reuse` (when there are some), else collected and kept."""
+    if reuse and CACHE.exists():
+        return pickle.loads(CACHE.read_bytes())
+    questions = collect()
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CACHE.write_bytes(pickle.dumps(questions))
+    return questions
 
 
 def answer_sentences(query, retrieval, settings, answers: list[str]) -> tuple[list[SentenceSignals], np.ndarray]:
@@ -137,12 +153,16 @@ def ranking_matrix(signals: list[Signals], with_sentences: bool = True) -> np.nd
     return np.array(rows, dtype=np.float64)
 
 
-def product_order(q: Asked, weights: np.ndarray, rescore: int) -> np.ndarray:
+def product_order(q: Asked, weights: np.ndarray, rescore: int, extra=None) -> np.ndarray:
     """The candidates' order as the product ranks them: all without sentence signals, then the
-    best `rescore` again with them."""
-    first = np.argsort(-(ranking_matrix(q.signals, False) @ weights), kind="stable")
+    best `rescore` again with them. `extra(q)`: more columns (a row per candidate) that `weights` ends with."""
+    def matrix(rows: np.ndarray, with_sentences: bool = True) -> np.ndarray:
+        x = ranking_matrix([q.signals[i] for i in rows], with_sentences)
+        return np.column_stack([x, extra(q)[rows]]) if extra is not None else x
+
+    first = np.argsort(-(matrix(np.arange(len(q.signals)), False) @ weights), kind="stable")
     head = first[:rescore]
-    head = head[np.argsort(-(ranking_matrix([q.signals[i] for i in head]) @ weights), kind="stable")]
+    head = head[np.argsort(-(matrix(head) @ weights), kind="stable")]
     return np.concatenate([head, first[rescore:]])
 
 
@@ -276,12 +296,12 @@ def cross_validate_sentences(questions: list[Asked], k: int, c: float) -> dict[s
     return quoted_sentences_hold(questions, lambda q: fitted[id(q)])
 
 
-def ranks(questions: list[Asked], weights: np.ndarray, rescore: int) -> list[int | None]:
+def ranks(questions: list[Asked], weights: np.ndarray, rescore: int, extra=None) -> list[int | None]:
     out = []
     for q in questions:
         if not q.answerable:
             continue
-        order = product_order(q, weights, rescore)
+        order = product_order(q, weights, rescore, extra)
         hit = np.flatnonzero(q.gold[order])
         out.append(int(hit[0]) + 1 if hit.size else None)
     return out
@@ -541,12 +561,7 @@ def main() -> None:
     fitted_on = {part: said for said in current.fitted_on.split(" | ")
                  for part, opening in PROVENANCE.items() if said.startswith(opening)}
     if args.only in (None, "passages", "sentences"):
-        if args.reuse and CACHE.exists():
-            questions = pickle.loads(CACHE.read_bytes())
-        else:
-            questions = collect()
-            CACHE.parent.mkdir(parents=True, exist_ok=True)
-            CACHE.write_bytes(pickle.dumps(questions))
+        questions = collected(args.reuse)
         fitted_on["sets"] = "of " + ", ".join(sorted({q.set_name for q in questions}))
         for part, fit_part in (("passages", fit_passage_scoring), ("sentences", fit_sentence_scoring)):
             if args.only in (None, part):
