@@ -139,7 +139,11 @@ class _Files:
                 self.cache_dir, getattr(index, "built_with", "older code"), built_with())
             return None
         index.stamp = stamp
-        if getattr(index, "format", None) == INDEX_FORMAT and index.term_vectors is not None:
+        if getattr(index, "format", None) != INDEX_FORMAT:  # the next build reads every chunk again: say why it waits
+            logging.getLogger(__name__).warning(
+                "rebuilding the keyword index in %s: it was written by another version of corpus-qa "
+                "(index format %s; this one reads %s)", self.cache_dir, getattr(index, "format", "unknown"), INDEX_FORMAT)
+        elif index.term_vectors is not None:
             stored = index.term_vectors
             stored.vectors = self._word_vectors(index.word_segments, stored.words, stored.vectors.shape[1])
             if index.term_vectors.vectors is None:  # a segment gone: the words are embedded again

@@ -601,6 +601,22 @@ def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_w
     assert "rebuilding the keyword index" in caplog.text and "0.0.1" in caplog.text
 
 
+def test_a_keyword_index_written_by_another_version_is_rebuilt_and_says_why(tmp_path, app_factory, caplog):
+    from qa.cache import read_cached, write_cached
+    from qa.keywords import INDEX_FORMAT
+
+    write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
+    app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
+    [cached] = (tmp_path / "data" / "keywords").glob("keywords-*.pkl")
+    index = read_cached(cached)
+    index.format = INDEX_FORMAT - 1  # as an index written before an upgrade of corpus-qa
+    write_cached(cached, index)
+
+    assert app_factory(tmp_path / "data").keywords().search("zeppelin", 5).chunk_ids
+    assert read_cached(cached).format == INDEX_FORMAT, "rebuilt and written again"
+    assert "rebuilding the keyword index" in caplog.text and f"index format {INDEX_FORMAT - 1}" in caplog.text
+
+
 def test_cross_encoder_by_path_adds_its_score_to_the_best_candidates(tmp_path, app_factory, minilm_path, bundled_app):
     import torch
     from sentence_transformers import CrossEncoder
