@@ -54,17 +54,17 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     fingerprint = fingerprint_of(documents)
     files = _Files(Path(cache_dir), store.collection_key)
     previous = current if current is not None and current.stamp is not None and current.stamp == files.stamp() else None
-    if previous is None:
-        previous = files.read_index()
-        if getattr(previous, "format", None) == INDEX_FORMAT and embedder is not None:
+    from_disk = previous is None
+    previous = files.read_index() if from_disk else previous
+    same_format = getattr(previous, "format", None) == INDEX_FORMAT
+    if same_format and previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None):
+        if from_disk and embedder is not None:
             previous.languages.measure_bias(embedder, shared_cache)  # not in the file: the shared cache has it
-    if (previous is not None and getattr(previous, "format", None) == INDEX_FORMAT
-            and previous.fingerprint == fingerprint and (embedder is None or previous.term_vectors is not None)):
         previous.lexicon = lexicon
         return previous
     # Otherwise brought in step from each document's record, read from the store only where the
-    # document changed since the last build; the last build's word vectors and neighbourhoods are reused.
-    same_format = getattr(previous, "format", None) == INDEX_FORMAT
+    # document changed since the last build; the last build's word vectors and neighbourhoods are
+    # reused (not its languages' bias: the new index measures its own).
     kept, complete = files.kept_records(previous) if same_format else ({}, False)
     indexed = _indexed_documents(store, documents, kept)
     # Without every earlier record, what the last build counted cannot be taken away from: counted afresh.
