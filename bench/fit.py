@@ -153,16 +153,20 @@ def ranking_matrix(signals: list[Signals], with_sentences: bool = True) -> np.nd
     return np.array(rows, dtype=np.float64)
 
 
+def candidate_matrix(q: Asked, extra=None, rows: np.ndarray | None = None, with_sentences: bool = True) -> np.ndarray:
+    """The `ranking_matrix` of q's candidates (those at `rows`, else all), followed by the
+    columns of `extra(q)` (a row per candidate: signals measured outside the product), if given."""
+    rows = np.arange(len(q.signals)) if rows is None else rows
+    x = ranking_matrix([q.signals[i] for i in rows], with_sentences)
+    return np.column_stack([x, extra(q)[rows]]) if extra is not None else x
+
+
 def product_order(q: Asked, weights: np.ndarray, rescore: int, extra=None) -> np.ndarray:
     """The candidates' order as the product ranks them: all without sentence signals, then the
-    best `rescore` again with them. `extra(q)`: more columns (a row per candidate) that `weights` ends with."""
-    def matrix(rows: np.ndarray, with_sentences: bool = True) -> np.ndarray:
-        x = ranking_matrix([q.signals[i] for i in rows], with_sentences)
-        return np.column_stack([x, extra(q)[rows]]) if extra is not None else x
-
-    first = np.argsort(-(matrix(np.arange(len(q.signals)), False) @ weights), kind="stable")
+    best `rescore` again with them. `weights` end with those of `extra`'s columns (`candidate_matrix`)."""
+    first = np.argsort(-(candidate_matrix(q, extra, with_sentences=False) @ weights), kind="stable")
     head = first[:rescore]
-    head = head[np.argsort(-(matrix(head) @ weights), kind="stable")]
+    head = head[np.argsort(-(candidate_matrix(q, extra, head) @ weights), kind="stable")]
     return np.concatenate([head, first[rescore:]])
 
 
@@ -178,30 +182,33 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, balanced: bool, sample_
     return weights, float(model.intercept_[0] - weights @ mean)
 
 
-def fit_ranking(train: list[Asked], c: float) -> np.ndarray:
+def fit_ranking(train: list[Asked], c: float, extra=None) -> np.ndarray:
     """Ranking weights in two steps: the question's own signals on questions asked alone, then,
     with those held, the conversation's (`CONTEXT_SIGNALS`) on follow-ups. A question without
-    history ranks as if no conversation model existed."""
+    history ranks as if no conversation model existed. `extra`'s columns (`candidate_matrix`)
+    are fitted with the question's own signals, and their weights follow the others."""
+    width = len(RANKING_SIGNALS) + (extra(train[0]).shape[1] if extra is not None and train else 0)
     own = [i for i, n in enumerate(RANKING_SIGNALS) if n not in CONTEXT_SIGNALS]
+    own += list(range(len(RANKING_SIGNALS), width))
     context = [i for i, n in enumerate(RANKING_SIGNALS) if n in CONTEXT_SIGNALS]
-    weights = np.zeros(len(RANKING_SIGNALS))
-    weights[own] = _listwise([q for q in train if not q.follow_up], own, np.zeros(len(RANKING_SIGNALS)), c)
+    weights = np.zeros(width)
+    weights[own] = _listwise([q for q in train if not q.follow_up], own, np.zeros(width), c, extra)
     follow_ups = [q for q in train if q.follow_up]
     if follow_ups:
-        weights[context] = _listwise(follow_ups, context, weights, c)
+        weights[context] = _listwise(follow_ups, context, weights, c, extra)
     # Ranking is the same at any scale: put the score on the calibrated cosine's scale, which
     # is what the passage term of sentence choice reads.
     return weights / abs(weights[RANKING_SIGNALS.index("calibrated_cosine")])
 
 
-def _listwise(questions: list[Asked], columns: list[int], held: np.ndarray, c: float) -> np.ndarray:
-    """The ranking weights of `columns` maximising, over the answerable questions, the softmax
-    probability of their gold candidates among all their candidates, the other columns' weights
-    `held`."""
+def _listwise(questions: list[Asked], columns: list[int], held: np.ndarray, c: float, extra=None) -> np.ndarray:
+    """The ranking weights of `columns` (of `candidate_matrix`) maximising, over the answerable
+    questions, the softmax probability of their gold candidates among all their candidates, the
+    other columns' weights `held`."""
     lists = []
     for q in questions:
         if q.answerable and q.gold.any():
-            x = ranking_matrix(q.signals)
+            x = candidate_matrix(q, extra)
             lists.append((x[:, columns], x @ held, q.gold))
     start = np.eye(len(columns))[0] if not held.any() else np.zeros(len(columns))
     return conditional_logit(lists, c, start)

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit import C_GRID, RESCORED_SIGNALS, Asked, collected, conditional_logit, folds, ranking_matrix, ranks  # noqa: E402
+from fit import C_GRID, RESCORED_SIGNALS, Asked, collected, fit_ranking, folds, ranks, summary  # noqa: E402
 
 VECTORS = Path(__file__).resolve().parent / "results" / "second-embedder.pickle"
 RESCORE = 12  # QASettings.rescore_candidates' default, as bench/fit.py ranks
@@ -62,29 +62,19 @@ def e5_columns(questions: list[Asked], model) -> dict[int, np.ndarray]:
     return columns
 
 
-def cross_validated(questions: list[Asked], k: int, extra=None) -> dict[str, tuple[float, float]]:
+def cross_validated(questions: list[Asked], k: int, extra=None) -> dict[str, dict]:
     """hit@5 and MRR per set, out of fold, at the C of the best MRR over every question (as `make fit` picks it)."""
-    def figures(c: float) -> dict[str, list]:
-        by_set = defaultdict(list)
+    def figures(c: float) -> dict[str, dict]:
+        found = defaultdict(list)
         for train, test in folds(questions, k):
-            lists = []
-            for q in train:
-                if q.answerable and q.gold.any():
-                    x = ranking_matrix(q.signals)
-                    lists.append((np.column_stack([x, extra(q)]) if extra else x, np.zeros(len(x)), q.gold))
-            weights = conditional_logit(lists, c, np.eye(lists[0][0].shape[1])[0])
+            weights = fit_ranking(train, c, extra)
             for q in test:
                 for name in (q.set_name, "all asked alone"):
-                    by_set[name] += ranks([q], weights, RESCORE, extra)
-        return by_set
-
-    def summary(found: list) -> tuple[float, float]:
-        return (round(sum(1 for r in found if r and r <= 5) / len(found), 3),
-                round(sum(1 / r for r in found if r and r <= 5) / len(found), 3))
+                    found[name] += ranks([q], weights, RESCORE, extra)
+        return {name: summary(ranked, [], []) for name, ranked in found.items() if ranked}
 
     tried = {c: figures(c) for c in C_GRID}
-    best = max(C_GRID, key=lambda c: summary(tried[c]["all asked alone"])[1])
-    return {name: summary(found) for name, found in tried[best].items() if found}
+    return tried[max(C_GRID, key=lambda c: tried[c]["all asked alone"]["mrr"])]
 
 
 def encode_ms(texts: list[str], encode) -> float:
@@ -122,7 +112,8 @@ def main() -> None:
     print(f"  {'set':<28} {'USE signals':>14} {'+ e5 signals':>14}")
     for name in (*SETS, "all asked alone"):
         if name in before:
-            print(f"  {name:<28} {before[name][0]:>6.3f} / {before[name][1]:.3f} {after[name][0]:>6.3f} / {after[name][1]:.3f}")
+            print(f"  {name:<28} {before[name]['hit@5']:>6.3f} / {before[name]['mrr']:.3f} "
+                  f"{after[name]['hit@5']:>6.3f} / {after[name]['mrr']:.3f}")
 
 
 if __name__ == "__main__":
