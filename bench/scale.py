@@ -6,8 +6,8 @@ The corpus at size N is the bundled articles plus copies of them and of the xqua
 with the copy's number, so no two passages are the same text) until it holds N times the
 bundled corpus's bytes. For each size, in a fresh `chroma run` server and a fresh process:
 ingest throughput, the time to add one small file to the full store (the median of 3 files
-added in turn), warm `ask` p50/p95 over the dev questions, peak memory (max RSS) of the corpus-qa process, and what the store and the
-keyword index take on disk. At the smallest and the largest size it also serves the chat and
+added in turn), warm `ask` p50/p95 over the dev questions, peak memory (max RSS) of the
+corpus-qa process, and what the store and the keyword index take on disk. At the smallest and the largest size it also serves the chat and
 sends 20 concurrent `/ask` clients at it (5 questions each): answers per second, p50/p95 as the
 clients see them, errors, answers that differ from the same question asked alone, and the CPU
 seconds the server and the clients spent.
@@ -93,7 +93,8 @@ def _megabytes(folder: Path) -> float:
 
 
 def _one_small_file(folder: Path, n: int = 0) -> Path:
-    """A new article of a few paragraphs, in no copy of the corpus (nor in another `n`'s): what one more file costs."""
+    """A new article of a few paragraphs, in no copy of the corpus (nor in another `n`'s): what
+    one more file costs."""
     from ingest import bundled_corpus
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,10 @@ def passage_hubness(vectors: np.ndarray, keys: np.ndarray, doc_ids: Sequence[str
                     sample: int = _SAMPLE) -> Neighbourhoods:
     """Each passage's hubness (0 for a passage no more generic than its language's average).
 
-    `doc_ids`: each passage's document, by id or by number. `keys` name the passages (`row_keys` of a chunk id with its document's version: a changed
-    document's passages are new ones). A passage with fewer than `neighbours` passages of other documents to
-    compare with gets 0: a corpus of one article has no hubs to tell. See `nearest_neighbours`
-    for `earlier` and `sample`.
+    `doc_ids`: each passage's document, by id or by number. `keys` name the passages (`row_keys`
+    of a chunk id with its document's version: a changed document's passages are new ones). A
+    passage with fewer than `neighbours` passages of other documents to compare with gets 0: a
+    corpus of one article has no hubs to tell. See `nearest_neighbours` for `earlier` and `sample`.
     """
     documents = np.asarray(doc_ids)
     if documents.dtype.kind not in "iu":  # numbered already, by the caller that has them in order

@@ -386,7 +386,7 @@ class KeywordIndex:
         self._columns: dict[str, np.ndarray] | None = {}
         earlier_columns = previous.document_columns() if previous is not None else {}
         for doc_id, d in documents.items():
-            if moved is not None and kept.get(doc_id) is d and doc_id in earlier_columns:
+            if kept.get(doc_id) is d and doc_id in earlier_columns:  # held by `previous`, so `moved` is set
                 self._columns[doc_id] = moved[earlier_columns[doc_id]]
             else:
                 sorted_tokens = np.array(self.tokens, dtype=str) if sorted_tokens is None else sorted_tokens
