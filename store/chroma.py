@@ -25,6 +25,9 @@ from store.settings import StoreSettings
 _CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding", "following")
 # What a chunk stored before a key existed reads as (the next ingest stores it).
 _CHUNK_DEFAULTS = {"following": ""}
+# The metadata key of a chunk's text. Not Chroma's document: Chroma indexes every document's
+# trigrams for full-text search, which nothing here asks for and which doubled the cost of a write.
+_TEXT = "text"
 # Seconds a manifest read is trusted while the count of writes stays the same: a writer of older
 # code counts nothing, and is seen within this time.
 _MANIFEST_TRUSTED_S = 60.0
@@ -331,11 +334,10 @@ class ChromaStore:
             for chunk, embedding in zip(chunks, embeddings):
                 node = TextNode(
                     id_=chunk.chunk_id,
-                    text=chunk.text,
                     start_char_idx=chunk.start,
                     end_char_idx=chunk.end,
-                    embedding=[float(x) for x in embedding],
-                    metadata={key: getattr(chunk, key) for key in _CHUNK_KEYS},
+                    embedding=embedding.tolist() if hasattr(embedding, "tolist") else [float(x) for x in embedding],
+                    metadata={**{key: getattr(chunk, key) for key in _CHUNK_KEYS}, _TEXT: chunk.text},
                 )
                 node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.doc_id)
                 nodes.append(node)
@@ -382,8 +384,12 @@ class ChromaStore:
 
 
 def _chunk_from_node(node) -> Chunk:
-    meta = node.metadata
-    return Chunk(chunk_id=node.node_id, text=node.get_content(), **_chunk_fields(meta))
+    return Chunk(chunk_id=node.node_id, text=_chunk_text(node.metadata, node.get_content()), **_chunk_fields(node.metadata))
+
+
+def _chunk_text(meta: dict, document: str | None) -> str:
+    """A chunk's text: in its metadata, or, stored before it moved there, as its Chroma document."""
+    return meta[_TEXT] if _TEXT in meta else document or ""
 
 
 def _document_metadata(document: Document) -> dict:
@@ -428,6 +434,6 @@ def _chunk_fields(meta: dict) -> dict:
 
 def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
     return [
-        (Chunk(chunk_id=chunk_id, text=text, **_chunk_fields(meta)), vector)
-        for chunk_id, text, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+        (Chunk(chunk_id=chunk_id, text=_chunk_text(meta, document), **_chunk_fields(meta)), vector)
+        for chunk_id, document, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
     ]

@@ -183,3 +183,34 @@ def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     with pytest.raises(IngestInputError, match="no such file or folder: .*nowhere.txt"):
         app.ingest([tmp_path / "nowhere.txt"], progress=False)
+
+
+def test_a_store_written_when_chunk_text_was_chroma_document_is_still_read(tmp_path, app_factory):
+    import json
+    import shutil
+
+    import chromadb
+    from chromadb.config import Settings
+
+    app = app_factory(tmp_path / "data")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "airship.txt").write_text("Airships\n\nThe zeppelin Hindenburg burned at Lakehurst in 1937.\n",
+                                                  encoding="utf-8")
+    app.ingest([tmp_path / "docs"], progress=False)
+    # As earlier versions stored it: the text as each chunk's Chroma document, not in its metadata.
+    client = chromadb.PersistentClient(str(app.settings.store.path), settings=Settings(anonymized_telemetry=False))
+    chunks = next(c for c in client.list_collections() if c.name.startswith("chunks-"))
+    chunks = client.get_collection(chunks.name, embedding_function=None)
+    got = chunks.get(include=["embeddings", "metadatas"])
+    texts, metadatas = [], []
+    for meta in got["metadatas"]:
+        node = json.loads(meta["_node_content"])
+        texts.append(node["metadata"].pop("text"))
+        metadatas.append({"text": None, "_node_content": json.dumps(node)})
+    chunks.update(ids=got["ids"], embeddings=got["embeddings"], documents=texts, metadatas=metadatas)
+    shutil.rmtree(app.settings.data_dir / "keywords")  # the keyword index reads the chunks again
+
+    reread = app_factory(tmp_path / "data")
+    answer = reread.ask("When did the Hindenburg burn?")
+    assert answer.answerable and "1937" in answer.citations[0].text
+    assert reread.keywords().search("Lakehurst", 1).chunk_ids == [c.chunk_id for c, _ in reread.store.iter_chunks()]
