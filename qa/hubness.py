@@ -24,8 +24,9 @@ _COPY = 0.95
 # Neighbourhoods are measured among at most this many passages, so the cost grows with the
 # corpus, not with its square.
 _SAMPLE = 8192
-# Rows compared at a time: a few MB of similarities, not the whole corpus squared.
+# Rows compared at a time, at least: a few MB of similarities, not the whole corpus squared.
 _BLOCK = 256
+_BLOCK_VALUES = _BLOCK * 4096
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ def nearest_neighbours(vectors: np.ndarray, keys: np.ndarray, groups: np.ndarray
         at = by_key[np.minimum(np.searchsorted(earlier.keys, hashed, sorter=by_key), len(by_key) - 1)]
         known = earlier.keys[at] == hashed
         nearest[known], nearest_keys[known] = earlier.nearest[at[known]], earlier.nearest_keys[at[known]]
-        # A neighbour that left the sample (removed, or pushed out) leaves a hole only a full search fills.
-        still = _held_in(nearest_keys, reference) | ~np.isfinite(nearest)
-        redo = ~known | ~still.all(axis=1)
+        # A neighbour that left the sample (removed, or pushed out) leaves a hole only a full search
+        # fills. Every kept neighbour was in the earlier sample: it left if it is not in this one.
+        left = earlier.reference[~_held_in(earlier.reference, reference)]
+        lost = _held_in(nearest_keys, left) & np.isfinite(nearest)
+        redo = ~known | lost.any(axis=1)
         joined = reference_rows[~_held_in(reference, earlier.reference)]
         update = np.flatnonzero(~redo)
         if len(joined) and len(update):
@@ -125,16 +128,18 @@ def _held_in(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
 
 def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, keys: np.ndarray, rows: np.ndarray,
                    candidates: np.ndarray, nearest: np.ndarray, nearest_keys: np.ndarray, copy: float) -> None:
-    """Fold the `candidates` (row positions) into the nearest of each of `rows`, in place: rows of
-    another group and not copies (cosine `copy` or more). `norms`: each row's of `matrix`."""
+    """Fold the `candidates` (row positions) into the nearest of each of `rows` (sorted), in place:
+    rows of another group and not copies (cosine `copy` or more). `norms`: each row's of `matrix`."""
     k = nearest.shape[1]
-    if not k or not len(candidates):
+    if not k or not len(candidates) or not len(rows):
         return
-    reference = matrix[candidates] / norms[candidates, None]
+    reference = matrix[candidates]  # a copy: divided in place
+    reference /= norms[candidates, None]
     reference_groups, reference_keys = groups[candidates], keys[candidates]
-    for at in range(0, len(rows), _BLOCK):
-        block = rows[at : at + _BLOCK]
-        similarity = (matrix[block] @ reference.T) / norms[block, None]
+    # As many rows a block as keep its similarities to a few MB, however few the candidates.
+    size = max(_BLOCK, _BLOCK_VALUES // len(candidates))
+    for block, similarity in _row_similarities(matrix, rows, reference, size):
+        similarity /= norms[block, None]
         similarity[(groups[block, None] == reference_groups[None, :]) | (similarity >= copy)] = -np.inf
         # The k best of the candidates, then of those and the k kept: no row-wide copy of the kept.
         if similarity.shape[1] > k:
@@ -146,6 +151,20 @@ def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, ke
         top = np.argpartition(joined, -k, axis=1)[:, -k:]
         nearest[block] = np.take_along_axis(joined, top, axis=1)
         nearest_keys[block] = np.take_along_axis(owners, top, axis=1)
+
+
+def _row_similarities(matrix: np.ndarray, rows: np.ndarray, reference: np.ndarray, size: int):
+    """(block, its rows of `matrix` times `reference`) for `rows` (sorted), `size` at a time. Where
+    they are most of the matrix, it is read in place a slice at a time, not gathered row by row."""
+    if 2 * len(rows) <= len(matrix):
+        for at in range(0, len(rows), size):
+            yield rows[at : at + size], matrix[rows[at : at + size]] @ reference.T
+        return
+    for start in range(0, len(matrix), size):
+        lo, hi = np.searchsorted(rows, [start, start + size])
+        if hi > lo:
+            similarity = matrix[start : start + size] @ reference.T
+            yield rows[lo:hi], similarity if hi - lo == len(similarity) else similarity[rows[lo:hi] - start]
 
 
 def mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from qa.cache import read_cached, write_cached
 from qa.hubness import passage_hubness
-from qa.keywords import INDEX_FORMAT, IndexedDocument, KeywordIndex, built_with, name_versions
+from qa.keywords import INDEX_FORMAT, IndexedDocument, KeywordIndex, built_with
 from qa.lexicon import Lexicon
 from store import Document, fingerprint_of
 
@@ -69,17 +69,19 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     indexed = _indexed_documents(store, documents, kept)
     # Without every earlier record, what the last build counted cannot be taken away from: counted afresh.
     index = KeywordIndex(fingerprint, indexed, previous if complete else None)
-    index.versions = name_versions([m for d in indexed.values() for m in d.mentions])
     ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
     doc_numbers = np.repeat(np.arange(len(indexed)), [len(d.chunk_ids) for d in indexed.values()])
     matrix = (np.concatenate([d.vectors for d in indexed.values()]) if indexed
               else np.zeros((0, store.dimension), np.float32))
     if embedder is not None:
         index.languages.measure_bias(embedder, shared_cache)
+    else:
+        index.languages.finish()
     keys = np.concatenate([d.keys for d in indexed.values()]) if indexed else np.zeros(0, np.uint64)
     index.neighbourhoods = passage_hubness(matrix, keys, doc_numbers, langs,
                                            earlier=previous.neighbourhoods if same_format else None)
-    index.hubness = {chunk_id: float(h) for chunk_id, h in zip(ids, index.neighbourhoods.hubness) if h > 0}
+    generic = np.flatnonzero(index.neighbourhoods.hubness > 0)
+    index.hubness = dict(zip([ids[i] for i in generic], index.neighbourhoods.hubness[generic].tolist()))
     earlier = previous if same_format and getattr(previous, "term_vectors", None) is not None else None
     if embedder is not None:
         fresh = index.embed_terms(embedder, earlier)

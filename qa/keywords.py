@@ -267,14 +267,15 @@ class TermVectors:
     """
 
     def __init__(self, words: list[str], vectors: np.ndarray, neighbours: int = 10,
-                 earlier: Neighbourhoods | None = None):
-        """`earlier`: the `neighbourhoods` of a previous index's word vectors, to measure only what changed."""
+                 earlier: Neighbourhoods | None = None, keys: np.ndarray | None = None):
+        """`earlier`: the `neighbourhoods` of a previous index's word vectors, to measure only what
+        changed. `keys`: the words' `row_keys`, when the caller has them."""
         self.words = words
         self.vectors = np.asarray(vectors, np.float32)
         self.neighbours = neighbours
         # A word is not its own neighbour, nor is another of the same vector.
-        self.neighbourhoods = nearest_neighbours(self.vectors, row_keys(words), np.arange(len(words)), neighbours,
-                                                 0.9999, earlier)
+        self.neighbourhoods = nearest_neighbours(self.vectors, row_keys(words) if keys is None else keys,
+                                                 np.arange(len(words)), neighbours, 0.9999, earlier)
         self.hubness = self.neighbourhoods.hubness
 
     @functools.cached_property
@@ -315,7 +316,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 23
+INDEX_FORMAT = 24
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -343,8 +344,6 @@ class KeywordIndex:
     def __init__(self, fingerprint: str, documents: dict[str, IndexedDocument], previous: KeywordIndex | None = None):
         """`previous`: the index of an earlier state of the same store, with its `records`: what
         it counted is counted on from, never changed (other threads may be answering from it)."""
-        import scipy.sparse as sp
-
         self.format = INDEX_FORMAT
         self.built_with = built_with()
         self.fingerprint = fingerprint
@@ -366,7 +365,8 @@ class KeywordIndex:
         for document, sign in changes:
             if document.vectors.size:
                 self.language_totals.add_vectors(document.vectors, document.langs, sign)
-        self.languages = self.language_totals.finished()  # see `LanguageSpread`
+        # Finished by `measure_bias`, or `finish` without an embedder (see `LanguageSpread`).
+        self.languages = self.language_totals.counted()
         # Columns in the order of the tokens, so that any sequence of changes gives the same index.
         self.tokens = sorted(self.spellings)
         self.vocab = {token: column for column, token in enumerate(self.tokens)}
@@ -376,14 +376,39 @@ class KeywordIndex:
         self.lexicon: Lexicon | None = None  # attached when loaded, never pickled (see `held_translations`)
         self.hubness: dict[str, float] = {}  # chunk id -> its hubness, where above 0 (see `qa.hubness`)
         self.neighbourhoods: Neighbourhoods | None = None  # what the hubness was measured from
-        self.versions: dict[str, set[str]] = {}  # each versioned name's versions (see `name_versions`)
+        # Each name written with its version ("GPT-4"), and how often, counted by document as the
+        # spellings are; then each versioned name's versions (see `name_versions`).
+        self.mentions = _counted_mentions(changes, previous)
+        self.versions: dict[str, set[str]] = name_versions(self.mentions)
         n, width = max(len(self.chunk_ids), 1), max(len(self.tokens), 1)
+        moved = None
+        if previous is not None:  # where each column of `previous` moved to (-1: its token is gone)
+            moved = np.fromiter((self.vocab.get(t, -1) for t in previous.tokens), np.int64, len(previous.tokens))
+        counted_on = _counted_on(previous, documents, moved, self.vocab, (n, width)) if previous is not None else None
+        if counted_on is not None:
+            self.counts, self.document_presence = counted_on
+            self._columns = None  # read off `document_presence` if ever needed
+        else:
+            self._count_afresh(documents, previous, moved, (n, width))
+        df = np.diff(self.counts.indptr)  # the chunks holding each token
+        self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
+        # A query word no chunk contains is as informative as the rarest word.
+        self.unseen_idf = float(np.log((n + 0.5) / 0.5 + 1.0))
+        # BM25 (the Lucene variant, as bm25s scores it) is summed at query time from the counts:
+        # precomputed scores, as bm25s keeps them, would all change with each added document.
+        lengths = np.maximum(np.asarray(self.counts.sum(axis=1)).ravel(), 1.0)
+        self._bm25_norm = (_BM25_K1 * (1 - _BM25_B + _BM25_B * lengths / lengths.mean())).astype(np.float32)
+
+    def _count_afresh(self, documents: dict[str, IndexedDocument], previous: KeywordIndex | None,
+                      moved: np.ndarray | None, shape: tuple[int, int]) -> None:
+        """`counts` and `document_presence` from every document's own counts."""
+        import scipy.sparse as sp
+
         # Each document's columns: where its tokens fall among all of them (both sorted); for a
         # document `previous` held, where its columns there moved to.
-        moved = sorted_tokens = None
-        if previous is not None:
-            moved = np.fromiter((self.vocab.get(t, -1) for t in previous.tokens), np.int64, len(previous.tokens))
-        self._columns: dict[str, np.ndarray] | None = {}
+        kept = previous.records if previous is not None else {}
+        sorted_tokens = None
+        self._columns = {}
         earlier_columns = previous.document_columns() if previous is not None else {}
         for doc_id, d in documents.items():
             if kept.get(doc_id) is d and doc_id in earlier_columns:  # held by `previous`, so `moved` is set
@@ -400,20 +425,12 @@ class KeywordIndex:
         if not self.chunk_ids:
             indptr = np.zeros(2, np.int64)
         # How often each chunk holds each token, by column: a query reads a handful of words' columns.
-        self.counts = sp.csr_matrix((data, indices, indptr), shape=(n, width)).tocsc()
+        self.counts = sp.csr_matrix((data, indices, indptr), shape=shape).tocsc()
         # Which documents hold each token, in any of their chunks.
         held = np.concatenate(columns or [np.zeros(0, np.int64)])
         starts = np.concatenate([[0], np.cumsum([len(c) for c in columns])]) if columns else np.zeros(2, np.int64)
         self.document_presence = sp.csr_matrix((np.ones(len(held), np.float32), held, starts),
-                                               shape=(max(len(self.documents), 1), width)).tocsc()
-        df = np.bincount(indices, minlength=width)
-        self.idf = np.log((n - df + 0.5) / (df + 0.5) + 1.0).astype(np.float32)
-        # A query word no chunk contains is as informative as the rarest word.
-        self.unseen_idf = float(np.log((n + 0.5) / 0.5 + 1.0))
-        # BM25 (the Lucene variant, as bm25s scores it) is summed at query time from the counts:
-        # precomputed scores, as bm25s keeps them, would all change with each added document.
-        lengths = np.maximum(np.asarray(self.counts.sum(axis=1)).ravel(), 1.0)
-        self._bm25_norm = (_BM25_K1 * (1 - _BM25_B + _BM25_B * lengths / lengths.mean())).astype(np.float32)
+                                               shape=(max(len(self.documents), 1), shape[1])).tocsc()
 
     @classmethod
     def from_token_lists(cls, fingerprint: str, chunk_ids: list[str], token_lists: list[list[str]],
@@ -430,16 +447,22 @@ class KeywordIndex:
     def embed_terms(self, embedder, previous: KeywordIndex | None = None) -> list[str]:
         """Give every indexed word its vector, reusing those of a previous index of the same embedder;
         returns the words embedded anew."""
-        known = {}
         earlier = getattr(previous, "term_vectors", None)  # None too for a pickle from an older version
-        if earlier is not None:
-            known = dict(zip(earlier.words, earlier.vectors))
-        missing = sorted({w for w in self.words if w not in known})
-        known.update(zip(missing, embedder.embed_documents(missing)))  # one call: the model batches by tokens
-        vectors = np.array([known[w] for w in self.words], np.float32).reshape(len(self.words), embedder.dimension)
+        row_of = {word: row for row, word in enumerate(earlier.words)} if earlier is not None else {}
+        rows = np.fromiter((row_of.get(w, -1) for w in self.words), np.int64, len(self.words))
+        missing = sorted({w for w, row in zip(self.words, rows) if row < 0})
+        known = rows >= 0
+        if known.any():  # one gather, the rows of new words filled in after
+            vectors = earlier.vectors[np.maximum(rows, 0)]
+        else:
+            vectors = np.empty((len(self.words), embedder.dimension), np.float32)
+        if missing:  # one call: the model batches by tokens
+            fresh = dict(zip(missing, embedder.embed_documents(missing)))
+            vectors[~known] = [fresh[w] for w, row in zip(self.words, rows) if row < 0]
         same_format = getattr(previous, "format", None) == INDEX_FORMAT
-        self.term_vectors = TermVectors(self.words, vectors,
-                                        earlier=earlier.neighbourhoods if same_format and earlier else None)
+        reused = earlier.neighbourhoods if same_format and earlier else None
+        keys = row_keys(self.words) if reused is None else _reused_keys(self.words, rows, reused.keys)
+        self.term_vectors = TermVectors(self.words, vectors, earlier=reused, keys=keys)
         return missing
 
     def document_columns(self) -> dict[str, np.ndarray]:
@@ -566,6 +589,86 @@ class KeywordIndex:
                            document_coverage)
 
 
+def _counted_on(previous: KeywordIndex, documents: dict[str, IndexedDocument], moved: np.ndarray,
+                vocab: dict[str, int], shape: tuple[int, int]):
+    """(counts, document_presence) as `previous` counted them, less the documents that changed or
+    left and plus those that changed or came, in time that grows with the entries moved rather
+    than with a document loop; None where the documents `previous` kept changed order (then
+    counted afresh)."""
+    kept = previous.records
+    stays = np.array([documents.get(doc_id) is kept[doc_id] for doc_id in previous.documents], bool)
+    position = {doc_id: i for i, doc_id in enumerate(documents)}
+    doc_map = np.array([position[d] if s else -1 for d, s in zip(previous.documents, stays)], np.int64)
+    if np.any(np.diff(doc_map[stays]) <= 0):
+        return None
+    sizes = np.array([len(d.chunk_ids) for d in documents.values()], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    old_sizes = np.array([len(kept[doc_id].chunk_ids) for doc_id in previous.documents], np.int64)
+    old_starts = np.concatenate([[0], np.cumsum(old_sizes)])[:-1]
+    row_map = np.arange(old_sizes.sum()) + np.repeat(np.where(stays, starts[:-1][doc_map] - old_starts, 0), old_sizes)
+    row_map[np.repeat(~stays, old_sizes)] = -1
+    held = np.zeros(len(documents), bool)
+    held[doc_map[stays]] = True
+    chunk_rows, chunk_columns, chunk_counts, doc_rows, doc_columns = [], [], [], [], []
+    for i, record in enumerate(documents.values()):
+        if held[i]:
+            continue
+        columns = np.fromiter((vocab[t] for t in record.tokens), np.int64, len(record.tokens))
+        block = record.counts.tocoo()
+        chunk_rows.append(starts[i] + block.row)
+        chunk_columns.append(columns[block.col])
+        chunk_counts.append(block.data)
+        doc_rows.append(np.full(len(columns), i))
+        doc_columns.append(columns)
+    counts = _merged_columns(previous.counts, row_map, moved, chunk_rows, chunk_columns, chunk_counts, shape)
+    presence = _merged_columns(previous.document_presence, doc_map, moved, doc_rows, doc_columns,
+                               [np.ones(len(c), np.float32) for c in doc_columns], (max(len(documents), 1), shape[1]))
+    return counts, presence
+
+
+def _merged_columns(matrix, row_map: np.ndarray, column_map: np.ndarray, rows: list, columns: list, values: list,
+                    shape: tuple[int, int]):
+    """A CSC matrix (rows sorted in each column): `matrix`'s entries moved by `row_map` and
+    `column_map` (both increasing; -1: dropped), and the new entries (`rows`, `columns`, `values`
+    as lists of arrays) put in their places."""
+    import scipy.sparse as sp
+
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    moved_to = np.full(matrix.shape[1], -1, np.int64)
+    moved_to[: len(column_map)] = column_map
+    old_rows, old_values = row_map[matrix.indices], matrix.data
+    per_column = np.diff(matrix.indptr)
+    kept = old_rows >= 0
+    if not kept.all():
+        per_column = np.bincount(np.repeat(np.arange(len(per_column)), per_column)[kept], minlength=len(per_column))
+        old_rows, old_values = old_rows[kept], old_values[kept]
+    # Each entry's place in (column, row) order: a dropped column has no entries left.
+    keys = np.repeat(moved_to * shape[0], per_column)
+    keys += old_rows
+    new_rows = np.concatenate(rows or [np.zeros(0, np.int64)]).astype(np.int64)
+    new_columns = np.concatenate(columns or [np.zeros(0, np.int64)]).astype(np.int64)
+    new_values = np.concatenate(values or [np.zeros(0, np.float32)]).astype(np.float32)
+    order = np.lexsort((new_rows, new_columns))
+    at = np.searchsorted(keys, new_columns[order] * shape[0] + new_rows[order])
+    held = moved_to >= 0
+    per_new_column = np.bincount(new_columns, minlength=shape[1])
+    per_new_column[moved_to[held]] += per_column[held]
+    indptr = np.concatenate([[0], np.cumsum(per_new_column)])
+    return sp.csc_matrix((np.insert(old_values, at, new_values[order]), np.insert(old_rows, at, new_rows[order]),
+                          indptr), shape=shape)
+
+
+def _reused_keys(words: list[str], rows: np.ndarray, earlier_keys: np.ndarray) -> np.ndarray:
+    """The words' `row_keys`: an earlier index's where it held the word (`rows`, -1 where not),
+    hashed for the others."""
+    keys = np.empty(len(words), np.uint64)
+    known = rows >= 0
+    keys[known] = earlier_keys[rows[known]]
+    keys[~known] = row_keys([w for w, row in zip(words, rows) if row < 0])
+    return keys
+
+
 def _matched_weight(present: np.ndarray, weights: Iterable[float], credits: list[dict[int, float]],
                     position: dict[int, int]) -> np.ndarray:
     """The query weight each row of `present` (rows x the query's columns) holds: each query word's
@@ -640,6 +743,18 @@ class IndexedDocument:
             parts = packed.split(_SEPARATOR)
             found[token] = {word: int(count) for word, count in zip(parts[::2], parts[1::2])}
         return found
+
+
+def _counted_mentions(changes: list[tuple[IndexedDocument, int]], previous: KeywordIndex | None) -> dict[str, int]:
+    """How often each `version_mentions` mention is written over all documents: the previous
+    index's counts (copied, not changed), less each document of the `changes` with -1, plus each with +1."""
+    counted = dict(previous.mentions) if previous is not None else {}
+    for document, sign in changes:
+        for mention, count in Counter(document.mentions).items():
+            counted[mention] = counted.get(mention, 0) + sign * count
+            if not counted[mention]:
+                del counted[mention]
+    return counted
 
 
 def _count_spellings(changes: list[tuple[IndexedDocument, int]],

@@ -41,10 +41,10 @@ _SCALE_LIMITS = (0.5, 2.0)
 class LanguageSpread:
     """How each language's vectors spread: their mean and covariance, and all of them together.
 
-    Built by counting: `add_vectors` (or take them away), then `finish`, or `finished` to keep
-    counting. For the corpus's chunks, `measure_bias`
-    then adds the same statistics of the parallel paragraphs (`bias`), which `calibration` uses
-    in place of the chunks' own (of those, only the counts are kept).
+    Built by counting: `add_vectors` (or take them away), then `finish`, or `counted` to keep
+    counting. For the corpus's chunks, `measure_bias` instead measures the same statistics of
+    the parallel paragraphs (`bias`), which `calibration` uses in place of the chunks' own (of
+    those, only the counts are kept).
     """
 
     def __init__(self):
@@ -73,13 +73,10 @@ class LanguageSpread:
         spread.counts, spread._sums, spread._products = Counter(self.counts), dict(self._sums), dict(self._products)
         return spread
 
-    def finished(self) -> LanguageSpread:
-        """A finished copy (see `finish`): these counts stay, to be added to and taken from."""
-        return self.counted().finish()
-
     def finish(self) -> LanguageSpread:
-        """Turn the sums into means and covariances (per language, and `CORPUS` for all vectors)."""
-        if not self.counts:
+        """Turn the sums into means and covariances (per language, and `CORPUS` for all vectors);
+        a spread finished already stays as it is."""
+        if not self.counts or not self._sums:
             return self
         sums, products = dict(self._sums), dict(self._products)
         sums[CORPUS], products[CORPUS] = sum(self._sums.values()), sum(self._products.values())
@@ -102,6 +99,7 @@ class LanguageSpread:
         languages = sorted(lang for lang, count in self.counts.items() if count >= _FEWEST_TO_CALIBRATE)
         paragraphs = parallel_paragraphs()
         if len(languages) < 2 or not set(languages) <= set(paragraphs):
+            self.finish()  # calibrated on the corpus's own chunks
             return
         key = hashlib.sha256(json.dumps([embedder.name, languages, [paragraphs[lang] for lang in languages]],
                                         ensure_ascii=False).encode()).hexdigest()
@@ -118,9 +116,9 @@ class LanguageSpread:
                 except OSError:
                     pass  # a read-only cache folder costs the next build 0.4 s, nothing more
         self.bias = bias
-        # Calibration now reads the paragraphs' statistics, not the chunks': theirs are not kept
-        # (a 512 x 512 covariance per language, 4 MB in every cached index and in memory).
-        self.means, self.covariances = {}, {}
+        # Calibration now reads the paragraphs' statistics, not the chunks': theirs are neither
+        # computed nor kept (a 512 x 512 covariance per language, 4 MB in every cached index).
+        self.means, self.covariances, self._sums, self._products = {}, {}, {}, {}
 
     def calibration(self, query: np.ndarray) -> dict[str, tuple[float, float]]:
         """{language: (shift, scale)}: `shift + scale × similarity` puts a similarity between the

@@ -362,6 +362,39 @@ def test_a_passage_restating_the_corpus_topic_is_a_hub_and_one_telling_a_fact_is
     assert max(facts) == 0.0
 
 
+def test_keyword_counts_kept_up_through_additions_changes_and_removals_equal_counts_made_afresh():
+    from qa.keywords import IndexedDocument, KeywordIndex
+
+    rng = np.random.default_rng(3)
+    vocabulary = [f"w{i:03d}" for i in range(400)]
+
+    def document(name, version):
+        chunks = [[(t, t) for t in rng.choice(vocabulary, size=rng.integers(1, 30))] for _ in range(rng.integers(1, 6))]
+        return IndexedDocument.of_terms((version, ""), [f"{name}:{i}" for i in range(len(chunks))], ["en"] * len(chunks),
+                                        np.zeros((len(chunks), 0), np.float32), chunks)
+
+    corpus = {f"doc{d:02d}": document(f"doc{d:02d}", "v1") for d in range(0, 40, 2)}
+    kept = KeywordIndex("0", dict(sorted(corpus.items())))
+    for step in range(1, 13):
+        if step % 4 == 0:  # an edit
+            changed = sorted(corpus)[step]
+            corpus[changed] = document(changed, f"v{step}")
+        elif step % 4 == 1:  # a removal
+            del corpus[sorted(corpus)[step]]
+        else:  # additions, anywhere in the order of the documents
+            for d in rng.choice(40, size=2, replace=False):
+                corpus[f"doc{d:02d}"] = corpus.get(f"doc{d:02d}") or document(f"doc{d:02d}", "v1")
+        documents = dict(sorted(corpus.items()))
+        kept, afresh = KeywordIndex(str(step), documents, kept), KeywordIndex(str(step), documents)
+        assert kept.chunk_ids == afresh.chunk_ids and kept.vocab == afresh.vocab
+        assert (kept.counts != afresh.counts).nnz == 0 and kept.counts.shape == afresh.counts.shape
+        assert (kept.document_presence != afresh.document_presence).nnz == 0
+        assert np.array_equal(kept.idf, afresh.idf) and np.allclose(kept.bm25_scores(kept.query_terms("w001 w002")),
+                                                                     afresh.bm25_scores(afresh.query_terms("w001 w002")))
+        assert {d: list(c) for d, c in kept.document_columns().items()} == {
+            d: list(c) for d, c in afresh.document_columns().items()}
+
+
 @pytest.mark.parametrize("sample", [1000, 40], ids=["every passage", "a sample of the passages"])
 def test_hubness_kept_up_through_additions_changes_and_removals_equals_hubness_measured_afresh(sample):
     from qa.hubness import passage_hubness, row_keys
