@@ -316,7 +316,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 24
+INDEX_FORMAT = 25
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -487,7 +487,16 @@ class KeywordIndex:
         if self.languages.bias is not None:
             state["languages"] = copy.copy(self.languages)
             state["languages"].bias = None
+        # Counts are small whole numbers, and every document holds a token once: written as such.
+        state["counts"] = _packed_columns(self.counts)
+        state["document_presence"] = _packed_columns(self.document_presence, values=False)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        for name in ("counts", "document_presence"):
+            if isinstance(state.get(name), tuple):  # not so in a file of another format, which is rebuilt
+                state[name] = _unpacked_columns(*state[name])
+        self.__dict__.update(state)
 
     def held_translations(self, key: str) -> dict[int, float]:
         """The lexicon's translations of a token (or `phrase`) that this index holds, {column: credit}:
@@ -657,6 +666,27 @@ def _merged_columns(matrix, row_map: np.ndarray, column_map: np.ndarray, rows: l
     indptr = np.concatenate([[0], np.cumsum(per_new_column)])
     return sp.csc_matrix((np.insert(old_values, at, new_values[order]), np.insert(old_rows, at, new_rows[order]),
                           indptr), shape=shape)
+
+
+def _packed_columns(matrix, values: bool = True) -> tuple:
+    """A CSC matrix of whole numbers as (shape, indptr, indices, values or None for all ones), each
+    array in the narrowest integer type that holds it."""
+    values = _narrowest(matrix.data.astype(np.int64)) if values else None
+    return matrix.shape, _narrowest(matrix.indptr), _narrowest(matrix.indices), values
+
+
+def _unpacked_columns(shape: tuple[int, int], indptr: np.ndarray, indices: np.ndarray, values: np.ndarray | None):
+    """The float32 CSC matrix `_packed_columns` packed."""
+    import scipy.sparse as sp
+
+    data = np.ones(len(indices), np.float32) if values is None else values.astype(np.float32)
+    return sp.csc_matrix((data, indices, indptr), shape=shape)
+
+
+def _narrowest(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the narrowest unsigned type that holds them all."""
+    top = int(values.max()) if len(values) else 0
+    return values.astype(next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max))
 
 
 def _reused_keys(words: list[str], rows: np.ndarray, earlier_keys: np.ndarray) -> np.ndarray:

@@ -66,6 +66,22 @@ class LanguageSpread:
             if not self.counts[lang]:  # no residue of sums that cancel out
                 del self.counts[lang], self._sums[lang], self._products[lang]
 
+    def __getstate__(self) -> dict:
+        # A sum of products `block.T @ block` is symmetric: its upper triangle is written, half of it.
+        return {**self.__dict__, "_products": {lang: p[_upper(len(p))] for lang, p in self._products.items()}}
+
+    def __setstate__(self, state: dict) -> None:
+        products = {}
+        for lang, packed in state["_products"].items():
+            if packed.ndim == 2:  # written whole, by older code
+                products[lang] = packed
+                continue
+            size = int((np.sqrt(8 * len(packed) + 1) - 1) / 2)
+            products[lang] = np.zeros((size, size))
+            products[lang][_upper(size)] = packed
+            products[lang] += np.triu(products[lang], 1).T
+        self.__dict__.update({**state, "_products": products})
+
     def counted(self) -> LanguageSpread:
         """A copy of the counts, to add to and take from without changing these (`add_vectors`
         replaces the arrays it changes, so they are shared, not copied)."""
@@ -142,6 +158,12 @@ class LanguageSpread:
             scale = float(np.clip(whole_spread / spread, *_SCALE_LIMITS))
             out[lang] = (whole_mean - scale * float(measured.means[lang] @ query), scale)
         return out
+
+
+@functools.cache
+def _upper(size: int) -> np.ndarray:
+    """Where the upper triangle of a square matrix of this size is, diagonal included."""
+    return np.triu(np.ones((size, size), bool))
 
 
 def _spread(covariance: np.ndarray, query: np.ndarray) -> float:
