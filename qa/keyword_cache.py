@@ -92,7 +92,10 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
             write_cached(files.records / _record_name(doc_id, record.version), record)
     write_cached(files.index, index)
     index.stamp = files.stamp()
-    files.remove_unnamed(index, previous if same_format else None)
+    # A process's first change sweeps every file no index names (a build killed before writing
+    # its index leaves some); later ones remove only what the last build named and this one does not.
+    files.remove_unnamed(index, previous if same_format and previous.swept else None)
+    index.swept = True
     index.lexicon = lexicon
     return index
 

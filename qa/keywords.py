@@ -352,6 +352,7 @@ class KeywordIndex:
         self.records: dict[str, IndexedDocument] | None = documents
         self.record_versions = {doc_id: d.version for doc_id, d in documents.items()}
         self.stamp: tuple | None = None
+        self.swept = False  # whether this process has swept the files no index names (`qa.keyword_cache`)
         self.word_segments: list = []  # the files holding the word vectors (`qa.keyword_cache.WordSegment`)
         self.documents = list(documents)
         self.chunk_ids = [chunk_id for document in documents.values() for chunk_id in document.chunk_ids]
@@ -480,7 +481,7 @@ class KeywordIndex:
         # are files of their own, written once, not again with every change (`qa.keyword_cache`).
         # What another field holds or the shared cache keeps is not written again with every change:
         # the columns (in `document_presence`) and the languages' bias (see `LanguageSpread.measure_bias`).
-        state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None, "_columns": None}
+        state = {**self.__dict__, "lexicon": None, "records": None, "stamp": None, "swept": False, "_columns": None}
         if self.term_vectors is not None:
             state["term_vectors"] = copy.copy(self.term_vectors)
             state["term_vectors"].vectors = self.term_vectors.vectors[:0]  # no rows: only their width

@@ -589,6 +589,24 @@ def test_a_second_start_reads_the_keyword_index_from_disk_and_rebuilds_a_damaged
     assert not list((tmp_path / "data" / "keywords").glob("*.tmp")), "no partial file left behind"
 
 
+def test_files_a_killed_build_left_are_removed_by_the_next_process_first_change(tmp_path, app_factory):
+    docs = write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
+    app_factory(tmp_path / "data").ingest([docs], progress=False)
+    keywords = tmp_path / "data" / "keywords"
+    # What a build killed before it wrote the index file leaves: a record and a word segment no index names.
+    left = [next(keywords.glob("records-*")) / "0123456789abcdef.pkl", next(keywords.glob("words-*")) / "fedcba.pkl"]
+    for path in left:
+        path.write_bytes(b"left by a killed build")
+
+    later = app_factory(tmp_path / "data")  # as a process started after the kill
+    write_docs(docs, {"b.txt": "Title\n\nThe submarine docked in Kiel.\n"})
+    later.ingest([docs / "b.txt"], progress=False)
+    assert not any(path.exists() for path in left)
+    again = app_factory(tmp_path / "data").keywords()  # what the index names is all still there
+    assert again.search("zeppelin", 1).chunk_ids and again.search("Kiel", 1).chunk_ids
+    assert again.term_vectors is not None and len(again.term_vectors.vectors) == len(again.words)
+
+
 def test_a_second_start_ranks_as_the_first_though_the_index_file_leaves_out_what_is_kept_elsewhere(
         bundled_app, app_factory):
     from qa.cache import read_cached
