@@ -94,7 +94,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     index.stamp = files.stamp()
     # A process's first change sweeps every file no index names (a build killed before writing
     # its index leaves some); later ones remove only what the last build named and this one does not.
-    files.remove_unnamed(index, previous if same_format and previous.swept else None)
+    files.remove_unnamed(index, previous if same_format and getattr(previous, "swept", False) else None)
     index.swept = True
     index.lexicon = lexicon
     return index
