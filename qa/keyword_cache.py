@@ -2,8 +2,8 @@
 
 Three kinds of files, in the cache dir, for each collection:
 - `keywords-<key>.pkl`: the index itself (`qa.keywords.KeywordIndex`), rewritten at each change;
-- `records-<key>/`: each document version's record (`IndexedDocument`), written once, read back
-  only to change the index;
+- `records-<key>/`: the documents' records (`IndexedDocument`), in segments (`RecordSegment`):
+  a change writes a segment of the records it made, read back only to change the index;
 - `words-<key>/`: the word vectors, in segments (`WordSegment`): a change writes the vectors of
   its new words, not all of them again.
 A reader sees the index file of before a write or after it (it is replaced whole), and any file
@@ -34,6 +34,14 @@ class WordSegment:
 
     name: str
     words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordSegment:
+    """One file of records: those of `versions` ((document id, version) pairs), in that order."""
+
+    name: str
+    versions: tuple[tuple[str, tuple[str, str]], ...]
 
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
@@ -87,9 +95,11 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
         fresh = index.embed_terms(embedder, earlier)
         index.word_segments = files.write_word_segments(index, earlier.word_segments if earlier else [], fresh)
     # Records and word vectors first: an index on disk names only files already there.
-    for doc_id, record in indexed.items():
-        if kept.get(doc_id) is not record:
-            write_cached(files.records / _record_name(doc_id, record.version), record)
+    # The last build's segments hold the records kept, when all were read; else all are written anew.
+    earlier_records = previous.record_segments if same_format and complete else []
+    index.record_segments = files.write_record_segments(
+        index, earlier_records,
+        [doc_id for doc_id, record in indexed.items() if not earlier_records or kept.get(doc_id) is not record])
     write_cached(files.index, index)
     index.stamp = files.stamp()
     # A process's first change sweeps every file no index names (a build killed before writing
@@ -157,34 +167,52 @@ class _Files:
 
     def kept_records(self, previous: KeywordIndex) -> tuple[dict[str, IndexedDocument], bool]:
         """The records of the documents `previous` was built from, in memory or read from their
-        files, and whether all of them were there (another process may have removed one it superseded)."""
+        segments, and whether all of them were there (another process may have removed a segment
+        it superseded)."""
         if previous.records is not None:
             return previous.records, True
         records = {}
-        for doc_id, version in previous.record_versions.items():
-            record = read_cached(self.records / _record_name(doc_id, version))
-            if isinstance(record, IndexedDocument) and record.version == version:
-                records[doc_id] = record
+        for segment in previous.record_segments:
+            found = read_cached(self.records / segment.name)
+            if not isinstance(found, list) or len(found) != len(segment.versions):
+                continue
+            for record, (doc_id, version) in zip(found, segment.versions):
+                if isinstance(record, IndexedDocument) and previous.record_versions.get(doc_id) == version == record.version:
+                    records[doc_id] = record
         previous.records = records  # kept for the next build (answering never reads them)
         return records, len(records) == len(previous.record_versions)
+
+    def write_record_segments(self, index: KeywordIndex, earlier: list[RecordSegment],
+                              fresh: list[str]) -> list[RecordSegment]:
+        """The segments that hold the record of every document of `index`: the `earlier` ones plus
+        one of the `fresh` documents' (see `_segments` for how they merge)."""
+        live = set(index.record_versions.items())
+
+        def write(versions: list) -> RecordSegment:
+            return self._write_records([entry for entry in versions if entry in live], index)
+
+        fresh_versions = [(doc_id, index.record_versions[doc_id]) for doc_id in fresh]
+        return _segments(earlier, fresh_versions, lambda segment: segment.versions, write, self.records)
+
+    def _write_records(self, versions: list[tuple[str, tuple[str, str]]], index: KeywordIndex) -> RecordSegment:
+        # Named by what it holds: the same document versions, as this code and these libraries read
+        # them, are the same records, whoever writes them.
+        named = json.dumps([INDEX_FORMAT, built_with(), versions], sort_keys=True, ensure_ascii=False)
+        name = hashlib.blake2b(named.encode(), digest_size=16).hexdigest() + ".pkl"
+        write_cached(self.records / name, [index.records[doc_id] for doc_id, _ in versions])
+        return RecordSegment(name, tuple((doc_id, tuple(version)) for doc_id, version in versions))
 
     def write_word_segments(self, index: KeywordIndex, earlier: list[WordSegment],
                             fresh: list[str]) -> list[WordSegment]:
         """The segments that hold the vectors of every word of `index`: the `earlier` ones plus one
-        of the `fresh` words, the last two merged (without the words no longer indexed) while
-        the last is at least half the one before. So segments shrink geometrically: a few files,
-        and each word rewritten a few times over the index's life, not at every change."""
+        of the `fresh` words (see `_segments` for how they merge)."""
         vectors = index.term_vectors
         row_of = {word: row for row, word in enumerate(vectors.words)}
-        segments = list(earlier) + ([self._write_segment(fresh, vectors.vectors, row_of)] if fresh else [])
-        written = set(segments[len(earlier):])
-        while len(segments) > 1 and 2 * len(segments[-1].words) >= len(segments[-2].words):
-            words = [w for segment in segments[-2:] for w in segment.words if w in row_of]
-            segments[-2:] = [self._write_segment(list(dict.fromkeys(words)), vectors.vectors, row_of)]
-            written.add(segments[-1])
-        for segment in written - set(segments) - set(earlier):  # merged as soon as written: no index names it
-            (self.words / segment.name).unlink(missing_ok=True)
-        return segments
+
+        def write(words: list[str]) -> WordSegment:
+            return self._write_segment(list(dict.fromkeys(w for w in words if w in row_of)), vectors.vectors, row_of)
+
+        return _segments(earlier, fresh, lambda segment: segment.words, write, self.words)
 
     def _write_segment(self, words: list[str], vectors: np.ndarray, row_of: dict[str, int]) -> WordSegment:
         # Named by its words: the same words of one embedder are the same vectors, whoever writes them.
@@ -210,21 +238,28 @@ class _Files:
         """Remove the record and segment files `index` does not name: those `previous` named, or,
         built without one, every other (left by older code, or by an index since replaced)."""
         segments = {segment.name for segment in index.word_segments}
+        records = {segment.name for segment in index.record_segments}
         if previous is not None:
-            unnamed = [self.records / _record_name(doc_id, version)
-                       for doc_id, version in previous.record_versions.items()
-                       if index.record_versions.get(doc_id) != version]
+            unnamed = [self.records / s.name for s in previous.record_segments if s.name not in records]
             unnamed += [self.words / s.name for s in previous.word_segments if s.name not in segments]
         else:
-            records = {_record_name(doc_id, version) for doc_id, version in index.record_versions.items()}
             unnamed = [p for p in self.records.glob("*.pkl") if p.name not in records]
             unnamed += [p for p in self.words.glob("*.pkl") if p.name not in segments]
         for path in unnamed:
             path.unlink(missing_ok=True)
 
 
-def _record_name(doc_id: str, version: tuple[str, str]) -> str:
-    """The file of one document version's record, as this code and these libraries read it (a
-    hash: document ids may hold any character)."""
-    named = json.dumps([INDEX_FORMAT, built_with(), doc_id, list(version)], sort_keys=True)
-    return hashlib.blake2b(named.encode(), digest_size=16).hexdigest() + ".pkl"
+def _segments(earlier: list, fresh: list, held, write, folder: Path) -> list:
+    """Segments after a change: the `earlier` ones plus one `write`s of the `fresh` entries, the
+    last two merged (`write` of what both hold, `held(segment)`) while the last is at least half
+    the one before. So segments shrink geometrically: a few files, and each entry rewritten a few
+    times over the index's life, not at every change. Files written and merged away are removed."""
+    segments = list(earlier) + ([write(list(fresh))] if fresh else [])
+    written = set(segments[len(earlier):])
+    while len(segments) > 1 and 2 * len(held(segments[-1])) >= len(held(segments[-2])):
+        segments[-2:] = [write([entry for segment in segments[-2:] for entry in held(segment)])]
+        written.add(segments[-1])
+    kept = [segment for segment in segments if held(segment)]  # a merge of entries all gone holds none
+    for segment in written - set(kept) - set(earlier):  # merged or emptied as soon as written: no index names it
+        (folder / segment.name).unlink(missing_ok=True)
+    return kept

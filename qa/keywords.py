@@ -316,7 +316,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 25
+INDEX_FORMAT = 26
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.
@@ -347,13 +347,14 @@ class KeywordIndex:
         self.format = INDEX_FORMAT
         self.built_with = built_with()
         self.fingerprint = fingerprint
-        # On disk (see `qa.keyword_cache`): the records are files of their own, read back only to
-        # change the index; `stamp` tells which write of the index file this is.
+        # On disk (see `qa.keyword_cache`): the records are in files of their own, read back only
+        # to change the index; `stamp` tells which write of the index file this is.
         self.records: dict[str, IndexedDocument] | None = documents
         self.record_versions = {doc_id: d.version for doc_id, d in documents.items()}
         self.stamp: tuple | None = None
         self.swept = False  # whether this process has swept the files no index names (`qa.keyword_cache`)
         self.word_segments: list = []  # the files holding the word vectors (`qa.keyword_cache.WordSegment`)
+        self.record_segments: list = []  # the files holding the records (`qa.keyword_cache.RecordSegment`)
         self.documents = list(documents)
         self.chunk_ids = [chunk_id for document in documents.values() for chunk_id in document.chunk_ids]
         kept = previous.records if previous is not None else {}
