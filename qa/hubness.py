@@ -141,6 +141,11 @@ def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, ke
     for block, similarity in _row_similarities(matrix, rows, reference, size):
         similarity /= norms[block, None]
         similarity[(groups[block, None] == reference_groups[None, :]) | (similarity >= copy)] = -np.inf
+        # Only rows with a candidate nearer than their farthest kept neighbour change: after an
+        # add, a few of all the rows compared.
+        gains = (similarity > nearest[block].min(axis=1)[:, None]).any(axis=1)
+        if not gains.all():
+            block, similarity = block[gains], similarity[gains]
         # The k best of the candidates, then of those and the k kept: no row-wide copy of the kept.
         if similarity.shape[1] > k:
             best = np.argpartition(similarity, -k, axis=1)[:, -k:]
