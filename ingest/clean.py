@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.text import is_heading, trim_span
+from ingest.text import heading_text, is_heading, trim_span
 
 # A whole line that is one of these is page furniture, not article text.
 _BOILERPLATE_LINE = [
@@ -101,7 +101,7 @@ def find_content_spans(text: str) -> CleanText:
             run = None
     if run:
         spans.append(tuple(run))
-    title = next((text[start:end].strip()[:200] for start, end, reason in lines if reason is None), "")
+    title = next((heading_text(text[start:end])[:200] for start, end, reason in lines if reason is None), "")
     dropped = tuple((start, end, reason) for start, end, reason in lines if reason is not None)
     return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=dropped, title=title)
 

@@ -19,7 +19,7 @@ from ingest.embedder import Embedder
 from ingest.errors import IngestInputError, UnreadableFileError
 from ingest.readers import DecodedFile, read_document, supported_suffixes
 from ingest.settings import IngestSettings
-from ingest.text import detect_document_language, one_line
+from ingest.text import detect_document_language, heading_text, one_line
 from store import ChromaStore, Chunk, Document
 
 
@@ -120,7 +120,7 @@ class PreparedDocument:
 
 # Bumped whenever reading (HTML extraction), cleaning, sentence splitting or language detection changes
 # what chunks a file gives.
-PREPARATION_VERSION = 6
+PREPARATION_VERSION = 7
 # The widest sentence a citation shows after its chunk (see `Chunk.following`), in display width as
 # chunks are measured: as long as an answer may be.
 _LONGEST_FOLLOWING = 300
@@ -137,7 +137,7 @@ def make_chunks(doc_id: str, source: str, decoded: DecodedFile, settings: Ingest
     text = decoded.text
     cleaned = find_content_spans(text)
     spans = split_into_chunks(text, cleaned.spans, settings.chunk_chars, settings.overlap_sentences)
-    title = decoded.title.strip() or cleaned.title
+    title = heading_text(decoded.title) or cleaned.title
     lang = detect_document_language("\n".join(text[s:e] for s, e in cleaned.spans))
     span_starts = [s for s, _ in cleaned.spans]
     chunks = []
@@ -162,7 +162,7 @@ def make_chunks(doc_id: str, source: str, decoded: DecodedFile, settings: Ingest
 
 def embedded_text(chunk: Chunk, settings: IngestSettings) -> str:
     """What gets embedded for a chunk: its text, with the title in front when configured and not already there."""
-    if settings.embed_title and chunk.title and not chunk.text.startswith(chunk.title):
+    if settings.embed_title and chunk.title and not heading_text(chunk.text).startswith(chunk.title):
         return f"{chunk.title}\n{chunk.text}"
     return chunk.text
 

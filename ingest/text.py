@@ -167,13 +167,34 @@ def text_width(text: str, start: int, end: int) -> int:
     return end - start + len(_WIDE.findall(text, start, end))
 
 
+# Marks no reader sees, trimmed like whitespace: a byte-order mark (Notepad starts UTF-8 files
+# with one), zero-width spaces and joiners.
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+
+
+def _blank(char: str) -> bool:
+    return char.isspace() or char in _INVISIBLE
+
+
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span without leading and trailing whitespace."""
-    while start < end and text[start].isspace():
+    """The span without leading and trailing whitespace (and invisible marks)."""
+    while start < end and _blank(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and _blank(text[end - 1]):
         end -= 1
     return start, end
+
+
+_MARKDOWN_HEADING = re.compile(r"#{1,6}\s+")
+
+
+def heading_text(line: str) -> str:
+    """A line as a title reads: without surrounding whitespace, invisible marks and a Markdown
+    heading's leading #s ("# Les chiens" -> "Les chiens")."""
+    start, end = trim_span(line, 0, len(line))
+    line = line[start:end]
+    marker = _MARKDOWN_HEADING.match(line)
+    return line[marker.end():] if marker else line
 
 
 # Control characters, which a file name may hold ("a\nb.txt") and which would break a line of output.

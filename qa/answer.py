@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.text import CLOSING_MARKS, HAN, LANGUAGE_NAMES, ends_with_full_stop, is_heading, is_question
+from ingest.text import CLOSING_MARKS, HAN, LANGUAGE_NAMES, ends_with_full_stop, heading_text, is_heading, is_question
 from qa.answer_type import asked_type, holds_type
 from qa.conversation import Turn
 from qa.errors import EmptyIndexError, QuestionError
@@ -304,7 +304,7 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
         for sentence in ev.sentences:
             text = sentence.text
             key = spacing_aside(text)
-            headline = text.strip() == chunk.title and not ends_with_full_stop(chunk.title)
+            headline = heading_text(text) == heading_text(chunk.title) and not ends_with_full_stop(chunk.title)
             if key in seen or headline or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.

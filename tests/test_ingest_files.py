@@ -75,15 +75,30 @@ def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
     assert "Stable Diffusion" in answer.citations[0].text
 
 
-def test_broken_pdf_is_reported_and_batch_goes_on(tmp_path, app_factory):
+def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_factory, caplog):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage")
+    (docs / "gzipped.pdf").write_bytes(b"\x1f\x8b\x08\x00\x00binary")
     (docs / "good.md").write_text("# Good\n\nA good article about open models.\n", encoding="utf-8")
     report = app_factory(tmp_path / "data").ingest([docs], progress=False)
     assert report.documents_added == 1
-    [(path, reason)] = report.failures
-    assert path.endswith("broken.pdf") and "PDF" in reason
+    assert [(Path(path).name, "PDF" in reason) for path, reason in report.failures] == [
+        ("broken.pdf", True), ("gzipped.pdf", True)]
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")], "no stray lines of pypdf's"
+
+
+def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp_path, app_factory):
+    # Notepad saves UTF-8 with a byte-order mark; a Markdown title opens with "# ".
+    article = tmp_path / "chiens.md"
+    article.write_bytes("\ufeff# Les chiens\n\nLe chien aboie quand le facteur arrive le matin.\n".encode("utf-8"))
+    app = app_factory(tmp_path / "data")
+    app.ingest([article], progress=False)
+    [document] = app.documents()
+    assert document.title == "Les chiens"
+    citation = app.ask("Quand le chien aboie-t-il ?").citations[0]
+    assert citation.title == "Les chiens" and citation.text.startswith("# Les chiens")
+    assert citation.text == article.read_text(encoding="utf-8")[citation.start : citation.end], "offsets still exact"
 
 
 def test_oversized_file_is_refused_naming_the_limit(tmp_path, app_factory):
