@@ -192,9 +192,9 @@ def evidence_to_cite(query: Query, retrieval: Retrieval, settings: QASettings, k
     """The passages an answer cites, best first, each with the sentence that follows it, and the
     language searched when the question named one (`lang` filters; without it, a language the
     question names does, unless no article is in it)."""
-    found = find_evidence(query, retrieval, settings, lang or query.named_language)
-    inferred = lang is None and query.named_language is not None
-    searched = query.named_language if inferred and found else None
+    found = find_evidence(query, retrieval, settings, lang or query.scoped_language)
+    inferred = lang is None and query.scoped_language is not None
+    searched = query.scoped_language if inferred and found else None
     if inferred and not found:
         found = find_evidence(query, retrieval, settings)  # no article is in the language the question names
     return with_following_sentences(query, found[: k or settings.top_k], retrieval.embedder), searched

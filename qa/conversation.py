@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qa.errors import QuestionError
+from qa.language_mention import language_mentioned, mentions_the_articles
 
 # A chat's topic is its last few turns': older ones drift off it.
 CONTEXT_TURNS = 3
@@ -54,3 +55,16 @@ def context_text(history: Iterable[Turn], max_chars: int) -> str:
     for turn in list(history)[-CONTEXT_TURNS:]:
         parts += [turn.question, _MARKER.sub("", turn.answer)]
     return " ".join(p for p in parts if p)[-max_chars:]
+
+
+def named_in_conversation(question: str, history: Iterable[Turn]) -> str | None:
+    """The language whose articles a follow-up that speaks of "the article" ("文章里说…") means:
+    the one the latest of the last turns' questions that names one names ("根据英文文章…"), or None.
+    A follow-up that does not speak of the article may have moved on to another one."""
+    if not mentions_the_articles(question):
+        return None
+    for turn in reversed(list(history)[-CONTEXT_TURNS:]):
+        named, _ = language_mentioned(turn.question)
+        if named is not None:
+            return named
+    return None

@@ -38,6 +38,10 @@ _GENERIC = re.compile(
     r"\b(?:according to|as (?:stated|said|reported) in|per)\s+the\s+(?:article|text|document|story|report|author)\b"
     r"|\b(?:selon|d'après|d’après)\s+(?:l'|l’|le |la )\s*(?:article|texte|document|auteur|reportage)\b"
     r"|(?:根据|据)(?:这篇|该)?(?:文章|本文|原文|报道)(?:所说|中)?|(?<![\u3400-\u9fff])文中|本文中", re.IGNORECASE)
+# Any mention of "the article", naming a language or not ("What does the article say about …", "文章里说").
+_THE_ARTICLE = re.compile(
+    rf"\b(?:the|this|that)\s+{_EN_TEXT}\b|\b(?:l'|l’|le |la |les |cet |cette |ce )\s*{_FR_TEXT}\b"
+    rf"|{_ZH_TEXT}|文中|本文|这篇|那篇", re.IGNORECASE)
 _LEFT_OVER = re.compile(r"^[\s,，:：;；、]+|[\s,，:：;；、]+(?=[?？.。!！]?$)")
 
 
@@ -66,3 +70,8 @@ def _without(question: str, mention: re.Match) -> str:
     rest = _LEFT_OVER.sub("", re.sub(r"\s{2,}", " ", rest))
     # A question that is nothing but the mention ("法语文章？") keeps its words.
     return rest if re.search(r"\w{2,}", rest) else question
+
+
+def mentions_the_articles(question: str) -> bool:
+    """Whether the question speaks of "the article" (or text, story, 文章 …), naming a language or not."""
+    return _THE_ARTICLE.search(question) is not None

@@ -10,7 +10,7 @@ import numpy as np
 
 from ingest import Embedder, detect_language
 from ingest.text import HAN, NAME, is_question, split_sentences
-from qa.conversation import Turn, context_text
+from qa.conversation import Turn, context_text, named_in_conversation
 from qa.keywords import KeywordHits, KeywordIndex, QueryTerms, keyword_terms, versioned_names
 from qa.language_mention import language_mentioned
 from qa.rerank import Reranker
@@ -99,6 +99,13 @@ class Query:
     context: Query | None = None  # the conversation so far, as a query of its own, for a follow-up
 
     @property
+    def scoped_language(self) -> str | None:
+        """The language whose articles to search: the one the question names, else, for a
+        follow-up that speaks of the article, the one its conversation named ("根据英文文章…"
+        then "文章里说…"). A question read alone (on a topic switch) is not scoped by its conversation."""
+        return self.named_language or (self.context.named_language if self.context is not None else None)
+
+    @property
     def search_text(self) -> str:
         """What was searched with: the question, and the conversation it was read against."""
         return self.text if self.context is None else f"{self.text} | {self.context.text}"
@@ -119,7 +126,8 @@ def make_query(question: str, retrieval: Retrieval, settings: QASettings, histor
     return Query(question, retrieval.embedder.embed_query(unshouted), terms, named_language,
                  unknown_names(unshouted, terms, retrieval.keywords), *unknown_versions(unshouted, retrieval.keywords),
                  unheld_share=unheld_share(terms, retrieval.keywords),
-                 context=make_query(context_text(history, settings.max_question_chars), retrieval, settings)
+                 context=replace(make_query(context_text(history, settings.max_question_chars), retrieval, settings),
+                                 named_language=named_in_conversation(question, history))
                  if history else None)
 
 

@@ -66,6 +66,20 @@ def test_a_question_on_another_topic_is_answered_as_if_asked_alone_and_a_follow_
     assert "OpenAI" in followed.search_query and GOLD in followed.citations[0].text
 
 
+def test_a_follow_up_about_the_article_keeps_to_the_language_the_conversation_named(bundled_app):
+    # Two articles tell the OpenAI story, one in English (000_…) and one in Chinese (001_…).
+    follow_up = "What does the article say about Google?"
+    for named, lang, doc in (("English", "en", "000_"), ("Chinese", "zh", "001_")):
+        first = {"question": f"According to the {named} article, is OpenAI going to release an open source model?",
+                 "answer": "Yes."}
+        answer = bundled_app.ask(follow_up, history=[first])
+        assert answer.searched_language == lang and answer.citations[0].doc_id.startswith(doc)
+        assert "Google" in answer.citations[0].text or "谷歌" in answer.citations[0].text
+    # A follow-up that does not speak of the article may be about another one: not kept to it.
+    moved_on = bundled_app.ask("Which company developed PyTorch Lightning?", history=[first])
+    assert moved_on.searched_language is None and "Lightning AI" in moved_on.citations[0].text
+
+
 def test_batch_lines_carry_their_history_and_the_output_says_what_was_searched(bundled_app, tmp_path):
     questions = tmp_path / "conversation.jsonl"
     questions.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in [
