@@ -16,9 +16,10 @@ _NAMES = {
 }
 _NOTE = {"en": "The source is in {}.", "zh": "来源为{}。", "fr": "La source est en {}."}
 _SEARCHED = {
-    "en": "Only the {} articles were searched, as the question asks.",
-    "zh": "按问题所说，只检索了{}文章。",
-    "fr": "Seuls les articles en {} ont été consultés, comme le demande la question.",
+    # "as asked": by the question, or by the conversation a follow-up keeps to (`Query.scoped_language`)
+    "en": "Only the {} articles were searched, as asked.",
+    "zh": "按要求，只检索了{}文章。",
+    "fr": "Seuls les articles en {} ont été consultés, comme demandé.",
 }
 _NOTE_TWO = {"en": "The sources are in {} and {}.", "zh": "来源为{}和{}。", "fr": "Les sources sont en {} et en {}."}
 _NO_ARTICLE_IN = {
@@ -49,7 +50,7 @@ def source_language_note(question_lang: str, *source_langs: str) -> str:
 
 
 def searched_language_note(question_lang: str, searched: str) -> str:
-    """'Only the Chinese articles were searched, as the question asks.' in the question's language."""
+    """'Only the Chinese articles were searched, as asked.' in the question's language."""
     lang = _note_language(question_lang)
     return _SEARCHED[lang].format(_language_name(lang, searched))
 

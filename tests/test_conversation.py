@@ -74,6 +74,7 @@ def test_a_follow_up_about_the_article_keeps_to_the_language_the_conversation_na
                  "answer": "Yes."}
         answer = bundled_app.ask(follow_up, history=[first])
         assert answer.searched_language == lang and answer.citations[0].doc_id.startswith(doc)
+        assert f"Only the {named} articles were searched" in answer.note
         assert "Google" in answer.citations[0].text or "谷歌" in answer.citations[0].text
     # A follow-up that does not speak of the article may be about another one: not kept to it.
     moved_on = bundled_app.ask("Which company developed PyTorch Lightning?", history=[first])

@@ -384,8 +384,8 @@ def test_a_question_naming_the_articles_language_is_answered_from_those_articles
 
 def test_the_reader_is_told_that_only_the_named_language_was_searched(bundled_app):
     note = bundled_app.ask("According to the French article, when did Meta release Llama?").note
-    assert note == "Only the French articles were searched, as the question asks."
-    assert bundled_app.ask("根据法语文章，Meta何时发布了Llama？").note == "按问题所说，只检索了法文文章。"
+    assert note == "Only the French articles were searched, as asked."
+    assert bundled_app.ask("根据法语文章，Meta何时发布了Llama？").note == "按要求，只检索了法文文章。"
 
 
 def test_a_question_naming_a_language_no_article_is_in_searches_them_all(app_with_document):
