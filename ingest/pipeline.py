@@ -70,6 +70,10 @@ def bundled_corpus() -> Path:
 def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Expand folders into the files to ingest; report the ones skipped for their type.
 
+    Inside a folder, hidden files and folders (".git", ".obsidian", ".trash", macOS's "._" files)
+    are left out, and so are files of a type no reader reads. A file given by name is read even if
+    hidden, and fails (rather than being skipped) if of such a type.
+
     Raises:
         IngestInputError: a path does not exist.
     """
@@ -81,10 +85,13 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, st
             raise IngestInputError(f"no such file or folder: {given}")
         if not os.access(path, os.R_OK):
             raise IngestInputError(f"cannot read {given}: permission denied")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()) if path.is_dir() else [path]
-        for candidate in (c.absolute() for c in candidates):  # every line names its file one way: in full
-            if candidate.name.startswith("."):
+        if not path.is_dir():
+            files.append(path.absolute().resolve())
+            continue
+        for candidate in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
+            if any(part.startswith(".") for part in candidate.relative_to(path).parts):
                 continue
+            candidate = candidate.absolute()  # every line names its file one way: in full
             unusable = _unusable_link(candidate)
             if unusable:
                 skipped.append((str(candidate), unusable))

@@ -179,6 +179,31 @@ def test_links_that_cannot_be_read_say_why_and_every_line_names_its_file_in_full
     assert all(Path(path).is_absolute() for path, _ in [*report.failures, *report.skipped])
 
 
+def test_hidden_folders_are_left_out_of_a_folder_but_read_when_given_by_name(tmp_path, app_factory):
+    # A notes vault: the app's settings, its trash, a git repository, macOS's "._" companions.
+    vault = tmp_path / "vault"
+    for hidden in (".obsidian/workspace.md", ".trash/old draft.md", "trips/.git/description.txt"):
+        (vault / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (vault / hidden).write_text("The Warsaw Stock Exchange reopened in April 1991.\n", encoding="utf-8")
+    (vault / "trips" / "._lisbon.md").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (vault / "trips" / "lisbon.md").write_text("# Lisbon\n\nThe Tagus river flows through Lisbon.\n", encoding="utf-8")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([vault], progress=False)
+    assert [d.title for d in app.documents()] == ["Lisbon"]
+    assert report.failures == () and report.skipped == (), "hidden files are neither read nor reported"
+    app.ingest([vault / ".trash"], progress=False)
+    assert sorted(d.title for d in app.documents()) == ["Lisbon", "The Warsaw Stock Exchange reopened in April 1991."]
+
+
+def test_a_file_given_by_name_of_a_type_not_read_fails_and_the_others_go_on(tmp_path, app_factory):
+    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "note.txt").write_text("The Tagus river flows through Lisbon.\n", encoding="utf-8")
+    report = app_factory(tmp_path / "data").ingest([tmp_path / "report.docx", tmp_path / "note.txt"], progress=False)
+    assert report.documents_added == 1 and report.skipped == ()
+    [(path, reason)] = report.failures
+    assert path.endswith("report.docx") and reason.startswith("unsupported file type (supported: .htm")
+
+
 def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     with pytest.raises(IngestInputError, match="no such file or folder: .*nowhere.txt"):
