@@ -86,7 +86,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, st
         if not os.access(path, os.R_OK):
             raise IngestInputError(f"cannot read {given}: permission denied")
         if not path.is_dir():
-            files.append(path.absolute().resolve())
+            files.append(path.resolve())
             continue
         for candidate in sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink()):
             if any(part.startswith(".") for part in candidate.relative_to(path).parts):

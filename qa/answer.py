@@ -301,11 +301,12 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
     seen = set()
     for rank, ev in enumerate(evidence, 1):
         chunk = ev.passage.chunk
+        # The title as a headline line reads, or None when it is the opening sentence (full stop).
+        headline = None if ends_with_full_stop(chunk.title) else heading_text(chunk.title)
         for sentence in ev.sentences:
             text = sentence.text
             key = spacing_aside(text)
-            headline = heading_text(text) == heading_text(chunk.title) and not ends_with_full_stop(chunk.title)
-            if key in seen or headline or is_question(text) or is_heading(text):
+            if key in seen or heading_text(text) == headline or is_question(text) or is_heading(text):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)

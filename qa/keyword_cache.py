@@ -250,7 +250,7 @@ class _Files:
 
 
 def _segments(earlier: list, fresh: list, held, write, folder: Path) -> list:
-    """Segments after a change: the `earlier` ones plus one `write`s of the `fresh` entries, the
+    """Segments after a change: the `earlier` ones plus one `write` of the `fresh` entries, the
     last two merged (`write` of what both hold, `held(segment)`) while the last is at least half
     the one before. So segments shrink geometrically: a few files, and each entry rewritten a few
     times over the index's life, not at every change. Files written and merged away are removed."""
