@@ -79,7 +79,7 @@ def measure_corpus_qa(corpus: Path, questions: Path) -> dict:
     with tempfile.TemporaryDirectory() as data:
         settings = load_settings({**os.environ, "CORPUS_QA_DATA_DIR": data})
         app = build_app(settings)
-        app.warm()
+        app.warm(for_ingest=True)
         files, _ = collect_files([corpus])
         texts = []
         for path in files:

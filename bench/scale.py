@@ -115,7 +115,7 @@ def measure_size(corpus: Path, chroma_url: str, data: Path) -> dict:
     from qa.settings import load_settings
 
     app = build_app(load_settings({**os.environ, "CORPUS_QA_DATA_DIR": str(data), "CORPUS_QA_CHROMA_URL": chroma_url}))
-    app.warm()
+    app.warm(for_ingest=True)
     started = time.perf_counter()
     report = app.ingest([corpus], progress=False)
     ingest_s = time.perf_counter() - started

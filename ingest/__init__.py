@@ -4,7 +4,7 @@ from ingest.embedder import Embedder, load_embedder
 from ingest.errors import EmbedderError, IngestError, IngestInputError, UnreadableFileError
 from ingest.pipeline import IngestReport, bundled_corpus, ingest_paths
 from ingest.settings import DEFAULT_EMBEDDER, IngestSettings
-from ingest.text import LANGUAGE_NAMES, detect_language
+from ingest.text import LANGUAGE_NAMES, detect_language, load_language_identifier
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -20,4 +20,5 @@ __all__ = [
     "detect_language",
     "ingest_paths",
     "load_embedder",
+    "load_language_identifier",
 ]

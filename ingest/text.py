@@ -58,7 +58,8 @@ _CLOSE_CALL = 0.5
 
 
 @functools.cache
-def _identifier():
+def load_language_identifier():
+    """py3langid's identifier, loaded once per process (its model takes a few tenths of a second to unpack)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
@@ -73,7 +74,7 @@ def detect_document_language(text: str) -> str:
     sample = text[:20000]
     if not sample.strip():
         return "en"
-    ranked = [(lang, p) for lang, p in _identifier().rank(sample) if len(lang) == 2]
+    ranked = [(lang, p) for lang, p in load_language_identifier().rank(sample) if len(lang) == 2]
     best, probability = ranked[0]
     favoured = next(((lang, p) for lang, p in ranked if lang in _FAVOURED), None)
     if favoured and favoured[1] >= _CLOSE_CALL * probability:

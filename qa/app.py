@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder
+from ingest import (Embedder, IngestInputError, IngestReport, bundled_corpus, ingest_paths, load_embedder,
+                    load_language_identifier)
 from ingest.readers import read_document
 from qa.answer import answer_question
 from qa.conversation import parse_history
@@ -168,10 +169,13 @@ class App:
             data_dir=str(self.settings.data_dir),
         )
 
-    def warm(self) -> None:
-        """Run the model once, so the first real question is not the one that pays for loading."""
+    def warm(self, for_ingest: bool = False) -> None:
+        """Run the model once, so the first real question is not the one that pays for loading;
+        `for_ingest`: load what reading a new file needs too (the chat's upload panel)."""
         self.embedder.embed_query("warm-up")
         self.keywords().search("warm-up 预热", 1, self.embedder)  # Chinese too: jieba loads its dictionary on first use
+        if for_ingest:
+            load_language_identifier()
 
 
 @functools.lru_cache(maxsize=32)

@@ -442,7 +442,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, auth_file: Pat
     if settings.ui.auth_file and settings.ui.auth_file.expanduser().stat().st_mode & 0o077:
         click.echo(f"warning: other users may read {settings.ui.auth_file}: chmod 600 it", err=True)
     app = build_app(settings)
-    app.warm()
+    app.warm(for_ingest=settings.ui.uploads_allowed)
     status = app.status()
     if status.chunks == 0:
         click.echo("warning: nothing is ingested yet; run `corpus-qa ingest` first", err=True)
