@@ -28,6 +28,7 @@ class IngestReport:
     """What one ingest run did."""
 
     documents_added: int = 0
+    documents_updated: int = 0  # a file already in the store, changed (or split under another `preparation`)
     documents_unchanged: int = 0
     documents_failed: int = 0
     documents_renamed: int = 0
@@ -44,13 +45,14 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        """Whether the run changed what the store holds (a changed file counts as added)."""
-        return bool(self.documents_added or self.documents_renamed or self.documents_removed)
+        """Whether the run changed what the store holds."""
+        return bool(self.documents_added or self.documents_updated or self.documents_renamed or self.documents_removed)
 
     def to_json(self) -> dict:
         """The summary object `ingest --json` prints."""
         return {
             "documents_added": self.documents_added,
+            "documents_updated": self.documents_updated,
             "documents_unchanged": self.documents_unchanged,
             "documents_failed": self.documents_failed,
             "documents_renamed": self.documents_renamed,
@@ -230,7 +232,7 @@ def ingest_paths(
         taken_ids[doc_id] = source
         manifest[doc_id] = Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang,
                                     decoded.encoding, len(prepared.chunks), prepared_with)
-        batch.add(manifest[doc_id], prepared.chunks)
+        batch.add(manifest[doc_id], prepared.chunks, replaces=previous is not None)
         _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")
     batch.flush()
     removed = 0
@@ -242,6 +244,7 @@ def ingest_paths(
                 removed += 1
     return IngestReport(
         documents_added=batch.documents_added,
+        documents_updated=batch.documents_updated,
         documents_unchanged=unchanged,
         documents_failed=len(failures),
         documents_renamed=renamed,
@@ -279,11 +282,13 @@ class _PendingDocuments:
     def __init__(self, store: ChromaStore, embedder: Embedder, settings: IngestSettings):
         self._store, self._embedder, self._settings = store, embedder, settings
         self._items: list[tuple[Document, list[Chunk]]] = []
-        self.pending_chunks = self.chunks_embedded = self.documents_added = 0
+        self._replacing = 0  # of `_items`, those replacing a document's earlier chunks
+        self.pending_chunks = self.chunks_embedded = self.documents_added = self.documents_updated = 0
         self.on_progress = lambda chunks: None
 
-    def add(self, document: Document, chunks: list[Chunk]) -> None:
+    def add(self, document: Document, chunks: list[Chunk], replaces: bool = False) -> None:
         self._items.append((document, chunks))
+        self._replacing += replaces
         self.pending_chunks += len(chunks)
         self.on_progress(self.chunks_embedded + self.pending_chunks)
         if self.pending_chunks >= self._settings.write_batch_chunks:
@@ -299,9 +304,10 @@ class _PendingDocuments:
             items.append((document, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
         self._store.put_documents(items)
-        self.documents_added += len(self._items)
+        self.documents_added += len(self._items) - self._replacing
+        self.documents_updated += self._replacing
         self.chunks_embedded += self.pending_chunks
-        self._items, self.pending_chunks = [], 0
+        self._items, self.pending_chunks, self._replacing = [], 0, 0
 
 
 def _claim_vanished(by_hash: dict[str, list[Document]], content_hash: str) -> Document | None:

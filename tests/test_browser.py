@@ -93,7 +93,7 @@ def test_upload_from_the_page_adds_a_document(browser, page_url, tmp_path):
     page.get_by_text("Add documents").click()
     page.locator("input[type=file]").set_input_files(str(note))
     page.get_by_role("button", name="Add to the index").click()
-    page.get_by_text("Added 1, unchanged 0, failed 0").wait_for(timeout=30000)
+    page.get_by_text("Added 1, updated 0, unchanged 0, failed 0").wait_for(timeout=30000)
     page.close()
     page = ask_in_page(browser, page_url, "When did the Hindenburg burn?")
     assert "May 1937" in page.locator("#chat").inner_text()

@@ -47,6 +47,17 @@ def test_ingest_json_summary_then_second_run_embeds_nothing(data_dir):
     assert second == {**first, "documents_added": 0, "documents_unchanged": 5, "chunks_embedded": 0}
 
 
+def test_ingest_says_an_edited_file_is_updated_not_added(data_dir, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("Otters\n\nSea otters hold hands while they sleep.\n", encoding="utf-8")
+    assert run("ingest", str(note)).output.splitlines()[-1].startswith("1 added, 0 updated, 0 unchanged")
+    note.write_text("Otters\n\nSea otters hold hands while they sleep, so the tide does not part them.\n",
+                    encoding="utf-8")
+    assert run("ingest", str(note)).output.splitlines()[-1].startswith("0 added, 1 updated, 0 unchanged")
+    status = json.loads(run("status", "--json").output)
+    assert status["documents"] == 1 and "the tide" in run("ask", "Why do sea otters hold hands?").output
+
+
 def test_status_json_counts_what_was_ingested(ingested):
     status = json.loads(run("status", "--json").output)
     assert status["documents"] == 5 and status["chunks"] > 50

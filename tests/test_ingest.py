@@ -31,7 +31,7 @@ def test_changed_file_replaces_its_old_chunks(tmp_path, app_factory):
     app.ingest([article.parent], progress=False)
     article.write_text("New title\n\nThe new text says the moon is made of rock.\n", encoding="utf-8")
     report = app.ingest([article.parent], progress=False)
-    assert (report.documents_added, report.documents_unchanged) == (1, 0)
+    assert (report.documents_added, report.documents_updated, report.documents_unchanged) == (0, 1, 0)
     texts = [p.chunk.text for p in app.store.search(app.embedder.embed_query("moon"), 10)]
     assert texts == ["New title\n\nThe new text says the moon is made of rock."]
 
@@ -64,7 +64,7 @@ def test_a_new_chunk_size_splits_unchanged_files_again_on_the_next_ingest(tmp_pa
     before = app.status().chunks
     smaller = app_factory(tmp_path / "data", CORPUS_QA_CHUNK_CHARS="60")
     report = smaller.ingest([path], progress=False)
-    assert (report.documents_added, report.documents_unchanged) == (1, 0), "the same bytes, split anew"
+    assert (report.documents_updated, report.documents_unchanged) == (1, 0), "the same bytes, split anew"
     assert report.chunks_total > before
     first = smaller.ask("Where did the Hindenburg burn?").citations[0]
     assert first.text.endswith("in 1937. Airships had crossed the Atlantic for years."), "a small chunk, and the next sentence"
@@ -83,12 +83,12 @@ def test_overlap_and_title_embedding_are_settings_and_split_unchanged_files_agai
     app.ingest([path], progress=False)
     assert _overlapping(app), "by default a chunk starts with the last sentence of the one before"
     apart = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0")
-    assert apart.ingest([path], progress=False).documents_added == 1, "the same bytes, split anew"
+    assert apart.ingest([path], progress=False).documents_updated == 1, "the same bytes, split anew"
     assert not _overlapping(apart)
     untitled = {(chunk.start, chunk.end): vector for chunk, vector in apart.store.iter_chunks()}
 
     titled = app_factory(tmp_path / "data", **small, CORPUS_QA_OVERLAP_SENTENCES="0", CORPUS_QA_EMBED_TITLE="true")
-    assert titled.ingest([path], progress=False).documents_added == 1, "embedded anew, with the title"
+    assert titled.ingest([path], progress=False).documents_updated == 1, "embedded anew, with the title"
     changed = [list(untitled[(chunk.start, chunk.end)]) != list(vector) for chunk, vector in titled.store.iter_chunks()]
     assert len(changed) == len(untitled) and any(changed), "the same chunks, embedded with the title in front"
     first = titled.ask("When did the Hindenburg burn?").citations[0]

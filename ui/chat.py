@@ -231,8 +231,9 @@ def add_uploads(app: App, uploaded: list[Path]) -> str:
     def shown(path: str) -> str:
         return Path(path).relative_to(uploads).as_posix() if uploads in Path(path).parents else Path(path).name
 
-    lines = [f"Added {report.documents_added}, unchanged {report.documents_unchanged}, "
-             f"failed {report.documents_failed}; {report.chunks_embedded} chunks embedded."]
+    lines = [f"Added {report.documents_added}, updated {report.documents_updated}, "
+             f"unchanged {report.documents_unchanged}, failed {report.documents_failed}; "
+             f"{report.chunks_embedded} chunks embedded."]
     lines += [f"- added `uploads/{shown(p)}`" for p in copies if p not in refused]
     lines += [f"- failed `{shown(p)}`: {html.escape(reason)}" for p, reason in report.failures]
     lines += [f"- skipped `{shown(p)}`: {html.escape(reason)}" for p, reason in report.skipped]

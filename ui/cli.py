@@ -147,10 +147,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
         click.echo(
-            f"{report.documents_added} added, {report.documents_unchanged} unchanged, "
-            f"{report.documents_renamed} renamed, {report.documents_removed} removed, "
-            f"{report.documents_failed} failed; {report.chunks_embedded} chunks embedded, "
-            f"{report.chunks_total} in the index"
+            f"{report.documents_added} added, {report.documents_updated} updated, "
+            f"{report.documents_unchanged} unchanged, {report.documents_renamed} renamed, "
+            f"{report.documents_removed} removed, {report.documents_failed} failed; "
+            f"{report.chunks_embedded} chunks embedded, {report.chunks_total} in the index"
         )
     if report.documents_failed:
         ctx.exit(2)
