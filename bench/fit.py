@@ -83,6 +83,7 @@ class Asked:
     question: str = ""  # as searched (`Query.text`), and its candidates' texts and languages: for new signals
     texts: list[str] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)  # each candidate's document id
 
 
 def collect() -> list[Asked]:
@@ -123,6 +124,7 @@ def collect() -> list[Asked]:
                 query.text,
                 [e.passage.chunk.text for e in evidence],
                 [e.passage.chunk.lang for e in evidence],
+                [e.passage.chunk.doc_id for e in evidence],
             ))
     return asked
 
