@@ -205,3 +205,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def one_line(text: str) -> str:
     """`text` fit for one line of output: a control character shows escaped, as Python writes it (`\\n`)."""
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def shortened(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters, spaces run together; a cut one ends with "…"."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.text import LANGUAGE_NAMES
+from ingest.text import LANGUAGE_NAMES, shortened
 from store import Passage
 
 
@@ -193,6 +193,11 @@ class Translation:
         return out
 
 
+# A follow-up's search runs to the last turns' questions and answers: a line under the answer
+# shows about two lines' worth of it (the JSON output has it whole).
+_SEARCHED_SHOWN = 160
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer with `[n]` markers pointing at its citations (rank n)."""
@@ -211,6 +216,15 @@ class Answer:
     search_query: str | None = None  # what was searched with: the question, and the conversation it was read against
     quotes: tuple[Quote, ...] = ()  # the sentences an extractive answer quotes, in its order
     translations: tuple[Translation, ...] = ()  # of the quotes in another language than the question's
+
+    @property
+    def searched_shown(self) -> str | None:
+        """The line a reader is shown under a follow-up's answer ("searched: …"): the question
+        and the start of the conversation it was read against, cut short; None for a question
+        searched as asked."""
+        if not self.search_query or self.search_query == self.question:
+            return None
+        return shortened(self.search_query, _SEARCHED_SHOWN)
 
     @property
     def quoted_languages(self) -> list[str]:

@@ -66,6 +66,15 @@ def test_a_question_on_another_topic_is_answered_as_if_asked_alone_and_a_follow_
     assert "OpenAI" in followed.search_query and GOLD in followed.citations[0].text
 
 
+def test_the_line_that_says_what_was_searched_stays_short_after_long_answers(bundled_app):
+    long_turns = [Turn(f"Question {n} about OpenAI?", "OpenAI said many things. " * 12) for n in range(3)]
+    followed = bundled_app.ask(FOLLOW_UP, history=long_turns)
+    assert len(followed.search_query) > 400, "the search reads the last turns whole"
+    shown = followed.searched_shown
+    assert shown.startswith(FOLLOW_UP + " | Question 0 about OpenAI?") and shown.endswith("…") and len(shown) <= 160
+    assert bundled_app.ask(FOLLOW_UP).searched_shown is None, "a question searched as asked has no such line"
+
+
 def test_a_follow_up_about_the_article_keeps_to_the_language_the_conversation_named(bundled_app):
     # Two articles tell the OpenAI story, one in English (000_…) and one in Chinese (001_…).
     follow_up = "What does the article say about Google?"

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ingest.text import shortened
 from qa import Answer, Citation, QAError, StoreUnavailableError
 from qa.app import App
 
@@ -46,8 +47,8 @@ def render_answer(answer: Answer, turn: int = 1, app: App | None = None, transla
     # generation: a refusal's note says why, as the CLI's and the JSON's do.
     if answer.note:
         text += f"<br><small><i>{html.escape(answer.note)}</i></small>"
-    if answer.search_query and answer.search_query != answer.question:
-        text += f'<br><small class="searched">searched: {html.escape(answer.search_query)}</small>'
+    if answer.searched_shown:
+        text += f'<br><small class="searched">searched: {html.escape(answer.searched_shown)}</small>'
     return text + render_source_cards(answer, turn, app)
 
 
@@ -104,8 +105,7 @@ def _marked_citation(c: Citation) -> str:
 
 def _short_title(c: Citation, width: int = 80) -> str:
     """The article's title where it has one, else its file name; a cut title ends with "…"."""
-    title = " ".join(c.title.split()) or Path(c.source).name
-    return title if len(title) <= width else title[: width - 1].rstrip() + "…"
+    return shortened(c.title, width) or shortened(Path(c.source).name, width)
 
 
 def stream_reply(app: App, message: str, history: list, k: int, lang: str | None,

@@ -282,8 +282,8 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
             continue
         answer = _print_answer(app, answer, f"[{len(answers) + 1}] ")
         answers.append(answer)
-        if answer.search_query and answer.search_query != answer.question:
-            click.echo(click.style(f"searched: {answer.search_query}", dim=True))
+        if answer.searched_shown:
+            click.echo(click.style(f"searched: {answer.searched_shown}", dim=True))
 
 
 def _show_sources(answers: list, which: str) -> None:
