@@ -226,8 +226,6 @@ class ChromaStore:
             self._opened = self._folder.opened
 
     def _fetch_collections(self, client) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         key, dimension = self.collection_key, self.dimension
         self._chunks = client.get_or_create_collection(
             f"chunks-{key}",
@@ -245,8 +243,17 @@ class ChromaStore:
         # One entry per write, added after it: a reader reads the manifest again only when there
         # are more than when it last did (a count, not thousands of entries).
         self._write_log = client.get_or_create_collection(f"writes-{key}", embedding_function=None)
-        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        self._vectors = None  # made on first use (`_vector_store`)
         self._max_batch = client.get_max_batch_size()
+
+    def _vector_store(self):
+        """llama-index's view of the chunks collection, made when first written or searched:
+        importing llama-index takes about a second that `status` and `remove` need not pay."""
+        if self._vectors is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        return self._vectors
 
     @_reads
     def documents(self) -> list[Document]:
@@ -343,7 +350,7 @@ class ChromaStore:
                 nodes.append(node)
         self._chunks.delete(where={"doc_id": {"$in": [document.doc_id for document, _, _ in items]}})
         for i in range(0, len(nodes), self._max_batch):
-            self._vectors.add(nodes[i : i + self._max_batch])
+            self._vector_store().add(nodes[i : i + self._max_batch])
         self._documents.upsert(
             ids=[document.doc_id for document, _, _ in items],
             embeddings=[[1.0]] * len(items),
@@ -375,7 +382,7 @@ class ChromaStore:
             return []
         filters = MetadataFilters(filters=[MetadataFilter(key="lang", value=lang)]) if lang else None
         query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k, filters=filters)
-        result = self._vectors.query(query)
+        result = self._vector_store().query(query)
         # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cosine.
         return [
             Passage(chunk=_chunk_from_node(node), score=1.0 + math.log(max(similarity, 1e-12)))
