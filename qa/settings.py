@@ -257,14 +257,27 @@ def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | Non
     store = sections.pop("store")
     store["mode"] = "server" if store.get("url") else "embedded"
     try:
-        return Settings(data_dir=data_dir, cache_dir=cache_dir, store=StoreSettings(path=data_dir / "chroma", **store), **sections)
+        store_settings = StoreSettings(path=data_dir / "chroma", **store)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = tuple(str(part) for part in error["loc"][:2])
-        name = origin.get(where, ".".join(where))
-        value = error.get("input")
-        shown = "…" if where[-1] in _SECRET_FIELDS else repr(str(value) if isinstance(value, Path) else value)
-        raise SettingsError(f"{name}={shown} is invalid: {error['msg'].removeprefix('Value error, ')}") from None
+        raise _invalid(exc, origin, ("store",)) from None
+    try:
+        return Settings(data_dir=data_dir, cache_dir=cache_dir, store=store_settings, **sections)
+    except ValidationError as exc:
+        raise _invalid(exc, origin) from None
+
+
+def _invalid(exc: ValidationError, origin: dict[tuple[str, str], str], within: tuple[str, ...] = ()) -> SettingsError:
+    """The first error of a validation, naming the variable or option that set the value."""
+    error = exc.errors()[0]
+    message = error["msg"].removeprefix("Value error, ")
+    where = within + tuple(str(part) for part in error["loc"])
+    if len(where) < 2:  # about several values together: no one of them to name
+        return SettingsError(f"invalid settings: {message}")
+    where = where[:2]
+    name = origin.get(where, ".".join(where))
+    value = error.get("input")
+    shown = "…" if where[-1] in _SECRET_FIELDS else repr(str(value) if isinstance(value, Path) else value)
+    return SettingsError(f"{name}={shown} is invalid: {message}")
 
 
 # Settings whose value an error message must not repeat: it may be a password.

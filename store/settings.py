@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class StoreSettings(BaseModel):
@@ -21,6 +21,13 @@ class StoreSettings(BaseModel):
     token: str | None = Field(None, description="Auth token sent to the Chroma server, if it requires one.")
     tenant: str = Field("default_tenant", description="Chroma tenant (server mode).")
     database: str = Field("default_database", description="Chroma database (server mode).")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("the Chroma server's address must be an http:// or https:// URL, e.g. http://127.0.0.1:8000")
+        return url
 
     @model_validator(mode="after")
     def _where(self) -> StoreSettings:

@@ -178,6 +178,9 @@ BAD_INPUTS = [
     (["status"], {"CORPUS_QA_COLOUR": "3"}, "CORPUS_QA_COLOUR is not a corpus-qa setting: the settings are listed"),
     (["status"], {"CORPUS_QA_AUTH": "s3cret"}, "CORPUS_QA_AUTH=… is invalid"),
     (["status"], {"CORPUS_QA_LEXICON": "/no/such/cedict.txt"}, "not a file: give 'cc-cedict', 'none'"),
+    (["status"], {"CORPUS_QA_CHROMA_URL": "localhost:8000"}, "CORPUS_QA_CHROMA_URL='localhost:8000' is invalid: "
+                                                             "the Chroma server's address must be an http://"),
+    (["--chroma-url", "chroma.internal", "status"], {}, "--chroma-url='chroma.internal' is invalid"),
 ]
 
 
