@@ -91,6 +91,13 @@ class QASettings(BaseModel):
             raise ValueError(f"not a file: give '{DEFAULT_LEXICON}', '{NO_LEXICON}' or the path of a CC-CEDICT file")
         return spec
 
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("the local model's endpoint must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
+        return url
+
 
 class UISettings(BaseModel):
     """Where the chat listens, and who may use it."""

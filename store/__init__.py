@@ -1,6 +1,6 @@
 """Persistence of chunks and their vectors in Chroma: the only package that knows Chroma."""
 
-from store.errors import IndexMismatchError, StoreError, StoreUnavailableError
+from store.errors import IndexMismatchError, StoreError, StoreFolderError, StoreUnavailableError
 from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 from store.chroma import ChromaStore, fingerprint_of, open_store
@@ -12,6 +12,7 @@ __all__ = [
     "IndexMismatchError",
     "Passage",
     "StoreError",
+    "StoreFolderError",
     "StoreSettings",
     "StoreUnavailableError",
     "fingerprint_of",

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from store.errors import IndexMismatchError, StoreError, StoreUnavailableError
+from store.errors import IndexMismatchError, StoreError, StoreFolderError, StoreUnavailableError
 from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 
@@ -54,7 +54,11 @@ class _LocalFolder:
     _LOCK, _MARK = "corpus-qa.lock", "corpus-qa.generation"
 
     def __init__(self, path: Path):
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, or no permission
+            raise StoreFolderError(f"cannot make the store's folder {path} ({exc.strerror}): set CORPUS_QA_DATA_DIR "
+                             "(or --data-dir) to a folder you can write") from exc
         self.path = path
         self.opened = 0  # how many times the client was (re)opened: collections fetched before are stale
         self._held = threading.local()  # this thread's lock depth, so that nested calls don't lock again

@@ -11,3 +11,7 @@ class IndexMismatchError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The Chroma server cannot be reached, or went away."""
+
+
+class StoreFolderError(StoreError):
+    """The embedded store's folder cannot be made where the settings put it (a file is there, or no permission)."""

@@ -181,6 +181,8 @@ BAD_INPUTS = [
     (["status"], {"CORPUS_QA_CHROMA_URL": "localhost:8000"}, "CORPUS_QA_CHROMA_URL='localhost:8000' is invalid: "
                                                              "the Chroma server's address must be an http://"),
     (["--chroma-url", "chroma.internal", "status"], {}, "--chroma-url='chroma.internal' is invalid"),
+    (["ask", "Who?"], {"CORPUS_QA_LLM_URL": "localhost:11434"}, "CORPUS_QA_LLM_URL='localhost:11434' is invalid"),
+    (["status"], {"CORPUS_QA_DATA_DIR": "{bad}"}, "cannot make the store's folder {bad}/chroma (Not a directory)"),
 ]
 
 
@@ -192,12 +194,12 @@ def test_bad_input_exits_2_with_one_clear_line(args, env, message, monkeypatch, 
     logins.write_text("ana:s3cret\nbob\n", encoding="utf-8")
     args = [a.replace("{bad}", str(bad)).replace("{logins}", str(logins)) for a in args]
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value.replace("{bad}", str(bad)))
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
-    assert message.replace("{logins}", str(logins)) in result.stderr
+    assert message.replace("{logins}", str(logins)).replace("{bad}", str(bad)) in result.stderr
     assert "s3cret" not in result.stderr
 
 

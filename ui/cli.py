@@ -15,11 +15,11 @@ from ingest import EmbedderError, IngestError, IngestInputError
 from ingest.text import one_line
 from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
-from store import IndexMismatchError, StoreError, StoreUnavailableError
+from store import IndexMismatchError, StoreError, StoreFolderError, StoreUnavailableError
 
 # Errors the user can fix by changing the input or the setup (a server to start): exit code 2.
 _INPUT_ERRORS = (IngestInputError, QuestionError, QuestionFileError, EmptyIndexError, SettingsError, EmbedderError,
-                 LexiconError, StoreUnavailableError)
+                 LexiconError, StoreUnavailableError, StoreFolderError)
 _OTHER_ERRORS = (IngestError, QAError, StoreError, IndexMismatchError)
 
 
