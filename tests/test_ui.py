@@ -207,10 +207,11 @@ def test_a_chat_open_to_the_network_without_login_offers_no_upload(tmp_path, app
     ("why " * 600, {}, "the question is 2399 characters long; the limit is 2000"),
     ("   ", {"lang": "zh"}, "the question is empty"),
 ])
-def test_bad_ask_parameters_get_one_message_naming_what_to_fix(client, question, params, message):
+def test_bad_ask_parameters_get_one_message_naming_what_to_fix(client, question, params, message, capfd):
     with pytest.raises(Exception) as refused:
         client.predict(question, api_name="/ask", **params)
     assert message in str(refused.value) and "Traceback" not in str(refused.value)
+    assert "Traceback" not in capfd.readouterr().err, "a caller's mistake leaves no traceback in the server's log"
 
 
 def test_an_upload_refused_by_ingest_leaves_nothing_behind(tmp_path, app_factory):

@@ -265,7 +265,9 @@ def launch_chat(app: App, **launch):
 
     ui = app.settings.ui
     page = build_ui(app, uploads=ui.uploads_allowed)
-    page.launch(**{"server_name": ui.host, "server_port": ui.port, "auth": ui.credentials,
+    # show_error: a request gradio itself refuses (too few values for /ask) says why, not `null`;
+    # every error of ours is already a gr.Error with a message meant for the user.
+    page.launch(**{"server_name": ui.host, "server_port": ui.port, "auth": ui.credentials, "show_error": True,
                    "max_file_size": app.settings.ingest.max_file_bytes,
                    "app_kwargs": {"middleware": [Middleware(LoginThrottle)]}, **launch})
     return page
@@ -296,7 +298,7 @@ def build_ui(app: App, uploads: bool = True):
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
-            raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).")
+            raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).", print_exception=False)
         progress(0.1, desc="Embedding")
         return add_uploads(app, [Path(getattr(f, "name", f)) for f in files]), status_line()
 
@@ -307,7 +309,9 @@ def build_ui(app: App, uploads: bool = True):
         try:
             return app.ask(question, k, None if lang == "any" else lang, history=history).to_json()
         except Exception as exc:
-            raise gr.Error(failure_message(exc, question)) from None
+            # failure_message logs what the server's operator needs; gradio's own traceback would
+            # fill the log with every caller's typo.
+            raise gr.Error(failure_message(exc, question), print_exception=False) from None
 
     with gr.Blocks(title="corpus-qa") as page:
         gr.Markdown("## corpus-qa\nAsk in English, 中文 or français. Every answer cites its passages; "
