@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import unicodedata
@@ -38,6 +39,7 @@ def read_question_file(path: Path) -> list[QuestionLine]:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise QuestionFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    raw = raw.removeprefix(codecs.BOM_UTF8)  # Notepad's "UTF-8 with BOM"
     lines = [_parse_line(n, text) for n, text in enumerate(raw.split(b"\n"), 1) if text.strip()]
     if lines and all(line.error and line.error.startswith("not UTF-8") for line in lines):
         raise QuestionFileError(f"{path} is not UTF-8 text ({lines[0].error}): save it as UTF-8 JSON Lines")
@@ -56,7 +58,7 @@ def read_results(path: Path) -> list[dict]:
         QuestionFileError: the file is missing or a line is not a JSON object with an id.
     """
     try:
-        raw = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise QuestionFileError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     results = []

@@ -161,7 +161,7 @@ def read_logins(path: Path) -> list[tuple[str, str]]:
         (the message names the line, never the password).
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     logins = []

@@ -153,6 +153,17 @@ def test_eval_bad_line_gets_an_error_line_and_batch_goes_on(ingested, tmp_path):
     assert "1 ids are on more than one line (d)" in result.stderr
 
 
+def test_eval_reads_a_question_file_saved_by_windows_notepad(ingested, tmp_path):
+    questions = tmp_path / "q.jsonl"  # UTF-8 with a byte-order mark, lines ending in CR LF
+    questions.write_bytes(b"\xef\xbb\xbf" + '{"id": "a", "question": "Quand Meta a-t-il publié Llama ?"}\r\n'
+                          '{"id": "b", "question": "Who created Chatbot Arena?"}\r\n'.encode())
+    result = run("eval", str(questions))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and not any(r.get("error") for r in rows)
+    assert "Berkeley" in rows[1]["answer"]
+
+
 # Every way a user can get the command line wrong: (arguments, CORPUS_QA_* variables, the line's gist).
 BAD_INPUTS = [
     (["ask", ""], {}, "the question is empty"),
