@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -195,6 +196,17 @@ BAD_INPUTS = [
     (["ask", "Who?"], {"CORPUS_QA_LLM_URL": "localhost:11434"}, "CORPUS_QA_LLM_URL='localhost:11434' is invalid"),
     (["status"], {"CORPUS_QA_DATA_DIR": "{bad}"}, "cannot make the store's folder {bad}/chroma (Not a directory)"),
 ]
+
+
+def test_serve_on_a_taken_port_says_so_before_loading_anything():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use): choose another --port" in result.stderr
+    assert "serving" not in result.stderr, "refused before the index was opened"
 
 
 @pytest.mark.parametrize("args, env, message", BAD_INPUTS)

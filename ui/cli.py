@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -436,6 +437,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, auth_file: Pat
     from qa.app import build_app
     from ui import launch_chat
 
+    _check_can_listen(settings.ui.host, settings.ui.port)  # before the models load, not after
     if auth:
         click.echo("warning: --auth shows the password to anyone who lists this machine's processes; "
                    "prefer --auth-file or CORPUS_QA_AUTH", err=True)
@@ -453,7 +455,24 @@ def serve(ctx: click.Context, host: str | None, port: int | None, auth_file: Pat
                    f"machine can read the corpus ({uploads}); add --auth-file FILE", err=True)
     click.echo(f"serving {status.documents} documents ({status.chunks} chunks) at "
                f"http://{settings.ui.host}:{settings.ui.port}", err=True)
-    launch_chat(app, quiet=True)
+    try:
+        launch_chat(app, quiet=True)
+    except OSError as exc:  # taken meanwhile
+        raise InputError(f"cannot listen on {settings.ui.host}:{settings.ui.port}: {exc}") from None
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Raise InputError, naming the fix, when the chat could not listen on host:port (taken, or
+    an address this machine does not have)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket is
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InputError(f"cannot listen on {host}:{port} ({reason}): choose another --port (CORPUS_QA_PORT) "
+                         "or --host (CORPUS_QA_HOST)") from None
 
 
 @cli.command()
