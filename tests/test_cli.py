@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from ui.cli import cli
+
+from conftest import write_xquad_copies
 
 SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 EXE = Path(sys.executable).parent / "corpus-qa"
@@ -76,6 +79,22 @@ def test_status_remove_and_an_ingest_with_nothing_new_start_without_llama_index(
     assert not loads_llama_index("ingest")
     assert loads_llama_index("ask", "Who created Chatbot Arena?")
     assert json.loads(run("status", "--json").output)["documents"] == 5
+
+
+def test_an_interrupted_ingest_keeps_what_it_wrote_and_the_same_command_goes_on(data_dir, tmp_path):
+    folder = write_xquad_copies(tmp_path / "articles")
+    command = [str(EXE), "ingest", str(folder)]
+    ingest = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in ingest.stderr:
+        if "[1/" in line:  # the first file is read: stop it there
+            break
+    ingest.send_signal(signal.SIGINT)
+    _, stderr = ingest.communicate(timeout=60)
+    assert ingest.returncode == 130 and "interrupted: the files written so far are kept" in stderr
+    again = subprocess.run(command, capture_output=True, text=True, env=os.environ, timeout=300)
+    files = len(list(folder.iterdir()))
+    assert again.returncode == 0 and json.loads(run("status", "--json").output)["documents"] == files
 
 
 def test_status_json_counts_what_was_ingested(ingested):

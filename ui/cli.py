@@ -126,7 +126,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
 
     Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
-    lists, repeated blocks) is left out of chunks. Exits 2 if any file failed.
+    lists, repeated blocks) is left out of chunks. Exits 2 if any file failed. Interrupted
+    (Ctrl-C), it keeps what it wrote: run it again to go on.
 
     \b
     Examples:
@@ -134,7 +135,12 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
       corpus-qa ingest ~/articles notes.md --prune -v
     """
     app = _app(ctx)
-    report = app.ingest(paths, progress=not as_json, prune=prune)
+    try:
+        report = app.ingest(paths, progress=not as_json, prune=prune)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the files written so far are kept; run the same command again to go on "
+                   "(what is stored already is skipped)", err=True)
+        ctx.exit(130)
     for path, reason in report.skipped:
         click.echo(f"skipped {one_line(path)}: {reason}", err=True)
     for path, reason in report.failures:
