@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,22 @@ def test_an_interrupted_ingest_keeps_what_it_wrote_and_the_same_command_goes_on(
     again = subprocess.run(command, capture_output=True, text=True, env=os.environ, timeout=300)
     files = len(list(folder.iterdir()))
     assert again.returncode == 0 and json.loads(run("status", "--json").output)["documents"] == files
+
+
+def test_an_interrupted_eval_says_how_many_answers_its_output_holds(ingested, tmp_path):
+    questions, output = tmp_path / "q.jsonl", tmp_path / "answers.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"q{n}", "question": "Who created Chatbot Arena?"}) + "\n"
+                                 for n in range(2000)), encoding="utf-8")
+    batch = subprocess.Popen([str(EXE), "eval", str(questions), "-o", str(output)], stderr=subprocess.PIPE, text=True,
+                             env=os.environ, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while batch.poll() is None and not (output.exists() and output.read_text(encoding="utf-8").count("\n") >= 3):
+        time.sleep(0.05)
+    batch.send_signal(signal.SIGINT)
+    _, stderr = batch.communicate(timeout=60)
+    written = output.read_text(encoding="utf-8").splitlines()
+    assert batch.returncode == 130
+    assert f"interrupted after {len(written)} of 2000 questions; their answers are in {output}" in stderr
+    assert all(json.loads(line)["answerable"] for line in written)
 
 
 def test_status_json_counts_what_was_ingested(ingested):

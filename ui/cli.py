@@ -344,7 +344,12 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
         return
     app = _app(ctx)
     app.warm()
-    results = _answer_all(app, lines, output, k or (10 if report_dir else None))
+    try:
+        results = _answer_all(app, lines, output, k or (10 if report_dir else None))
+    except _Interrupted as stop:
+        kept = f"; their answers are in {output}" if output else ""
+        click.echo(f"\ninterrupted after {stop.answered} of {len(lines)} questions{kept}", err=True)
+        ctx.exit(130)
     metrics = compute_metrics(lines, results, 5)
     report = sys.stdout if output else sys.stderr
     if metrics:
@@ -367,6 +372,14 @@ def evaluate(ctx: click.Context, questions: Path, output: Path | None, k: int | 
         ctx.exit(LINES_FAILED)
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during a batch, after `answered` answers were written."""
+
+    def __init__(self, answered: int):
+        super().__init__(answered)
+        self.answered = answered
+
+
 def _answer_all(app, lines, output: Path | None, k: int | None) -> list[dict]:
     """Answer each line, writing each answer as it comes, with a progress bar on stderr."""
     from tqdm import tqdm
@@ -375,14 +388,19 @@ def _answer_all(app, lines, output: Path | None, k: int | None) -> list[dict]:
 
     out = open(output, "w", encoding="utf-8") if output else sys.stdout
     bar = tqdm(total=len(lines), desc="eval", unit="q", disable=None, file=sys.stderr)
+    written = 0
 
     def write(result: dict) -> None:
+        nonlocal written
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
         out.flush()
+        written += 1
         bar.update()
 
     try:
         results = answer_lines(lines, lambda q, history: app.ask(q, k, history=history), write)
+    except KeyboardInterrupt:
+        raise _Interrupted(written) from None
     finally:
         bar.close()
         if output:
