@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ingest.settings import IngestSettings
 from qa.errors import SettingsError
-from store.settings import StoreSettings
+from store.settings import StoreSettings, checked_http_url
 
 
 DEFAULT_LEXICON = "cc-cedict"
@@ -94,9 +94,7 @@ class QASettings(BaseModel):
     @field_validator("llm_url")
     @classmethod
     def _llm_url_is_http(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("the local model's endpoint must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
-        return url
+        return checked_http_url(url, "the local model's endpoint", "http://127.0.0.1:11434/v1")
 
 
 class UISettings(BaseModel):

@@ -8,6 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def checked_http_url(url: str | None, what: str, example: str) -> str | None:
+    """`url` as it is when absent or an http(s) URL; else a ValueError saying `what` it must be, with an `example`."""
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError(f"{what} must be an http:// or https:// URL, e.g. {example}")
+    return url
+
+
 class StoreSettings(BaseModel):
     """Where the vectors live."""
 
@@ -25,9 +32,7 @@ class StoreSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("the Chroma server's address must be an http:// or https:// URL, e.g. http://127.0.0.1:8000")
-        return url
+        return checked_http_url(url, "the Chroma server's address", "http://127.0.0.1:8000")
 
     @model_validator(mode="after")
     def _where(self) -> StoreSettings:
