@@ -616,7 +616,9 @@ def _counted_on(previous: KeywordIndex, documents: dict[str, IndexedDocument], m
     starts = np.concatenate([[0], np.cumsum(sizes)])
     old_sizes = np.array([len(kept[doc_id].chunk_ids) for doc_id in previous.documents], np.int64)
     old_starts = np.concatenate([[0], np.cumsum(old_sizes)])[:-1]
-    row_map = np.arange(old_sizes.sum()) + np.repeat(np.where(stays, starts[:-1][doc_map] - old_starts, 0), old_sizes)
+    # A document that left has no start (-1): any index does, masked; starts[0] is there even with no document left.
+    row_map = np.arange(old_sizes.sum()) + np.repeat(np.where(stays, starts[np.maximum(doc_map, 0)] - old_starts, 0),
+                                                     old_sizes)
     row_map[np.repeat(~stays, old_sizes)] = -1
     held = np.zeros(len(documents), bool)
     held[doc_map[stays]] = True

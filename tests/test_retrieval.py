@@ -12,6 +12,7 @@ from qa.keyword_cache import load_keyword_index
 from qa.keywords import keyword_tokens
 from qa.language_spread import parallel_paragraphs
 from qa.lexicon import lexicon_from_cedict, load_lexicon, phrase
+from qa.errors import EmptyIndexError
 from qa.evaluate import read_question_file
 from qa.retrieve import find_evidence, fuse_candidates, make_query, rescore_by_sentences
 
@@ -522,6 +523,18 @@ def test_a_keyword_index_kept_up_through_ingests_and_removals_equals_one_built_f
     _assert_equals_one_built_from_scratch(app.keywords(), app, tmp_path / "elsewhere")
     assert "1991" not in app.keywords().vocab and "zeppelin" not in app.keywords().vocab
     assert "1817" in app.keywords().vocab
+
+
+def test_removing_the_last_document_empties_the_index_and_the_next_ingest_fills_it(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = write_docs(tmp_path / "docs", {"a.txt": "Zeppelins\n\nThe zeppelin LZ 129 landed in Lakehurst in 1937.\n"})
+    app.ingest([docs], progress=False)
+    app.remove(str(docs / "a.txt"))
+    assert app.status().documents == 0 and app.keywords().chunk_ids == []
+    with pytest.raises(EmptyIndexError, match="nothing is ingested"):
+        app.ask("Where did the zeppelin land?")
+    app.ingest([docs], progress=False)
+    assert "Lakehurst" in app.ask("Where did the zeppelin land?").text
 
 
 def test_two_apps_taking_turns_to_change_one_data_dir_keep_an_index_equal_to_one_built_from_scratch(
