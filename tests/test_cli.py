@@ -80,7 +80,7 @@ def test_status_and_an_ingest_with_nothing_new_start_without_llama_index(ingeste
 
 
 def test_an_interrupted_ingest_keeps_what_it_wrote_and_the_same_command_goes_on(data_dir, tmp_path):
-    folder = write_xquad_copies(tmp_path / "articles")
+    folder = write_xquad_copies(tmp_path / "articles", copies=1)
     command = [str(EXE), "ingest", str(folder)]
     ingest = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
