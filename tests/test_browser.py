@@ -17,10 +17,16 @@ if not Path(CHROMIUM).exists():
 
 
 @pytest.fixture(scope="module")
-def page_url(tmp_path_factory):
+def browser_folder(tmp_path_factory):
+    """The folder of the chat the page tests use: its articles in docs/, its data dir in data/."""
+    return tmp_path_factory.mktemp("browser")
+
+
+@pytest.fixture(scope="module")
+def page_url(browser_folder):
     from conftest import launched_chat, make_app
 
-    data = tmp_path_factory.mktemp("browser")
+    data = browser_folder
     docs = data / "docs"
     docs.mkdir()
     (docs / "evil.txt").write_text(
@@ -98,6 +104,31 @@ def test_upload_from_the_page_adds_a_document(browser, page_url, tmp_path):
     page = ask_in_page(browser, page_url, "When did the Hindenburg burn?")
     assert "May 1937" in page.locator("#chat").inner_text()
     assert "airship.md" in page.locator("#sources").inner_text()
+    page.close()
+
+
+def test_an_upload_that_fails_says_so_in_one_message_and_the_chat_goes_on(browser, page_url, browser_folder,
+                                                                          tmp_path):
+    note = tmp_path / "blimp.md"
+    note.write_text("# Blimps\n\nThe Goodyear blimp first flew in 1925.\n", encoding="utf-8")
+    # A file where the upload's own folder (named by its content) must go: the copy cannot be kept.
+    blocker = browser_folder / "data" / "uploads" / hashlib.sha256(note.read_bytes()).hexdigest()[:12]
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("in the way", encoding="utf-8")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(page_url)
+        page.get_by_text("Add documents").click()
+        page.locator("input[type=file]").set_input_files(str(note))
+        page.get_by_role("button", name="Add to the index").click()
+        page.get_by_text("Sorry, something went wrong while adding the files. Please try again.").wait_for(
+            timeout=30000)
+        assert "File exists" not in page.content(), "the error's own text stays in the server's log"
+        page.close()
+    finally:
+        blocker.unlink()
+    page = ask_in_page(browser, page_url, "What does the zeppelin museum say?")
+    assert "zeppelin" in page.locator("#chat").inner_text().lower()
     page.close()
 
 

@@ -240,16 +240,16 @@ def add_uploads(app: App, uploaded: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def failure_message(exc: Exception, question) -> str:
-    """What a user is told when answering `question` failed, in one sentence; the details of a
-    failure that is not theirs to fix go to the server log."""
+def failure_message(exc: Exception, about, doing: str = "answering this") -> str:
+    """What a user is told when `doing` failed (answering the question `about`, or adding the files
+    `about`), in one sentence; the details of a failure that is not theirs to fix go to the server log."""
     if isinstance(exc, QAError):  # the user's to fix: say what
         return str(exc)
     if isinstance(exc, StoreUnavailableError):  # a server that is down: say so
         logging.getLogger(__name__).warning("the index is not reachable: %s", exc)
         return f"The index is not reachable: {exc}. Please try again."
-    logging.getLogger(__name__).error("answering %r failed", question, exc_info=exc)
-    return "Sorry, something went wrong while answering this. Please try again."
+    logging.getLogger(__name__).error("%s failed (%r)", doing, about, exc_info=exc)
+    return f"Sorry, something went wrong while {doing}. Please try again."
 
 
 def launch_chat(app: App, **launch):
@@ -266,7 +266,7 @@ def launch_chat(app: App, **launch):
     ui = app.settings.ui
     page = build_ui(app, uploads=ui.uploads_allowed)
     # show_error: a request gradio itself refuses (too few values for /ask) says why, not `null`;
-    # every error of ours is already a gr.Error with a message meant for the user.
+    # every handler of ours turns its errors into a gr.Error with a message meant for the user.
     page.launch(**{"server_name": ui.host, "server_port": ui.port, "auth": ui.credentials, "show_error": True,
                    "max_file_size": app.settings.ingest.max_file_bytes,
                    "app_kwargs": {"middleware": [Middleware(LoginThrottle)]}, **launch})
@@ -300,7 +300,12 @@ def build_ui(app: App, uploads: bool = True):
         if not files:
             raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).", print_exception=False)
         progress(0.1, desc="Embedding")
-        return add_uploads(app, [Path(getattr(f, "name", f)) for f in files]), status_line()
+        paths = [Path(getattr(f, "name", f)) for f in files]
+        try:
+            return add_uploads(app, paths), status_line()
+        except Exception as exc:  # as `ask`'s: one message, the trace in the log only where it helps
+            raise gr.Error(failure_message(exc, [p.name for p in paths], "adding the files"),
+                           print_exception=False) from None
 
     def ask(question: str, k: int | None = None, lang: str = "any", history: list[dict] | None = None) -> dict:
         """Answer a question; returns the answer object of FORMAT.md (answer, answerable, citations,
