@@ -259,6 +259,10 @@ class ChromaStore:
             self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
         return self._vectors
 
+    def warm(self) -> None:
+        """Make now what the first search or write would wait for (see `_vector_store`)."""
+        self._vector_store()
+
     @_reads
     def documents(self) -> list[Document]:
         """Every document in the manifest, sorted by id: read again only when a write was counted
