@@ -64,6 +64,13 @@ _SHORTEST_CUT = 80
 _MOST_SENTENCES = 3
 # The least share of its length a best sentence keeps when it is cut to fit the one after it.
 _LEAST_KEPT = 0.9
+# A person written as a pronoun ("He is remembered for…", "Popular in the 1970s, his biggest hit…",
+# "Il a fondé…", "她曾…"); 其他 ("other") and 吉他 ("guitar") hold the character but are no pronoun.
+_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|il|elle)\b|(?<![其吉])[他她]", re.IGNORECASE)
+# The same, opening the sentence or one of its clauses ("Best known for the lamp, she taught …").
+_OPENING_PRONOUN = re.compile(rf"(?:^|[{_CLAUSE_MARKS}])\s*(?:(?:he|she|his|her|il|elle)\b|[他她])", re.IGNORECASE)
+# A name within a sentence: a capitalised word after another word (the first word is capitalised anyway).
+_NAME_WITHIN = re.compile(r"(?<=[\w,;:)] )[A-Z][a-zà-ÿ]+")
 
 
 def check_options(k: int | None, lang: str | None) -> tuple[int | None, str | None]:
@@ -352,7 +359,8 @@ def _choose_sentences(
     Where fewer than three score nearly as well, the sentence after the best one joins them if it
     continues the best one's paragraph (`continued_in_paragraph`: the candidates' indices where it
     does) and all fit whole; or, where the best one stands alone, if it fits whole once the best
-    one gives up at most a tenth of itself.
+    one gives up at most a tenth of itself. Where a name is asked for and the best one writes its
+    person as a pronoun, the sentence before it that names them comes first (`_antecedent`).
     """
     kept_for_follower = 0  # room the best sentence leaves for the one after it, when it is cut for it
     order = np.argsort(-scores, kind="stable")
@@ -383,12 +391,27 @@ def _choose_sentences(
             # often loses the answer it already held.
             kept_for_follower = len(follower) + 2
             picks = [picks[0], after]
+    # Only where a name is asked for: elsewhere the sentence holds its answer, and the one before would
+    # displace a sentence that scored nearly as well.
+    antecedent = _antecedent(candidates, picks[0]) if kind == "name" and not kept_for_follower else None
+    # The room it has once the sentence it explains is whole.
+    room_for_antecedent = _room_left([candidates[picks[0]][1].text], max_chars)
+    if antecedent is not None and antecedent not in picks and (
+            len(candidates[antecedent][1].text) <= room_for_antecedent
+            or room_for_antecedent - len(_CUT) >= _SHORTEST_CUT):
+        # "He is remembered for his order …" answers "who gave the order?" only with the sentence that
+        # says who he is: it comes first, cut to its head (where a sentence names its subject) if need be.
+        picks = [antecedent, *picks][:_MOST_SENTENCES]
+    else:
+        antecedent = None  # quoted already, or no room: the others are chosen as they would be
     chosen = []
     for i in picks:
         rank, whole, _ = candidates[i]
         room = _room_left([shown for _, _, shown in chosen], max_chars) - (0 if chosen else kept_for_follower)
         sentence = whole
-        if len(whole.text) > room:
+        if i == antecedent and len(whole.text) > room_for_antecedent:
+            sentence = _head(whole, room_for_antecedent - len(_CUT))
+        elif len(whole.text) > room:
             if chosen and room < _SHORTEST_CUT:
                 break
             sentence = _shorten(whole, room - len(_CUT), terms, kind)
@@ -397,6 +420,25 @@ def _choose_sentences(
         shown = (_CUT if sentence.start > whole.start else "") + sentence.text + (_CUT if sentence.end < whole.end else "")
         chosen.append((rank, sentence, shown))
     return chosen
+
+
+def _refers_back(text: str) -> bool:
+    """Whether a sentence writes a person as a pronoun before it names anyone: as the first word of
+    the sentence or of one of its clauses, or (where names are capitalised) before any name."""
+    if _OPENING_PRONOUN.search(text):
+        return True
+    pronoun, name = _PRONOUN.search(text), _NAME_WITHIN.search(text)
+    return pronoun is not None and not HAN.match(pronoun.group()) and (name is None or pronoun.start() < name.start())
+
+
+def _antecedent(candidates, best: int) -> int | None:
+    """For a best sentence that refers back (`_refers_back`), the index of the nearest sentence
+    before it in its passage that does not: the one that says who "he" is; else None."""
+    rank = candidates[best][0]
+    if not _refers_back(candidates[best][1].text):
+        return None
+    before = itertools.takewhile(lambda j: candidates[j][0] == rank, range(best - 1, -1, -1))
+    return next((j for j in before if not _refers_back(candidates[j][1].text)), None)
 
 
 def _room_left(shown: list[str], max_chars: int) -> int:

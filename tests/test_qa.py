@@ -451,6 +451,52 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     assert len(re.sub(r"\[\d+\]", "", answer)) <= 300, "as verify.py counts: markers out, spaces in"
 
 
+@pytest.mark.parametrize("text, question, named", [
+    ("Marta Quell\n\nMarta Quell (born 2 May 1951) is a Chilean glassblower. Best known for the lamp of the "
+     "Valparaíso opera house, she taught at the school of fine arts for thirty years.\n",
+     "Who made the lamp of the Valparaíso opera house?", "Marta Quell (born 2 May 1951) is a Chilean glassblower. [1]"),
+    ("柯雨桐\n\n柯雨桐是台湾的制琴师，生于嘉义。他于1988年制作了台南艺术大学的第一架管风琴。\n",
+     "台南艺术大学的第一架管风琴是谁制作的？", "柯雨桐是台湾的制琴师，生于嘉义。 [1]"),
+])
+def test_an_answer_that_says_he_or_she_first_quotes_the_sentence_that_says_who(app_with_document, text, question,
+                                                                                named):
+    # The best sentence names its person only as a pronoun: alone it would not answer "who".
+    app, _ = app_with_document(text)
+    answer = app.ask(question)
+    assert answer.answerable and answer.text.startswith(named), answer.text
+
+
+@pytest.mark.parametrize("scores, expected", [
+    # The best sentence says "he": the one naming him comes first, cut to its head, and displaces the last.
+    ([0.2, 0.9, 0.85, 0.8], ["named", "best"]),
+    # It scored nearly as well itself: quoted where its score puts it, cut to the room left.
+    ([0.85, 0.9, 0.8, 0.1], ["best", "named"]),
+])
+def test_an_answer_naming_the_person_a_pronoun_stands_for_fits_the_answer_length(scores, expected):
+    import numpy as np
+
+    from qa.answer import _choose_sentences
+    from qa.keywords import QueryTerms
+    from qa.retrieve import Sentence
+
+    texts = {"named": "Edwin Marlowe Harcastle (born 4 March 1921 in Leeds, died 17 June 1999 in Hull) was an English "
+                      "engineer, inventor and teacher who held patents on pumps, valves and sluice gates for forty "
+                      "years and taught at the college of Hull.",
+             "best": "He is remembered for the tidal pump at Spurn Head, which kept the lighthouse dry through "
+                     "the floods of 1953.",
+             "near": "The pump was replaced in 1971.", "other": "Spurn Head is a narrow sand spit."}
+    starts = {"named": 0, "best": 300, "near": 500, "other": 600}
+    candidates = [(1, Sentence(starts[n], starts[n] + len(texts[n]), texts[n], 0.5), "")
+                  for n in ("named", "best", "near", "other")]
+    chosen = _choose_sentences(candidates, np.array(scores), 0.15, 300, QueryTerms((), (), ()), "name")
+    assert [next(n for n, t in texts.items() if shown.strip("…") in t) for _, _, shown in chosen] == expected
+    named = next(shown for _, _, shown in chosen if shown.strip("…") in texts["named"])
+    assert named.endswith("…") and len(named) < len(texts["named"]), "cut to make room"
+    if expected[0] == "named":
+        assert named.startswith("Edwin Marlowe Harcastle"), "its head, where it names him"
+    assert sum(len(shown) + 2 for _, _, shown in chosen) - 1 <= 300, "as verify.py counts the answer"
+
+
 def test_a_sentence_that_leads_in_is_followed_by_the_one_that_says_what_it_announced(bundled_app):
     answer = bundled_app.ask("开源AI会带来哪些安全方面的担忧？")
     assert answer.text.startswith(
