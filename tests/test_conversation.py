@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -119,6 +120,32 @@ def read_until(fd: int, wanted: str, timeout: float = 120.0) -> str:
             except OSError:  # the program ended
                 break
     return seen.decode(errors="replace")
+
+
+def test_ctrl_c_in_the_terminal_chat_stops_the_answer_under_way_and_keeps_the_chat(bundled_app):
+    # A local model that never replies (a socket that listens and says nothing) keeps an answer waiting.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(bundled_app.settings.data_dir), "TERM": "dumb",
+           "CORPUS_QA_LLM_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "CORPUS_QA_LLM_TIMEOUT": "600"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(EXE), [str(EXE), "chat"], env)
+    try:
+        read_until(fd, "> ")
+        os.write(fd, (FIRST["question"] + "\n").encode())
+        time.sleep(3)  # the answer waits on the model
+        os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it
+        assert "stopped" in read_until(fd, "\n> ")
+        os.write(fd, b"/sources\n")
+        assert "no answer yet" in read_until(fd, "\n> "), "the stopped question is not in the conversation"
+        os.write(fd, b"/quit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+        silent.close()
 
 
 def test_the_terminal_chat_answers_a_follow_up_and_shows_its_sources(bundled_app):

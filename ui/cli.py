@@ -245,6 +245,7 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
       /sources N   show the sources of answer N (the last answer without N)
       /new         start a new conversation
       /quit        leave (or Ctrl-D)
+    Ctrl-C stops an answer that takes long (a local model's) and keeps the chat.
 
     \b
     Example:
@@ -287,7 +288,13 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
         except QAError as exc:  # the user's to fix: say so, and keep the conversation
             click.echo(f"error: {exc}", err=True)
             continue
-        answer = _print_answer(app, answer, f"[{len(answers) + 1}] ")
+        except KeyboardInterrupt:  # Ctrl-C stops a slow answer (a local model's), not the chat
+            click.echo("\n(stopped: this question is left out of the conversation; /quit or Ctrl-D leaves)", err=True)
+            continue
+        try:
+            answer = _print_answer(app, answer, f"[{len(answers) + 1}] ")
+        except KeyboardInterrupt:  # the answer is on screen: only its translations stop
+            click.echo("\n(translations stopped)", err=True)
         answers.append(answer)
         if answer.searched_shown:
             click.echo(click.style(f"searched: {answer.searched_shown}", dim=True))
