@@ -188,3 +188,34 @@ def test_each_answer_keeps_its_own_sources_and_a_failed_turn_keeps_the_conversat
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-three-answers-and-a-failed-turn.png"), full_page=True)
     page.close()
+
+
+def test_stop_ends_an_answer_under_way_and_the_chat_goes_on(browser, page_url, browser_folder):
+    import socket
+
+    from conftest import launched_chat, make_app
+
+    # A local model that never replies (a socket that listens and says nothing) keeps an answer
+    # waiting until its timeout: then the answer quotes the passages.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    app = make_app(browser_folder / "data", CORPUS_QA_LLM_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+                   CORPUS_QA_LLM_TIMEOUT="8")
+    try:
+        with launched_chat(app) as url:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.locator("#question textarea").fill("Which Berkeley professor helped develop Vicuna?")
+            page.locator("#ask").click()
+            page.locator("#stop").click(timeout=30000)
+            page.get_by_text("Stopped.").wait_for(timeout=30000)
+            assert page.locator("#ask").is_visible() and not page.locator("#stop").is_visible()
+            assert page.locator("#question textarea").input_value().startswith("Which Berkeley"), "kept, to ask again"
+            assert page.locator(".toast-body, .toast-wrap .error").count() == 0, "no error badge covers the page"
+            page.locator("#ask").click()  # the same question again, left to run
+            page.locator("#chat .answer-sources").first.wait_for(state="attached", timeout=60000)
+            assert "Ion Stoica" in page.locator("#chat").inner_text() and page.get_by_text("Stopped.").count() == 1
+            page.close()
+    finally:
+        silent.close()

@@ -6,6 +6,7 @@ holds `<script>` or `<img onerror=…>` is shown as text, never run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import html
@@ -32,6 +33,11 @@ UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
 UPLOADS_OFF = ("Adding documents is off: this chat is open to the network without a login. Start it with "
                "`--auth-file` to require one, or with `--allow-anonymous-upload`.")
 _EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
+# The reply shown while a question is being answered, before anything of the answer.
+_PENDING = "<i>…</i>"
+# Ends a generated answer while it is written (unchecked until it is done).
+_CURSOR = " ▌"
+_STOPPED = "<i>Stopped. This question is left out of the conversation: ask it again, or another.</i>"
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -136,7 +142,7 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
     while (token := tokens.get()) is not None:
         streamed += token
         # Unchecked until the end: shown as it comes, then replaced by the checked answer.
-        yield history + [{"role": "assistant", "content": _lines(html.escape(streamed)) + " ▌"}], None
+        yield history + [{"role": "assistant", "content": _lines(html.escape(streamed)) + _CURSOR}], None
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
@@ -155,6 +161,14 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
 
 def _role(message) -> str | None:
     return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+
+
+def _content(message) -> str:
+    """A message's text: the chat sends back what it was given as a list of parts ({type, text})."""
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 def render_sources(answer: Answer, app: App | None = None) -> str:
@@ -282,19 +296,36 @@ def build_ui(app: App, uploads: bool = True):
         s = app.status()
         return f"**{s.documents}** documents · **{s.chunks}** chunks · embedder `{s.embedder}`"
 
-    def respond(message: str, history: list, turns: list, k: int, lang: str):
+    def answering(busy: bool) -> tuple:
+        """The Ask and Stop buttons' updates: Stop shows in Ask's place while a question is answered."""
+        return gr.update(visible=not busy), gr.update(visible=busy)
+
+    async def respond(message: str, history: list, turns: list, k: int, lang: str):
         shown = list(history or []) + [{"role": "user", "content": html.escape(message)}]
+        yield shown + [{"role": "assistant", "content": _PENDING}], gr.skip(), gr.skip(), gr.skip(), *answering(True)
+        steps = stream_reply(app, message, history, int(k), None if lang == "any" else lang, turns)
         try:
-            for updated, answer in stream_reply(app, message, history, int(k), None if lang == "any" else lang,
-                                                turns):
+            # Each step awaited off the event loop: Stop cancels the wait at once, however long the
+            # model takes (a thread still in the step finishes it in the background).
+            while (step := await asyncio.to_thread(next, steps, None)) is not None:
+                updated, answer = step
                 if answer is None:
-                    yield updated, gr.skip(), gr.skip(), gr.skip()
+                    yield updated, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                 else:
                     done = [*(turns or []), {"question": message, "answer": answer.text}]
-                    yield updated, render_sources(answer, app), "", done
+                    yield updated, render_sources(answer, app), "", done, *answering(False)
         except Exception as exc:  # one message in the chat, the conversation kept
             failure = html.escape(failure_message(exc, message))
-            yield shown + [{"role": "assistant", "content": f"⚠️ {failure}"}], gr.skip(), message, turns
+            yield (shown + [{"role": "assistant", "content": f"⚠️ {failure}"}], gr.skip(), message, turns,
+                   *answering(False))
+
+    def stopped(history: list):
+        # Only a reply still under way is replaced: the stop may come just after the answer did.
+        history = list(history or [])
+        under_way = history and (_content(history[-1]) == _PENDING or _content(history[-1]).endswith(_CURSOR))
+        if under_way and _role(history[-1]) == "assistant":
+            history[-1] = {"role": "assistant", "content": _STOPPED}
+        return history, *answering(False)
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
@@ -329,6 +360,7 @@ def build_ui(app: App, uploads: bool = True):
                                       elem_id="question")
                 with gr.Row():
                     send = gr.Button("Ask", variant="primary", elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop", visible=False)
                     clear = gr.Button("Start over", elem_id="clear")
                 gr.Examples(EXAMPLES, inputs=question)
                 with gr.Accordion("Settings", open=False):
@@ -344,9 +376,9 @@ def build_ui(app: App, uploads: bool = True):
             with gr.Column(scale=2):
                 sources = gr.HTML(_EMPTY_SOURCES, elem_id="sources")
         turns = gr.State([])  # the conversation so far, as follow-ups are read against it
-        for trigger in (question.submit, send.click):
-            trigger(respond, [question, chat, turns, top_k, language], [chat, sources, question, turns],
-                    api_visibility="private")
+        asked = [trigger(respond, [question, chat, turns, top_k, language], [chat, sources, question, turns, send, stop],
+                         api_visibility="private") for trigger in (question.submit, send.click)]
+        stop.click(stopped, chat, [chat, send, stop], cancels=asked, api_visibility="private")
         clear.click(lambda: ([], _EMPTY_SOURCES, "", []), None, [chat, sources, question, turns],
                     api_visibility="private")
         if uploads:
