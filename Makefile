@@ -33,7 +33,8 @@ eval: install
 # Fit qa/scoring_model.json on the labelled question sets and print cross-validated figures.
 fit: install
 	$(BIN)/pip install --quiet -e ".[fit]"
-	$(BIN)/python bench/fit.py --only passages  # sentence choice: --only sentences (bench/README.md)
+	$(BIN)/python bench/fit.py --only passages
+	$(BIN)/python bench/fit.py --only sentences  # read with the passage scores of the ranking just written
 	$(BIN)/python bench/fit.py --only switches  # read with the ranking just written
 
 bench: install

@@ -9,12 +9,11 @@
 3. Answering: a logistic regression of `answerable` on the features of the best passage that
    the fitted ranking puts first; the threshold is the highest that refuses at most
    MAX_FALSE_REFUSALS of the answerable questions it was fitted on.
-4. Sentence choice: a conditional logit over the candidate sentences of the passages an answer
-   may quote, as the product finds them (`qa.scoring.SentenceSignals`): the weights that give the
-   sentences holding a gold answer string the most probability. They are read with the passage
-   scores of the ranking in the current model file, so a ranking change is followed by a second
-   `make fit`. The margin within which further sentences are quoted is the one that quotes
-   MEAN_QUOTED_SENTENCES per answer on average.
+4. Sentence choice: the weights and margin that choose sentences (`qa.scoring.SentenceSignals`)
+   are searched coordinate by coordinate for the most answers holding a gold answer string, each
+   answer composed as the product composes it from the candidate sentences it finds (lead-ins,
+   lists, cuts to the answer's length). They are read with the passage scores of the ranking in
+   the current model file, so a ranking change is followed by a second `make fit`.
 5. Topic switches: every answerable question with history is read both ways, against its
    conversation and alone, with the ranking of the model file (or the one just fitted); a
    logistic regression of "alone ranks gold better" on `qa.scoring.SwitchSignals`, each question
@@ -43,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devsets import available_sets, corpus_app  # noqa: E402
 from qa.answer import (candidate_sentences, evidence_to_cite, read_both_ways, sentence_signals,  # noqa: E402
                        switch_signals)
+# How compose_answer chooses and shows sentences, read here to score a choice as the product makes it.
+from qa.answer import _choose_sentences, _continued_in_paragraph, _marked  # noqa: E402
 from qa.answer_type import asked_type  # noqa: E402
 from qa.evaluate import evidence_rank, normalise  # noqa: E402
 from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
@@ -52,17 +53,28 @@ from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, SWIT
 
 # The product's promise, not a tuned number: at most one answerable question in 20 refused.
 MAX_FALSE_REFUSALS = 0.05
-# The product's reading budget, not a tuned number: quoting more always holds the answer more often
-# (answer_acc only grows with text), so the answer's length is set and the choice within it fitted.
-MEAN_QUOTED_SENTENCES = 2.0
-# The most sentences an answer quotes (qa.answer's _MOST_SENTENCES).
-MOST_QUOTED = 3
+# The values each sentence-choice weight and the margin are searched among, in units of the
+# similarity's weight (held at 1): a grid, since answers held move in steps, not smoothly.
+SENTENCE_WEIGHT_GRID = (-1.0, -0.5, -0.25, -0.1, 0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
+SENTENCE_MARGIN_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
 # The ranking signals that only re-scored passages have.
 RESCORED_SIGNALS = ("best_sentence", "best_sentence_coverage")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 CACHE = Path(__file__).resolve().parent / "results" / "fit-candidates.pickle"
 # How the model file's `fitted_on` opens what it says of each part, in its order.
 PROVENANCE = {"passages": "ranking", "sentences": "sentence", "switches": "topic switches", "sets": "of "}
+
+
+@dataclass
+class SentenceChoice:
+    """What choosing one answer's sentences reads beside their signals, and the gold answers."""
+
+    candidates: list  # (rank, Sentence, bullet), as `qa.answer.candidate_sentences` finds them
+    continued: set[int]  # the candidates the next one continues in its paragraph
+    terms: object  # the query's `QueryTerms`, which a cut sentence keeps most of
+    kind: str | None  # what the question asks for (`qa.answer_type.asked_type`)
+    max_chars: int
+    answers: list[str]  # the gold answer strings, normalised
 
 
 @dataclass
@@ -84,6 +96,7 @@ class Asked:
     texts: list[str] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)
     docs: list[str] = field(default_factory=list)  # each candidate's document id
+    choice: SentenceChoice | None = None
 
 
 def collect() -> list[Asked]:
@@ -108,7 +121,8 @@ def collect() -> list[Asked]:
             golds = [normalise(s) for s in line.gold.get("gold") or []]
             texts = [normalise(e.passage.chunk.text + e.passage.chunk.following) for e in evidence]
             doc = line.gold.get("doc")
-            sentences, sentence_gold = answer_sentences(query, retrieval, settings, line.gold.get("answer_any") or [])
+            sentences, sentence_gold, choice = answer_sentences(query, retrieval, settings,
+                                                                line.gold.get("answer_any") or [])
             asked.append(Asked(
                 f"{qset.name} (follow-ups)" if line.history else qset.name,
                 f"{qset.corpus}:{doc}" if line.gold.get("answerable") and doc else f"{qset.name}:{line.id}",
@@ -125,6 +139,7 @@ def collect() -> list[Asked]:
                 [e.passage.chunk.text for e in evidence],
                 [e.passage.chunk.lang for e in evidence],
                 [e.passage.chunk.doc_id for e in evidence],
+                choice,
             ))
     return asked
 
@@ -139,14 +154,17 @@ def collected(reuse: bool) -> list[Asked]:
     return questions
 
 
-def answer_sentences(query, retrieval, settings, answers: list[str]) -> tuple[list[SentenceSignals], np.ndarray]:
-    """The candidate sentences an answer to `query` may quote, as the product finds them, and
-    which of them hold one of the gold `answers`."""
+def answer_sentences(query, retrieval, settings, answers: list[str]):
+    """The candidate sentences an answer to `query` may quote, as the product finds them, which of
+    them hold one of the gold `answers`, and what choosing among them reads (`SentenceChoice`)."""
     evidence, _ = evidence_to_cite(query, retrieval, settings)
     candidates = candidate_sentences(evidence[: settings.answer_passages])
     golds = [normalise(a) for a in answers if normalise(a)]
     holds = np.array([any(g in normalise(sentence.text) for g in golds) for _, sentence, _ in candidates], bool)
-    return sentence_signals(asked_type(query.text), candidates, evidence), holds
+    kind = asked_type(query.text)
+    choice = SentenceChoice(candidates, _continued_in_paragraph(candidates, evidence), query.terms, kind,
+                            settings.max_answer_chars, golds)
+    return sentence_signals(kind, candidates, evidence), holds, choice
 
 
 def ranking_matrix(signals: list[Signals], with_sentences: bool = True) -> np.ndarray:
@@ -245,64 +263,74 @@ def sentence_matrix(signals: list[SentenceSignals]) -> np.ndarray:
     return np.array([[float(getattr(s, n)) for n in SENTENCE_SIGNALS] for s in signals], dtype=np.float64)
 
 
-def sentence_lists(questions: list[Asked]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(signals, no offset, which hold an answer) of each answerable question whose candidate
-    sentences hold an answer at all: the others say nothing about which sentence to choose."""
-    return [(sentence_matrix(q.sentences), np.zeros(len(q.sentences)), q.sentence_gold)
-            for q in questions if q.answerable and q.sentence_gold.any() and not q.sentence_gold.all()]
+def answer_holds(q: Asked, weights: np.ndarray, margin: float) -> bool:
+    """Whether the answer the product composes for `q` with these sentence-choice weights and
+    margin holds a gold answer string, as `make eval`'s answer_acc reads it."""
+    if q.choice is None or not q.sentences:
+        return False
+    if getattr(q, "_sentence_matrix", None) is None:
+        q._sentence_matrix = sentence_matrix(q.sentences)
+    c = q.choice
+    chosen = _choose_sentences(c.candidates, q._sentence_matrix @ weights, margin, c.max_chars, c.terms, c.kind,
+                               c.continued)
+    text = normalise(" ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen))
+    return any(a in text for a in c.answers)
 
 
-def fit_sentence_choice(train: list[Asked], c: float) -> np.ndarray:
-    """Sentence choice weights, fitted on questions asked alone, as ranking's own weights are: they
-    read the question, and a follow-up's sentences are chosen by the same reading."""
-    return conditional_logit(sentence_lists([q for q in train if not q.follow_up]), c, np.eye(len(SENTENCE_SIGNALS))[0])
+def answers_held(questions: list[Asked], weights: np.ndarray, margin: float) -> float:
+    held = [answer_holds(q, weights, margin) for q in questions]
+    return float(np.mean(held)) if held else 0.0
 
 
-def score_gaps(questions: list[Asked], weights: np.ndarray) -> np.ndarray:
-    """Per answerable question, how far its 2nd and 3rd best sentences score below its best (inf where none)."""
-    gaps = []
+def fit_sentence_choice(train: list[Asked], start: np.ndarray, start_margin: float) -> tuple[np.ndarray, float]:
+    """Weights and margin that compose the most answers holding a gold answer, searched one
+    coordinate at a time (the margin first) over the grids from (`start`, `start_margin`) until
+    none moves; the similarity's weight stays as it starts (it sets the scale). Fitted on questions asked alone,
+    as ranking's own weights are: a follow-up's sentences are chosen by the same reading."""
+    train = [q for q in train if q.answerable and not q.follow_up and q.choice is not None
+             and q.sentence_gold.any()]
+    scale = float(start[0])
+    weights, margin = start.astype(float).copy(), float(start_margin)
+    best = answers_held(train, weights, margin)
+    for _ in range(4):
+        moved = False
+        for i in [None, *range(1, len(weights))]:  # None: the margin
+            grid = SENTENCE_MARGIN_GRID if i is None else SENTENCE_WEIGHT_GRID
+            for value in (scale * v for v in grid):
+                trial_weights, trial_margin = weights.copy(), margin
+                if i is None:
+                    trial_margin = value
+                else:
+                    trial_weights[i] = value
+                held = answers_held(train, trial_weights, trial_margin)
+                if held > best + 1e-9:  # only a strict gain moves a value: ties keep the one it has
+                    best, weights, margin, moved = held, trial_weights, trial_margin, True
+        if not moved:
+            break
+    return weights, margin
+
+
+def held_by_set(questions: list[Asked], choice_of) -> dict[str, tuple[float, int]]:
+    """Per question set, and for all questions asked alone and all follow-ups: the share of
+    answerable questions whose composed answer holds a gold answer (`choice_of(q)` gives the
+    weights and margin that choose q's sentences), and how many questions."""
+    held: dict[str, list[bool]] = defaultdict(list)
     for q in questions:
-        if q.answerable and len(q.sentences):
-            scores = np.sort(sentence_matrix(q.sentences) @ weights)[::-1][:MOST_QUOTED]
-            gaps.append(np.pad(scores[0] - scores[1:], (0, MOST_QUOTED - len(scores)), constant_values=np.inf))
-    return np.array(gaps).reshape(-1, MOST_QUOTED - 1)
-
-
-def fit_sentence_margin(questions: list[Asked], weights: np.ndarray) -> float:
-    """The smallest margin that quotes MEAN_QUOTED_SENTENCES per answer on average, to questions asked alone."""
-    gaps = score_gaps([q for q in questions if not q.follow_up], weights)
-    candidates = np.sort(gaps[np.isfinite(gaps)])
-    quoted = [1 + (gaps <= m).sum(axis=1).mean() for m in candidates]
-    reached = [m for m, n in zip(candidates, quoted) if n >= MEAN_QUOTED_SENTENCES]
-    return float(reached[0]) if reached else float(candidates[-1])
-
-
-def quoted_sentences_hold(questions: list[Asked], choice_of) -> dict[str, tuple[float, float]]:
-    """Per question set: the share of answerable questions (of those with a candidate sentence that
-    holds an answer) whose quoted sentences hold one, and the mean number quoted; `choice_of(q)`
-    gives the (weights, margin) that choose q's sentences."""
-    held: dict[str, list[tuple[bool, int]]] = defaultdict(list)
-    for q in questions:
-        if q.answerable and q.sentence_gold.any():
-            weights, margin = choice_of(q)
-            scores = sentence_matrix(q.sentences) @ weights
-            order = np.argsort(-scores, kind="stable")[:MOST_QUOTED]
-            quoted = [i for i in order if scores[i] >= scores[order[0]] - margin]
+        if q.answerable and q.choice is not None:
+            hit = answer_holds(q, *choice_of(q))
             for name in (q.set_name, "all follow-ups" if q.follow_up else "all asked alone"):
-                held[name].append((bool(q.sentence_gold[quoted].any()), len(quoted)))
-    return {name: (round(float(np.mean([h for h, _ in rows])), 3), round(float(np.mean([n for _, n in rows])), 2))
-            for name, rows in sorted(held.items())}
+                held[name].append(hit)
+    return {name: (round(float(np.mean(rows)), 3), len(rows)) for name, rows in sorted(held.items())}
 
 
-def cross_validate_sentences(questions: list[Asked], k: int, c: float) -> dict[str, tuple[float, float]]:
-    """`quoted_sentences_hold` out of fold: each question's sentences chosen by weights and a margin
-    fitted on other articles."""
+def cross_validate_sentences(questions: list[Asked], k: int, start: np.ndarray,
+                             start_margin: float) -> dict[str, tuple[float, int]]:
+    """`held_by_set` out of fold: each question's sentences chosen as fitted on other articles."""
     fitted = {}
     for train, test in folds(questions, k):
-        weights = fit_sentence_choice(train, c)
-        choice = (weights, fit_sentence_margin(train, weights))
+        choice = fit_sentence_choice(train, start, start_margin)
         fitted.update({id(q): choice for q in test})
-    return quoted_sentences_hold(questions, lambda q: fitted[id(q)])
+    return held_by_set(questions, lambda q: fitted[id(q)])
 
 
 def ranks(questions: list[Asked], weights: np.ndarray, rescore: int, extra=None) -> list[int | None]:
@@ -449,20 +477,19 @@ def fit_passage_scoring(questions: list[Asked], current: ScoringModel, k: int) -
 
 def fit_sentence_scoring(questions: list[Asked], current: ScoringModel, k: int) -> dict:
     """Sentence choice, fitted and cross-validated (its figures printed): the model file's fields it sets."""
-    by_c = {c: cross_validate_sentences(questions, k, c) for c in C_GRID}
-    c_sentence = max(C_GRID, key=lambda c: by_c[c].get("all asked alone", (0.0, 0))[0])
-    current_choice = (np.array([current.sentence_choice[n] for n in SENTENCE_SIGNALS]), current.sentence_margin)
-    current_holds = quoted_sentences_hold(questions, lambda q: current_choice)
-    print(f"\nquoted sentences hold an answer (and how many are quoted): current model / fitted "
-          f"(C={c_sentence}, cross-validated)")
-    for name, (share, quoted) in by_c[c_sentence].items():
-        before, before_quoted = current_holds.get(name, (0.0, 0.0))
-        print(f"  {name:<36} {before:>6.3f} ({before_quoted:.2f}) {share:>6.3f} ({quoted:.2f})")
-    weights = fit_sentence_choice(questions, c_sentence)
+    current_weights = np.array([current.sentence_choice[n] for n in SENTENCE_SIGNALS])
+    current_held = held_by_set(questions, lambda q: (current_weights, current.sentence_margin))
+    # The search starts from the similarity alone, quoting one sentence: nothing of the current model.
+    start, start_margin = np.eye(len(SENTENCE_SIGNALS))[0], 0.0
+    fitted_held = cross_validate_sentences(questions, k, start, start_margin)
+    print("\nanswers holding a gold answer (of answerable questions): current model / fitted (cross-validated)")
+    for name, (share, n) in fitted_held.items():
+        print(f"  {name:<36} {current_held[name][0]:>6.3f} {share:>6.3f}  ({n})")
+    weights, margin = fit_sentence_choice(questions, start, start_margin)
     return {
         "sentence_choice": {n: round(float(w), 5) for n, w in zip(SENTENCE_SIGNALS, weights)},
-        "sentence_margin": round(fit_sentence_margin(questions, weights), 5),
-        "fitted_on": f"sentence choice: {sum(not q.follow_up for q in questions)} questions; C={c_sentence}",
+        "sentence_margin": round(margin, 5),
+        "fitted_on": f"sentence choice: {sum(not q.follow_up for q in questions)} questions, grid search",
     }
 
 

@@ -165,7 +165,6 @@ def test_a_question_about_what_something_is_called_gets_the_sentence_with_the_ti
                                "许多工程师都读过这份内部文件。\n")
     answer = app.ask("What was the leaked internal document called?")
     assert "这份文件名为《我们没有护城河》" in answer.text
-    assert "许多工程师" not in answer.text, "a sentence that names nothing does not make the cut"
 
 
 def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
