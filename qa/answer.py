@@ -25,7 +25,7 @@ from qa.generate import (
     supported_sentences,
     without_markers,
 )
-from qa.keywords import QueryTerms
+from qa.keywords import QueryTerms, names_something
 from qa.records import Answer, Citation, Quote, Span, no_article_note, unwritten_note
 from qa.retrieve import (
     Evidence,
@@ -116,8 +116,8 @@ def answer_question(
     `llm_rewrite`, searched as the model rewrote it to stand alone, when the rewrite passes `qa.rewrite`'s checks).
 
     Raises:
-        QuestionError: the question is empty or too long, `lang` is not a language code, or `k` is
-            not 1 to MOST_CITED.
+        QuestionError: the question is empty or too long, asked alone with only words that name
+            nothing ("the", "的"), `lang` is not a language code, or `k` is not 1 to MOST_CITED.
         EmptyIndexError: nothing has been ingested.
     """
     if not isinstance(question, str):
@@ -127,6 +127,9 @@ def answer_question(
     question = check_question(question, settings)
     if not retrieval.keywords.chunk_ids:  # the index of the store's contents: no request to the store
         raise EmptyIndexError(f"nothing is ingested in {retrieval.store.location} yet: run `corpus-qa ingest` first")
+    if not history and not names_something(question):  # "the", "的": any passage would do as well as another
+        raise QuestionError(f"the question {question[:40]!r} has only words that name nothing ('the', 'who', '的'): "
+                            "ask about something, e.g. \"Who created Chatbot Arena?\"")
     searched_question = question
     if generator is not None and history and settings.llm_rewrite:
         searched_question = rewrite_follow_up(question, history, generator, settings).text or question

@@ -174,6 +174,14 @@ def _in_letters(word: str) -> bool:
     return not _HAN_RUN.search(word)
 
 
+def names_something(text: str) -> bool:
+    """Whether a text holds a word that is no function word ("the", "的"); a single letter counts,
+    though no keyword: "Z.E.A.T." names something."""
+    if any(_fold(word.lower()) not in _STOPWORDS for word in _WORD.findall(_HAN_RUN.sub(" ", text))):
+        return True
+    return any(word not in _STOPWORDS for run in _HAN_RUN.findall(text) for word in _jieba().cut_for_search(run))
+
+
 def word_tokens(text: str) -> list[str]:
     """Keyword tokens of the words of a text, Chinese left out: folded, lightly stemmed."""
     return [token for token, _ in _latin_terms(_HAN_RUN.sub(" ", text))]

@@ -63,6 +63,13 @@ def test_ingest_says_an_edited_file_is_updated_not_added(data_dir, tmp_path):
     assert status["documents"] == 1 and "the tide" in run("ask", "Why do sea otters hold hands?").output
 
 
+@pytest.mark.parametrize("question", ["the", "的", "Qui est-ce ?", "是什么？"])
+def test_a_question_of_words_that_name_nothing_gets_one_line_saying_so(ingested, question):
+    result = run("ask", question)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"Error: the question {question!r} has only words that name nothing")
+
+
 def test_status_and_an_ingest_with_nothing_new_start_without_llama_index(ingested):
     # llama-index takes about a second to import; only writing chunks and searching them need it.
     command_script = ("import sys; from click.testing import CliRunner; from ui.cli import cli; "

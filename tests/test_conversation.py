@@ -108,6 +108,14 @@ def test_batch_lines_carry_their_history_and_the_output_says_what_was_searched(b
     assert read_question_file(questions)[0].history == (Turn(FIRST["question"], FIRST["answer"]),)
 
 
+def test_a_follow_up_of_words_that_name_nothing_alone_is_read_against_the_conversation(bundled_app):
+    # "Et pourquoi ?" asked alone is refused as naming nothing; after a turn it is about that turn.
+    with pytest.raises(QuestionError, match="name nothing"):
+        bundled_app.ask("Et pourquoi ?")
+    answer = bundled_app.ask("Et pourquoi ?", history=[FIRST])
+    assert "OpenAI" in answer.search_query and answer.citations
+
+
 def read_until(fd: int, wanted: str, timeout: float = 120.0) -> str:
     """What the terminal shows until `wanted` appears."""
     seen, deadline = b"", time.monotonic() + timeout
