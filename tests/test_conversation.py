@@ -156,6 +156,27 @@ def test_ctrl_c_in_the_terminal_chat_stops_the_answer_under_way_and_keeps_the_ch
         silent.close()
 
 
+def test_the_terminal_chat_shows_a_local_models_words_as_it_writes_them(bundled_app, endpoint):
+    url, _ = endpoint
+    env = {**os.environ, "CORPUS_QA_DATA_DIR": str(bundled_app.settings.data_dir), "TERM": "dumb",
+           "CORPUS_QA_LLM_URL": url}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(EXE), [str(EXE), "chat"], env)
+    try:
+        read_until(fd, "> ")
+        os.write(fd, b"Who created Chatbot Arena?\n")
+        shown = read_until(fd, "\n> ").replace("\r\n", "\n")
+        streamed, _, checked = shown.partition("\n[1] ")
+        streamed = streamed.split("Who created Chatbot Arena?", 1)[-1]
+        assert streamed.strip() and checked, "the model's words, then the checked answer"
+        os.write(fd, b"/quit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+
+
 def test_the_terminal_chat_answers_a_follow_up_and_shows_its_sources(bundled_app):
     env = {**os.environ, "CORPUS_QA_DATA_DIR": str(bundled_app.settings.data_dir), "TERM": "dumb"}
     pid, fd = pty.fork()

@@ -198,16 +198,22 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
 
     check_question(question, ctx.obj.qa)  # fail fast, before loading the model
     app = _app(ctx)
-    # On a terminal, a local model's tokens show as they come; the checked answer follows.
-    stream = app.generator is not None and not as_json and sys.stdout.isatty()
-    answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None,
-                     translate=as_json)
-    if stream:
-        click.echo("\n", err=True)
+    answer = _ask_showing_tokens(app, question, k, lang, translate=as_json, as_json=as_json)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
     _print_sources(_print_answer(app, answer))
+
+
+def _ask_showing_tokens(app, question: str, k, lang, history=None, translate: bool = False, as_json: bool = False):
+    """`app.ask`; on a terminal, a local model's tokens show on stderr as the model writes them,
+    before the checked answer is printed."""
+    stream = app.generator is not None and not as_json and sys.stdout.isatty()
+    answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None,
+                     history=history, translate=translate)
+    if stream:
+        click.echo("\n", err=True)
+    return answer
 
 
 def _print_answer(app, answer, label: str = ""):
@@ -284,7 +290,7 @@ def chat(ctx: click.Context, k: int | None, lang: str | None):
             click.echo(f"unknown command {line.split()[0]!r}: use /sources N, /new or /quit", err=True)
             continue
         try:
-            answer = app.ask(line, k, lang, history=[Turn(a.question, a.text) for a in answers], translate=False)
+            answer = _ask_showing_tokens(app, line, k, lang, history=[Turn(a.question, a.text) for a in answers])
         except QAError as exc:  # the user's to fix: say so, and keep the conversation
             click.echo(f"error: {exc}", err=True)
             continue
