@@ -190,7 +190,7 @@ def test_each_answer_keeps_its_own_sources_and_a_failed_turn_keeps_the_conversat
     page.close()
 
 
-def test_stop_ends_an_answer_under_way_and_the_chat_goes_on(browser, page_url, browser_folder):
+def test_stop_ends_an_answer_or_its_translations_under_way_and_the_chat_goes_on(browser, page_url, browser_folder):
     import socket
 
     from conftest import launched_chat, make_app
@@ -213,9 +213,14 @@ def test_stop_ends_an_answer_under_way_and_the_chat_goes_on(browser, page_url, b
             assert page.locator("#ask").is_visible() and not page.locator("#stop").is_visible()
             assert page.locator("#question textarea").input_value().startswith("Which Berkeley"), "kept, to ask again"
             assert page.locator(".toast-body, .toast-wrap .error").count() == 0, "no error badge covers the page"
-            page.locator("#ask").click()  # the same question again, left to run
-            page.locator("#chat .answer-sources").first.wait_for(state="attached", timeout=60000)
+            # In French, left to run: the answer quotes the English article, and its translation waits.
+            page.locator("#question textarea").fill("Quel professeur de Berkeley a aidé à développer Vicuna ?")
+            page.locator("#ask").click()
+            page.get_by_text("translating…").wait_for(timeout=60000)
             assert "Ion Stoica" in page.locator("#chat").inner_text() and page.get_by_text("Stopped.").count() == 1
+            page.locator("#stop").click()
+            page.get_by_text("translations stopped").wait_for(timeout=30000)
+            assert page.locator("#ask").is_visible() and "Ion Stoica" in page.locator("#chat").inner_text()
             page.close()
     finally:
         silent.close()

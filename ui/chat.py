@@ -38,6 +38,9 @@ _PENDING = "<i>…</i>"
 # Ends a generated answer while it is written (unchecked until it is done).
 _CURSOR = " ▌"
 _STOPPED = "<i>Stopped. This question is left out of the conversation: ask it again, or another.</i>"
+# Under an answer while the translations of its quotes are on their way, and after they were stopped.
+_TRANSLATING = '<div class="translating"><small><i>translating…</i></small></div>'
+_TRANSLATIONS_STOPPED = '<div class="translating"><small><i>translations stopped</i></small></div>'
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -67,7 +70,7 @@ def render_translations(answer: Answer, translating: bool = False) -> str:
         f"{html.escape(t.text)}</div>"
         for t in shown)
     if translating:
-        lines += '<div class="translating"><small><i>translating…</i></small></div>'
+        lines += _TRANSLATING
     return f'<div class="translations">{lines}</div>' if lines else ""
 
 
@@ -311,20 +314,24 @@ def build_ui(app: App, uploads: bool = True):
                 updated, answer = step
                 if answer is None:
                     yield updated, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                else:
+                else:  # the answer, then each translation of its quotes: Stop stays until the last
                     done = [*(turns or []), {"question": message, "answer": answer.text}]
-                    yield updated, render_sources(answer, app), "", done, *answering(False)
+                    yield updated, render_sources(answer, app), "", done, gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), *answering(False)
         except Exception as exc:  # one message in the chat, the conversation kept
             failure = html.escape(failure_message(exc, message))
             yield (shown + [{"role": "assistant", "content": f"⚠️ {failure}"}], gr.skip(), message, turns,
                    *answering(False))
 
     def stopped(history: list):
-        # Only a reply still under way is replaced: the stop may come just after the answer did.
+        # Only a reply still under way is replaced, or its translations: the stop may come just
+        # after the answer did. An answer shown stays in the conversation, translated or not.
         history = list(history or [])
-        under_way = history and (_content(history[-1]) == _PENDING or _content(history[-1]).endswith(_CURSOR))
-        if under_way and _role(history[-1]) == "assistant":
+        last = _content(history[-1]) if history and _role(history[-1]) == "assistant" else ""
+        if last == _PENDING or last.endswith(_CURSOR):
             history[-1] = {"role": "assistant", "content": _STOPPED}
+        elif _TRANSLATING in last:
+            history[-1] = {"role": "assistant", "content": last.replace(_TRANSLATING, _TRANSLATIONS_STOPPED)}
         return history, *answering(False)
 
     def add_files(files: list | None, progress=gr.Progress()):
