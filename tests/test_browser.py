@@ -201,7 +201,7 @@ def test_stop_ends_an_answer_or_its_translations_under_way_and_the_chat_goes_on(
     silent.bind(("127.0.0.1", 0))
     silent.listen()
     app = make_app(browser_folder / "data", CORPUS_QA_LLM_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
-                   CORPUS_QA_LLM_TIMEOUT="8")
+                   CORPUS_QA_LLM_TIMEOUT="4")
     try:
         with launched_chat(app) as url:
             page = browser.new_page(viewport={"width": 1400, "height": 900})

@@ -63,7 +63,7 @@ def test_ingest_says_an_edited_file_is_updated_not_added(data_dir, tmp_path):
     assert status["documents"] == 1 and "the tide" in run("ask", "Why do sea otters hold hands?").output
 
 
-@pytest.mark.parametrize("question", ["the", "的", "Qui est-ce ?", "是什么？"])
+@pytest.mark.parametrize("question", ["the", "Qui est-ce ?", "是什么？"])
 def test_a_question_of_words_that_name_nothing_gets_one_line_saying_so(ingested, question):
     result = run("ask", question)
     assert result.exit_code == 2

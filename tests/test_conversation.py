@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -139,6 +140,8 @@ def test_ctrl_c_in_the_terminal_chat_stops_the_answer_under_way_and_keeps_the_ch
            "CORPUS_QA_LLM_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "CORPUS_QA_LLM_TIMEOUT": "600"}
     pid, fd = pty.fork()
     if pid == 0:
+        # A job started in the background (CI's, say) ignores SIGINT, and so would the chat.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execve(str(EXE), [str(EXE), "chat"], env)
     try:
         read_until(fd, "> ")
