@@ -26,6 +26,9 @@ from qa.lexicon import LONGEST_GLOSS, Lexicon, phrase
 
 _HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 _WORD = re.compile(r"[^\W_]+")
+# An acronym written with dots, of three letters or more ("Z.E.A.T.", "N.A.S.A."): one word, not
+# single letters, which are no keywords. Two-letter ones ("U.S.") would read as words ("us").
+_ACRONYM = re.compile(r"(?<![\w.])(?:[^\W\d_]\.){3,}")
 # Function words of the three languages: they match everywhere and say nothing.
 _STOPWORDS = frozenset(
     """the a an of and or is are was were be been being to in on at by for with from that this these those
@@ -189,7 +192,7 @@ def word_tokens(text: str) -> list[str]:
 
 def _latin_terms(text: str) -> list[tuple[str, str]]:
     terms = []
-    for word in _WORD.findall(text):
+    for word in _WORD.findall(_ACRONYM.sub(lambda m: m.group().replace(".", ""), text)):
         word = word.lower()
         token = _latin_token(word)
         if token is not None:
@@ -324,7 +327,7 @@ class TermVectors:
 
 # Bumped whenever what the index holds changes (the parallel paragraphs of `qa.language_spread`
 # included): a cached index of another format is rebuilt.
-INDEX_FORMAT = 26
+INDEX_FORMAT = 27
 # Most dictionary translations kept per word, the rarest first: "open" lists a dozen Chinese words.
 _LISTED_PER_WORD = 4
 # BM25's term saturation and length normalisation: bm25s's defaults.

@@ -77,6 +77,21 @@ def test_chinese_keyword_query_finds_passage_by_jieba_word(bundled_app):
     assert any("moat" in store_texts[c] for c in hits.chunk_ids)
 
 
+def test_an_acronym_written_with_dots_is_a_keyword(tmp_path, app_factory):
+    # Its single letters are no keywords: "Qu'est-ce que les Z.E.A.T. ?" held nothing to search for.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "regions.txt").write_text("Régions\n\nLa DATAR proposa huit zones d'études et d'aménagement du "
+                                      "territoire (Z.E.A.T.), encore utilisées par l'Insee.\n", encoding="utf-8")
+    (docs / "zeppelins.txt").write_text("Zeppelins\n\nLes études sur les zones de vol des zeppelins furent "
+                                        "menées à Friedrichshafen.\n", encoding="utf-8")
+    app = app_factory(tmp_path / "data")
+    app.ingest([docs], progress=False)
+    hits = app.keywords().search("Qu'est-ce que les Z.E.A.T. ?", 2)
+    assert [app.store.get_chunks([c])[0][0].doc_id for c in hits.chunk_ids] == ["regions"]
+    assert app.ask("Qu'est-ce que les Z.E.A.T. ?").citations[0].doc_id == "regions"
+
+
 def test_a_chinese_question_is_split_into_the_words_the_corpus_holds(bundled_app):
     # jieba alone cuts 谷 / 歌开: its dictionary lacks 谷歌 (Google), which the articles write often.
     terms = bundled_app.keywords().query_terms("OpenAI和谷歌开了什么坏先例？")
