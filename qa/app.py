@@ -173,10 +173,10 @@ class App:
         """Run the model once, so the first real question is not the one that pays for loading;
         `for_ingest`: load what reading a new file needs too (the chat's upload panel)."""
         self.embedder.embed_query("warm-up")
-        self.store.warm()
         self.keywords().search("warm-up 预热", 1, self.embedder)  # Chinese too: jieba loads its dictionary on first use
         if for_ingest:
             load_language_identifier()
+            self.store.warm()
 
 
 @functools.lru_cache(maxsize=32)

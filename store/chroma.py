@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import functools
 import hashlib
-import math
 import os
 import re
 import threading
@@ -251,8 +250,8 @@ class ChromaStore:
         self._max_batch = client.get_max_batch_size()
 
     def _vector_store(self):
-        """llama-index's view of the chunks collection, made when first written or searched:
-        importing llama-index takes about a second that `status` and `remove` need not pay."""
+        """llama-index's view of the chunks collection, made when first written: importing
+        llama-index takes about a second that reading and searching need not pay."""
         if self._vectors is None:
             from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -260,7 +259,7 @@ class ChromaStore:
         return self._vectors
 
     def warm(self) -> None:
-        """Make now what the first search or write would wait for (see `_vector_store`)."""
+        """Make now what the first write would wait for (see `_vector_store`)."""
         self._vector_store()
 
     @_reads
@@ -384,22 +383,20 @@ class ChromaStore:
     @_reads
     def search(self, embedding: Sequence[float], k: int, lang: str | None = None) -> list[Passage]:
         """The k chunks nearest to a query vector, best first; only chunks in `lang` when given."""
-        from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters, VectorStoreQuery
-
         if k <= 0:  # an empty collection needs no guard: Chroma answers it with no results
             return []
-        filters = MetadataFilters(filters=[MetadataFilter(key="lang", value=lang)]) if lang else None
-        query = VectorStoreQuery(query_embedding=[float(x) for x in embedding], similarity_top_k=k, filters=filters)
-        result = self._vector_store().query(query)
-        # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cosine.
+        # Asked of Chroma itself: llama-index's query would only translate it, and importing it
+        # costs every process that answers a second.
+        got = self._chunks.query(query_embeddings=[[float(x) for x in embedding]], n_results=k,
+                                 where={"lang": lang} if lang else None,
+                                 include=["documents", "metadatas", "distances"])
+        # Chroma's cosine distance is 1 - cosine.
         return [
-            Passage(chunk=_chunk_from_node(node), score=1.0 + math.log(max(similarity, 1e-12)))
-            for node, similarity in zip(result.nodes, result.similarities)
+            Passage(chunk=Chunk(chunk_id=chunk_id, text=_chunk_text(meta, document), **_chunk_fields(meta)),
+                    score=1.0 - distance)
+            for chunk_id, document, meta, distance in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
+                                                          got["distances"][0])
         ]
-
-
-def _chunk_from_node(node) -> Chunk:
-    return Chunk(chunk_id=node.node_id, text=_chunk_text(node.metadata, node.get_content()), **_chunk_fields(node.metadata))
 
 
 def _chunk_text(meta: dict, document: str | None) -> str:

@@ -70,13 +70,15 @@ def test_a_question_of_words_that_name_nothing_gets_one_line_saying_so(ingested,
     assert result.stderr.strip().startswith(f"Error: the question {question!r} has only words that name nothing")
 
 
-def test_status_and_an_ingest_with_nothing_new_start_without_llama_index(ingested):
-    # llama-index takes about a second to import; only writing chunks and searching them need it.
+def test_only_writing_chunks_imports_llama_index(ingested, tmp_path):
+    # llama-index takes about a second to import; only writing chunks needs it.
     command_script = ("import sys; from click.testing import CliRunner; from ui.cli import cli; "
                       "r = CliRunner().invoke(cli, sys.argv[1:]); print(r.exit_code, 'llama_index' in sys.modules)")
-    # A served chat warms up before its first question, which then does not wait for the import.
+    # A served chat that takes uploads warms up for them: its first upload does not wait for the import.
     warm_script = ("import os, sys; from qa.app import build_app; from qa.settings import load_settings; "
-                   "build_app(load_settings(os.environ)).warm(); print(0, 'llama_index' in sys.modules)")
+                   "build_app(load_settings(os.environ)).warm(for_ingest=True); print(0, 'llama_index' in sys.modules)")
+    note = tmp_path / "note.txt"
+    note.write_text("Otters\n\nSea otters hold hands while they sleep.\n", encoding="utf-8")
 
     def loads_llama_index(*command: str, script: str = command_script) -> bool:
         done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, env=os.environ)
@@ -86,7 +88,8 @@ def test_status_and_an_ingest_with_nothing_new_start_without_llama_index(ingeste
 
     assert not loads_llama_index("status", "--json")
     assert not loads_llama_index("ingest"), "nothing new to write"
-    assert loads_llama_index("ask", "Who created Chatbot Arena?")
+    assert not loads_llama_index("ask", "Who created Chatbot Arena?")
+    assert loads_llama_index("ingest", str(note))
     assert loads_llama_index(script=warm_script)
 
 
