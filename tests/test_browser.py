@@ -221,6 +221,13 @@ def test_stop_ends_an_answer_or_its_translations_under_way_and_the_chat_goes_on(
             page.locator("#stop").click()
             page.get_by_text("translations stopped").wait_for(timeout=30000)
             assert page.locator("#ask").is_visible() and "Ion Stoica" in page.locator("#chat").inner_text()
+            # Starting over during an answer ends it too: nothing comes back into the emptied chat.
+            page.locator("#question textarea").fill("Which Berkeley professor helped develop Vicuna?")
+            page.locator("#ask").click()
+            page.locator("#stop").wait_for(timeout=30000)
+            page.locator("#clear").click()
+            page.wait_for_timeout(6000)  # past the model's timeout, when the answer would have come
+            assert "Vicuna" not in page.locator("#chat").inner_text() and page.locator("#ask").is_visible()
             page.close()
     finally:
         silent.close()

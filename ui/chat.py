@@ -386,8 +386,9 @@ def build_ui(app: App, uploads: bool = True):
         asked = [trigger(respond, [question, chat, turns, top_k, language], [chat, sources, question, turns, send, stop],
                          api_visibility="private") for trigger in (question.submit, send.click)]
         stop.click(stopped, chat, [chat, send, stop], cancels=asked, api_visibility="private")
-        clear.click(lambda: ([], _EMPTY_SOURCES, "", []), None, [chat, sources, question, turns],
-                    api_visibility="private")
+        # Starting over also ends an answer under way: it would come back into the emptied chat.
+        clear.click(lambda: ([], _EMPTY_SOURCES, "", [], *answering(False)), None,
+                    [chat, sources, question, turns, send, stop], cancels=asked, api_visibility="private")
         if uploads:
             upload.click(add_files, files, [upload_log, status], api_visibility="private")
         gr.api(ask, api_name="ask")
