@@ -28,6 +28,7 @@ Usage: bench/fit.py [--folds 5] [--dry-run] [--reuse] [--only passages|sentences
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pickle
 import sys
@@ -42,10 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from devsets import available_sets, corpus_app  # noqa: E402
 from qa.answer import (candidate_sentences, evidence_to_cite, read_both_ways, sentence_signals,  # noqa: E402
                        switch_signals)
-# How compose_answer chooses and shows sentences, read here to score a choice as the product makes it.
-from qa.answer import _choose_sentences, _continued_in_paragraph, _marked  # noqa: E402
+from qa.answer import choose_sentences, continued_in_paragraph, quoted_text  # noqa: E402
 from qa.answer_type import asked_type  # noqa: E402
-from qa.evaluate import evidence_rank, normalise  # noqa: E402
+from qa.evaluate import answer_is_right, evidence_rank, normalise  # noqa: E402
 from qa.retrieve import drop_repeated_passages, fuse_candidates, make_query, rescore_by_sentences  # noqa: E402
 from qa.scoring import (CONTEXT_SIGNALS, RANKING_SIGNALS, SENTENCE_SIGNALS, SWITCH_FEATURES, ScoringModel,  # noqa: E402
                         SentenceSignals, Signals, SwitchSignals, answer_features, bundled_model_path,
@@ -74,7 +74,7 @@ class SentenceChoice:
     terms: object  # the query's `QueryTerms`, which a cut sentence keeps most of
     kind: str | None  # what the question asks for (`qa.answer_type.asked_type`)
     max_chars: int
-    answers: list[str]  # the gold answer strings, normalised
+    answers: list[str]  # the gold answer strings, normalised (none empty)
 
 
 @dataclass
@@ -97,6 +97,11 @@ class Asked:
     langs: list[str] = field(default_factory=list)
     docs: list[str] = field(default_factory=list)  # each candidate's document id
     choice: SentenceChoice | None = None
+
+    @functools.cached_property
+    def sentence_signal_matrix(self) -> np.ndarray:
+        """`sentences` as rows of `SENTENCE_SIGNALS`: read at every step of the sentence-choice search."""
+        return sentence_matrix(self.sentences)
 
 
 def collect() -> list[Asked]:
@@ -162,7 +167,7 @@ def answer_sentences(query, retrieval, settings, answers: list[str]):
     golds = [normalise(a) for a in answers if normalise(a)]
     holds = np.array([any(g in normalise(sentence.text) for g in golds) for _, sentence, _ in candidates], bool)
     kind = asked_type(query.text)
-    choice = SentenceChoice(candidates, _continued_in_paragraph(candidates, evidence), query.terms, kind,
+    choice = SentenceChoice(candidates, continued_in_paragraph(candidates, evidence), query.terms, kind,
                             settings.max_answer_chars, golds)
     return sentence_signals(kind, candidates, evidence), holds, choice
 
@@ -268,13 +273,10 @@ def answer_holds(q: Asked, weights: np.ndarray, margin: float) -> bool:
     margin holds a gold answer string, as `make eval`'s answer_acc reads it."""
     if q.choice is None or not q.sentences:
         return False
-    if getattr(q, "_sentence_matrix", None) is None:
-        q._sentence_matrix = sentence_matrix(q.sentences)
     c = q.choice
-    chosen = _choose_sentences(c.candidates, q._sentence_matrix @ weights, margin, c.max_chars, c.terms, c.kind,
-                               c.continued)
-    text = normalise(" ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen))
-    return any(a in text for a in c.answers)
+    chosen = choose_sentences(c.candidates, q.sentence_signal_matrix @ weights, margin, c.max_chars, c.terms, c.kind,
+                              c.continued)
+    return answer_is_right({"answerable": True, "answer_any": c.answers}, {"answer": quoted_text(chosen)})
 
 
 def answers_held(questions: list[Asked], weights: np.ndarray, margin: float) -> float:

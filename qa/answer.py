@@ -66,9 +66,10 @@ _MOST_SENTENCES = 3
 _LEAST_KEPT = 0.9
 # A person written as a pronoun ("He is remembered for…", "Popular in the 1970s, his biggest hit…",
 # "Il a fondé…", "她曾…"); 其他 ("other") and 吉他 ("guitar") hold the character but are no pronoun.
-_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|il|elle)\b|(?<![其吉])[他她]", re.IGNORECASE)
+_PERSON_WORDS = "he|she|his|her|il|elle"
+_PRONOUN = re.compile(rf"\b(?:{_PERSON_WORDS}|him)\b|(?<![其吉])[他她]", re.IGNORECASE)
 # The same, opening the sentence or one of its clauses ("Best known for the lamp, she taught …").
-_OPENING_PRONOUN = re.compile(rf"(?:^|[{_CLAUSE_MARKS}])\s*(?:(?:he|she|his|her|il|elle)\b|[他她])", re.IGNORECASE)
+_OPENING_PRONOUN = re.compile(rf"(?:^|[{_CLAUSE_MARKS}])\s*(?:(?:{_PERSON_WORDS})\b|[他她])", re.IGNORECASE)
 # A name within a sentence: a capitalised word after another word (the first word is capitalised anyway).
 _NAME_WITHIN = re.compile(r"(?<=[\w,;:)] )[A-Z][a-zà-ÿ]+")
 
@@ -255,15 +256,15 @@ def compose_answer(query: Query, evidence: list[Evidence], settings: QASettings,
         return Answer(question, ABSTENTION[lang], False, citations, lang, None, caveat=caveat)
     kind = asked_type(question)
     scores = np.array([scoring.sentence_score(s) for s in sentence_signals(kind, candidates, evidence)])
-    chosen = _choose_sentences(candidates, scores, scoring.sentence_margin, settings.max_answer_chars, query.terms,
-                               kind, _continued_in_paragraph(candidates, evidence))
+    chosen = choose_sentences(candidates, scores, scoring.sentence_margin, settings.max_answer_chars, query.terms,
+                               kind, continued_in_paragraph(candidates, evidence))
     spans_by_rank: dict[int, list[Span]] = {}
     for rank, sentence, _ in chosen:
         spans_by_rank.setdefault(rank, []).append(Span(sentence.start, sentence.end))
     citations = tuple(
         Citation.from_passage(rank, p, tuple(spans_by_rank.get(rank, ()))) for rank, p in enumerate(passages, 1)
     )
-    text = " ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen)
+    text = quoted_text(chosen)
     source_lang = passages[chosen[0][0] - 1].chunk.lang
     quotes = tuple(Quote(rank, sentence.text, passages[rank - 1].chunk.lang) for rank, sentence, _ in chosen)
     return Answer(question, text, True, citations, lang, source_lang, caveat=caveat, quotes=quotes)
@@ -333,7 +334,7 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
     return out
 
 
-def _continued_in_paragraph(candidates: list[tuple[int, Sentence, str]], evidence: list[Evidence]) -> set[int]:
+def continued_in_paragraph(candidates: list[tuple[int, Sentence, str]], evidence: list[Evidence]) -> set[int]:
     """The indices i of the candidates that candidate i + 1 follows directly, in the same paragraph."""
     continued = set()
     for i, ((rank, sentence, _), (next_rank, after, bullet)) in enumerate(zip(candidates, candidates[1:])):
@@ -345,13 +346,18 @@ def _continued_in_paragraph(candidates: list[tuple[int, Sentence, str]], evidenc
     return continued
 
 
+def quoted_text(chosen: list[tuple[int, Sentence, str]]) -> str:
+    """An extractive answer's text: each chosen sentence (`choose_sentences`) as shown, then its passage's marker."""
+    return " ".join(f"{_marked(shown, rank)} [{rank}]" for rank, _, shown in chosen)
+
+
 def _marked(shown: str, rank: int) -> str:
     """A quoted sentence with its marker after each full stop inside it that readers break at
     (after a name's initial or a title): every part a reader sees as a sentence carries the marker."""
     return _READER_BREAK.sub(f" [{rank}]", shown)
 
 
-def _choose_sentences(
+def choose_sentences(
     candidates, scores: np.ndarray, margin: float, max_chars: int, terms: QueryTerms, kind: str | None = None,
     continued_in_paragraph: Container[int] = (),
 ) -> list[tuple[int, Sentence, str]]:

@@ -180,9 +180,8 @@ def _in_letters(word: str) -> bool:
 def names_something(text: str) -> bool:
     """Whether a text holds a word that is no function word ("the", "的"); a single letter counts,
     though no keyword: "Z.E.A.T." names something."""
-    if any(_fold(word.lower()) not in _STOPWORDS for word in _WORD.findall(_HAN_RUN.sub(" ", text))):
-        return True
-    return any(word not in _STOPWORDS for run in _HAN_RUN.findall(text) for word in _jieba().cut_for_search(run))
+    latin = _WORD.findall(_HAN_RUN.sub(" ", text))
+    return any(_fold(word.lower()) not in _STOPWORDS for word in latin) or bool(keyword_terms(text))
 
 
 def word_tokens(text: str) -> list[str]:

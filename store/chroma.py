@@ -392,11 +392,15 @@ class ChromaStore:
                                  include=["documents", "metadatas", "distances"])
         # Chroma's cosine distance is 1 - cosine.
         return [
-            Passage(chunk=Chunk(chunk_id=chunk_id, text=_chunk_text(meta, document), **_chunk_fields(meta)),
-                    score=1.0 - distance)
+            Passage(chunk=_chunk_of(chunk_id, document, meta), score=1.0 - distance)
             for chunk_id, document, meta, distance in zip(got["ids"][0], got["documents"][0], got["metadatas"][0],
                                                           got["distances"][0])
         ]
+
+
+def _chunk_of(chunk_id: str, document: str | None, meta: dict) -> Chunk:
+    """A chunk as Chroma holds it: its id, document and metadata."""
+    return Chunk(chunk_id=chunk_id, text=_chunk_text(meta, document), **_chunk_fields(meta))
 
 
 def _chunk_text(meta: dict, document: str | None) -> str:
@@ -446,6 +450,6 @@ def _chunk_fields(meta: dict) -> dict:
 
 def _chunks_with_vectors(got: dict) -> list[tuple[Chunk, list[float]]]:
     return [
-        (Chunk(chunk_id=chunk_id, text=_chunk_text(meta, document), **_chunk_fields(meta)), vector)
+        (_chunk_of(chunk_id, document, meta), vector)
         for chunk_id, document, meta, vector in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"])
     ]

@@ -432,7 +432,7 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
     import numpy as np
 
     from qa.keywords import QueryTerms
-    from qa.answer import _choose_sentences
+    from qa.answer import choose_sentences
     from qa.retrieve import Sentence
 
     first = "Hugging Face is often named when people talk about open models. " * 3
@@ -440,7 +440,7 @@ def test_a_further_sentence_too_long_for_the_room_left_is_cut_to_fit_not_dropped
               "of the open-source community, which it serves with a hub of models and data sets.")
     candidates = [(1, Sentence(0, len(first), first, 0.5), ""),
                   (2, Sentence(1000, 1000 + len(second), second, 0.5), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.85]), 0.15, 300, QueryTerms((), (), ()))
+    chosen = choose_sentences(candidates, np.array([0.9, 0.85]), 0.15, 300, QueryTerms((), (), ()))
     _, kept, shown = chosen[1]
     assert second.startswith(kept.text) and "advises clients on AI" in kept.text
     assert second[len(kept.text)] == " ", "cut between words"
@@ -474,7 +474,7 @@ def test_an_answer_that_says_he_or_she_first_quotes_the_sentence_that_says_who(a
 def test_an_answer_naming_the_person_a_pronoun_stands_for_fits_the_answer_length(scores, expected):
     import numpy as np
 
-    from qa.answer import _choose_sentences
+    from qa.answer import choose_sentences
     from qa.keywords import QueryTerms
     from qa.retrieve import Sentence
 
@@ -487,7 +487,7 @@ def test_an_answer_naming_the_person_a_pronoun_stands_for_fits_the_answer_length
     starts = {"named": 0, "best": 300, "near": 500, "other": 600}
     candidates = [(1, Sentence(starts[n], starts[n] + len(texts[n]), texts[n], 0.5), "")
                   for n in ("named", "best", "near", "other")]
-    chosen = _choose_sentences(candidates, np.array(scores), 0.15, 300, QueryTerms((), (), ()), "name")
+    chosen = choose_sentences(candidates, np.array(scores), 0.15, 300, QueryTerms((), (), ()), "name")
     assert [next(n for n, t in texts.items() if shown.strip("…") in t) for _, _, shown in chosen] == expected
     named = next(shown for _, _, shown in chosen if shown.strip("…") in texts["named"])
     assert named.endswith("…") and len(named) < len(texts["named"]), "cut to make room"
@@ -527,7 +527,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
     import numpy as np
 
     from qa.keywords import QueryTerms
-    from qa.answer import _choose_sentences
+    from qa.answer import choose_sentences
     from qa.retrieve import Sentence
 
     texts = {"lead": "Open models also raise safety concerns.",
@@ -537,7 +537,7 @@ def test_the_sentence_after_the_best_joins_the_answer_where_it_continues_the_par
     starts = {"lead": 0, "follow": 40, "other": 400, "near": 600}
     candidates = [(rank, Sentence(starts[name], starts[name] + len(texts[name]), texts[name], 0.5), "")
                   for rank, name in [(1, "lead"), (1, "follow"), (2, "other"), (3, "near")]]
-    chosen = _choose_sentences(candidates, np.array(scores), 0.15, max_chars, QueryTerms((), (), ()), None, continued)
+    chosen = choose_sentences(candidates, np.array(scores), 0.15, max_chars, QueryTerms((), (), ()), None, continued)
     assert [kept.text for _, kept, _ in chosen] == [texts[name] for name in expected]
 
 
@@ -551,7 +551,7 @@ def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(
     import numpy as np
 
     from qa.keywords import QueryTerms
-    from qa.answer import _choose_sentences
+    from qa.answer import choose_sentences
     from qa.retrieve import Sentence
 
     lead = ("Open-source large models differ from open-source software, where the code is put up, developers "
@@ -559,7 +559,7 @@ def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(
     assert len(lead) + len(follower) + 3 > 300, "both whole would not fit"
     candidates = [(1, Sentence(0, len(lead), lead, 0.5), ""),
                   (1, Sentence(len(lead) + 1, len(lead) + 1 + len(follower), follower, 0.1), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.3]), 0.15, 300, QueryTerms((), (), ()), None, {0})
+    chosen = choose_sentences(candidates, np.array([0.9, 0.3]), 0.15, 300, QueryTerms((), (), ()), None, {0})
     if joins:  # the best sentence loses at most a tenth of itself, and shows where
         kept = chosen[0][1].text
         assert [shown for _, _, shown in chosen] == [kept + "…", follower]
@@ -572,7 +572,7 @@ def test_a_long_best_sentence_gives_up_its_last_words_for_the_one_it_leads_into(
 
 @pytest.mark.parametrize("between, continued", [(" ", True), ("” ", True), ("\n", False), ("\n\n", False)])
 def test_a_sentence_continues_the_one_before_it_only_within_its_paragraph(between, continued):
-    from qa.answer import _continued_in_paragraph
+    from qa.answer import continued_in_paragraph
     from qa.retrieve import Evidence, Sentence
     from qa.scoring import Signals
     from store import Chunk, Passage
@@ -582,7 +582,7 @@ def test_a_sentence_continues_the_one_before_it_only_within_its_paragraph(betwee
     chunk = Chunk("doc:0:0-80", "doc", text, 0, len(text), 0, "doc.txt", "Safety", "en")
     sentences = [Sentence(0, len(first), first, 0.5), Sentence(len(text) - len(second), len(text), second, 0.1)]
     evidence = [Evidence(Passage(chunk, 1.0), Signals(0.5, 0.0, 0.0, 0.0))]
-    assert _continued_in_paragraph([(1, s, "") for s in sentences], evidence) == ({0} if continued else set())
+    assert continued_in_paragraph([(1, s, "") for s in sentences], evidence) == ({0} if continued else set())
 
 
 @pytest.mark.parametrize("bullet, with_items", [("1.", True), ("1)", True), ("10.", False), ("12)", False)])
@@ -590,13 +590,13 @@ def test_only_items_numbered_from_1_are_taken_for_the_list_a_sentence_announces(
     import numpy as np
 
     from qa.keywords import QueryTerms
-    from qa.answer import _choose_sentences
+    from qa.answer import choose_sentences
     from qa.retrieve import Sentence
 
     announce, item, other = "Google still has two advantages.", "Its user data.", "Meta gains the most."
     candidates = [(1, Sentence(0, 31, announce, 0.5), ""), (1, Sentence(35, 49, item, 0.1), bullet),
                   (2, Sentence(100, 120, other, 0.4), "")]
-    chosen = _choose_sentences(candidates, np.array([0.9, 0.2, 0.8]), 0.15, 300, QueryTerms((), (), ()))
+    chosen = choose_sentences(candidates, np.array([0.9, 0.2, 0.8]), 0.15, 300, QueryTerms((), (), ()))
     assert [kept.text for _, kept, _ in chosen] == ([announce, item] if with_items else [announce, other])
 
 

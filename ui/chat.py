@@ -162,13 +162,18 @@ def stream_reply(app: App, message: str, history: list, k: int, lang: str | None
         yield history + [{"role": "assistant", "content": render_answer(answer, turn, app)}], answer
 
 
+def _field(message, name: str):
+    """A chat message's field: the chat hands back dicts or message objects."""
+    return message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+
+
 def _role(message) -> str | None:
-    return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+    return _field(message, "role")
 
 
 def _content(message) -> str:
     """A message's text: the chat sends back what it was given as a list of parts ({type, text})."""
-    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+    content = _field(message, "content")
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content if isinstance(content, str) else ""

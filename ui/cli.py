@@ -198,19 +198,20 @@ def ask(ctx: click.Context, question: str, k: int | None, lang: str | None, as_j
 
     check_question(question, ctx.obj.qa)  # fail fast, before loading the model
     app = _app(ctx)
-    answer = _ask_showing_tokens(app, question, k, lang, translate=as_json, as_json=as_json)
+    answer = _ask_showing_tokens(app, question, k, lang, as_json=as_json)
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
         return
     _print_sources(_print_answer(app, answer))
 
 
-def _ask_showing_tokens(app, question: str, k, lang, history=None, translate: bool = False, as_json: bool = False):
+def _ask_showing_tokens(app, question: str, k, lang, history=None, as_json: bool = False):
     """`app.ask`; on a terminal, a local model's tokens show on stderr as the model writes them,
-    before the checked answer is printed."""
+    before the checked answer is printed. Translations come with the answer only `as_json`: printed,
+    they follow it one by one (`_print_answer`)."""
     stream = app.generator is not None and not as_json and sys.stdout.isatty()
     answer = app.ask(question, k, lang, on_token=(lambda t: click.echo(t, nl=False, err=True)) if stream else None,
-                     history=history, translate=translate)
+                     history=history, translate=as_json)
     if stream:
         click.echo("\n", err=True)
     return answer
