@@ -226,6 +226,15 @@ class QueryTerms:
         """The i-th token and its other spellings: what counts as the query's own word, not a translation."""
         return (self.tokens[i],) + (self.respellings[i] if self.respellings else ())
 
+    @functools.cached_property
+    def credits(self) -> dict[str, float]:
+        """Every token that matches one of the query's words, with its best credit."""
+        found: dict[str, float] = {}
+        for match in self.matches:
+            for token, credit in match.items():
+                found[token] = max(found.get(token, 0.0), credit)
+        return found
+
     def matches_every_word(self, text: str) -> bool:
         """Whether a text holds each of the query's words, or a translation of it, however loose."""
         present = set(keyword_tokens(text))
@@ -587,6 +596,16 @@ class KeywordIndex:
         held = self.counts[:, columns].tocoo()
         weights = self.idf[columns][held.col] * held.data / (held.data + self._bm25_norm[held.row])
         return np.bincount(held.row, weights=weights, minlength=len(self.chunk_ids))
+
+    def name_held(self, terms: QueryTerms, name: str) -> float:
+        """The share of a name's weight (its words' IDF) that a query holds, by its own words or
+        their translations: 1.0 for a question that names an article's whole title ("where was the
+        1993 movie the secret garden filmed", "The Secret Garden (1993 film)"), whatever else it says."""
+        tokens = set(keyword_tokens(name))
+        if not tokens:
+            return 0.0
+        weights = {t: float(self.idf[self.vocab[t]]) if t in self.vocab else self.unseen_idf for t in tokens}
+        return sum(w * terms.credits.get(t, 0.0) for t, w in weights.items()) / sum(weights.values())
 
     def search_terms(self, terms: QueryTerms, k: int) -> KeywordHits:
         """`search` for a query already weighed by `query_terms`."""

@@ -9,7 +9,7 @@ from pathlib import PurePath
 import numpy as np
 
 from ingest import Embedder, detect_language
-from ingest.text import HAN, NAME, is_question, split_sentences
+from ingest.text import HAN, NAME, ends_with_full_stop, is_question, split_sentences
 from qa.conversation import Turn, context_text, named_in_conversation
 from qa.keywords import KeywordHits, KeywordIndex, QueryTerms, keyword_terms, versioned_names
 from qa.language_mention import language_mentioned
@@ -293,7 +293,9 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
     best_document = max(in_document.values(), default=0.0)
     question_lang = detect_language(query.text)
     chunk_of_document = {p.chunk.doc_id: p.chunk for p in candidates.values()}
-    named = {doc_id: query.terms.coverage(document_name(chunk)) for doc_id, chunk in chunk_of_document.items()}
+    named = {doc_id: query.terms.coverage(" ".join(document_names(chunk))) for doc_id, chunk in chunk_of_document.items()}
+    name_held = {doc_id: max(retrieval.keywords.name_held(query.terms, name) for name in article_names(chunk))
+                 for doc_id, chunk in chunk_of_document.items()}
     question_held = max(hits.coverage.values(), default=0.0)
     evidence = []
     for chunk_id, p in candidates.items():
@@ -304,6 +306,7 @@ def fuse_candidates(query: Query, retrieval: Retrieval, settings: QASettings, la
             document_behind=_behind(in_document[p.chunk.doc_id], best_document),
             document_coverage=in_document[p.chunk.doc_id],
             name_coverage=named[p.chunk.doc_id],
+            name_held=name_held[p.chunk.doc_id],
             hubness=retrieval.keywords.hubness.get(chunk_id, 0.0),
             cosine=p.score,
             exact_coverage=hits.exact_coverage.get(chunk_id, 0.0),
@@ -347,9 +350,16 @@ def _gather_candidates(query: Query, hits: KeywordHits, context_hits: KeywordHit
 _NOT_A_WORD = re.compile(r"[_\W]+")
 
 
-def document_name(chunk: Chunk) -> str:
+def document_names(chunk: Chunk) -> tuple[str, str]:
     """What names a passage's article: its title and its file's name, whose words are often the title's."""
-    return chunk.title + " " + _NOT_A_WORD.sub(" ", PurePath(chunk.source).stem)
+    return chunk.title, _NOT_A_WORD.sub(" ", PurePath(chunk.source).stem).strip()
+
+
+def article_names(chunk: Chunk) -> tuple[str, ...]:
+    """What names a passage's article and nothing else: its file's name, and its title where that
+    is a headline (a first line ending with a full stop is the opening sentence, not a name)."""
+    title, file_name = document_names(chunk)
+    return (file_name,) if ends_with_full_stop(title) else (title, file_name)
 
 
 def _behind(in_document: float, best_document: float) -> float:

@@ -40,6 +40,7 @@ class Signals:
     exact_coverage: float = 0.0  # share of the question's IDF mass it holds in the question's own words
     document_coverage: float = 0.0  # share of the question's IDF mass its document's passages hold together
     name_coverage: float = 0.0  # share of the question's IDF mass its article's title and file name hold
+    name_held: float = 0.0  # the largest share of its article's title's, or file name's, IDF mass the question holds
     context_cosine: float = 0.0  # a follow-up's: calibrated cosine to the conversation's last turns
     context_coverage: float = 0.0  # a follow-up's: share of the conversation's IDF mass it holds
     context_document_coverage: float = 0.0  # a follow-up's: the same, of its document's passages together
@@ -66,8 +67,11 @@ class Signals:
 # changes nothing for a question without it.
 CONTEXT_SIGNALS = ("context_cosine", "context_coverage", "context_document_coverage", "question_held",
                    "context_cosine_x_held", "context_coverage_x_held", "context_document_coverage_x_held")
-RANKING_SIGNALS = ("calibrated_cosine", "coverage", "document_behind", "hubness", "name_coverage", "best_sentence",
-                   "best_sentence_coverage", *(n for n in CONTEXT_SIGNALS if n != "question_held"))
+# Which article a question names, not whether the articles answer it: a file's name is a title
+# in one corpus and a number in another, which would move the answer threshold with the corpus.
+RANKING_ONLY = ("name_held",)
+RANKING_SIGNALS = ("calibrated_cosine", "coverage", "document_behind", "hubness", "name_coverage", "name_held",
+                   "best_sentence", "best_sentence_coverage", *(n for n in CONTEXT_SIGNALS if n != "question_held"))
 
 
 
@@ -92,7 +96,7 @@ def answer_features(best: Signals, runner_up: Signals | None, rank_margin: float
     next one it ranks, whether the question names something no article holds, and the share of
     its words that no article writes; for a follow-up, its signals about the conversation too."""
     features = {f.name: float(getattr(best, f.name)) for f in fields(Signals)
-                if follow_up or f.name not in CONTEXT_SIGNALS}
+                if f.name not in RANKING_ONLY and (follow_up or f.name not in CONTEXT_SIGNALS)}
     features["translated_coverage"] = best.coverage - best.exact_coverage
     # Words and phrasing match directly within a language, so the same coverage means less there.
     features["same_language_x_exact_coverage"] = features["same_language"] * best.exact_coverage
