@@ -40,7 +40,7 @@ class Signals:
     exact_coverage: float = 0.0  # share of the question's IDF mass it holds in the question's own words
     document_coverage: float = 0.0  # share of the question's IDF mass its document's passages hold together
     name_coverage: float = 0.0  # share of the question's IDF mass its article's title and file name hold
-    name_held: float = 0.0  # the largest share of its article's title's, or file name's, IDF mass the question holds
+    name_held: float = 0.0  # the largest share of its article's names' IDF mass the question holds (`qa.retrieve.article_names`)
     context_cosine: float = 0.0  # a follow-up's: calibrated cosine to the conversation's last turns
     context_coverage: float = 0.0  # a follow-up's: share of the conversation's IDF mass it holds
     context_document_coverage: float = 0.0  # a follow-up's: the same, of its document's passages together
