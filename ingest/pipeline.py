@@ -8,7 +8,7 @@ import os
 import stat
 import sys
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -183,10 +183,14 @@ def ingest_paths(
     settings: IngestSettings,
     progress: bool = True,
     prune: bool = False,
+    on_written: Callable[[Sequence[tuple[Document, Sequence[Chunk], Sequence[Sequence[float]]]]], None] | None = None,
 ) -> IngestReport:
     """Ingest files and folders: unchanged files embed nothing, changed ones (or ones split under
     another `preparation`) replace their chunks, renamed ones keep their vectors; with `prune`,
-    documents whose files are gone are removed."""
+    documents whose files are gone are removed.
+
+    `on_written` is called with each batch of (document, chunks, vectors) the store has written:
+    what a caller derives from them needs no reading back."""
     files, skipped = collect_files(paths)
     known = store.documents()
     manifest = {doc.doc_id: doc for doc in known}
@@ -199,7 +203,7 @@ def ingest_paths(
     prepared_with = preparation(settings)
     failures: list[tuple[str, str]] = []
     dropped: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    batch = _PendingDocuments(store, embedder, settings)
+    batch = _PendingDocuments(store, embedder, settings, on_written)
     for n, path in enumerate(_progress(files, progress, batch), 1):
         source = str(path)
         try:
@@ -279,8 +283,9 @@ class _PendingDocuments:
     """Documents waiting to be embedded and written together: one store write per few hundred
     chunks instead of one per file, since each write has a fixed cost that small files can't hide."""
 
-    def __init__(self, store: ChromaStore, embedder: Embedder, settings: IngestSettings):
+    def __init__(self, store: ChromaStore, embedder: Embedder, settings: IngestSettings, on_written=None):
         self._store, self._embedder, self._settings = store, embedder, settings
+        self._on_written = on_written or (lambda written: None)
         self._items: list[tuple[Document, list[Chunk]]] = []
         self._replacing = 0  # of `_items`, those replacing a document's earlier chunks
         self.pending_chunks = self.chunks_embedded = self.documents_added = self.documents_updated = 0
@@ -304,6 +309,7 @@ class _PendingDocuments:
             items.append((document, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
         self._store.put_documents(items)
+        self._on_written(items)
         self.documents_added += len(self._items) - self._replacing
         self.documents_updated += self._replacing
         self.chunks_embedded += self.pending_chunks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +15,8 @@ from ingest.readers import read_document
 from qa.answer import answer_question
 from qa.conversation import parse_history
 from qa.generate import Generator, OnToken, load_generator
-from qa.keyword_cache import load_keyword_index
-from qa.keywords import KeywordIndex
+from qa.keyword_cache import load_keyword_index, read_records
+from qa.keywords import IndexedDocument, KeywordIndex
 from qa.lexicon import Lexicon, check_lexicon, load_lexicon
 from qa.records import Answer, Citation
 from qa.rerank import Reranker, load_reranker
@@ -108,14 +108,15 @@ class App:
         return text[max(0, citation.start - chars) : citation.start], text[citation.end : citation.end + chars]
 
     def ingest(self, paths: Sequence[Path] = (), progress: bool = True, prune: bool = False) -> IngestReport:
-        """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in step."""
-        report = ingest_paths(
-            list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest, progress, prune
-        )
+        """Ingest files and folders (no paths: the bundled corpus), then bring the keyword index in
+        step: the records of what was written are made from the chunks in hand, not read back."""
+        fresh: dict[str, IndexedDocument] = {}
+        report = ingest_paths(list(paths) or [bundled_corpus()], self.store, self.embedder, self.settings.ingest,
+                              progress, prune, on_written=lambda written: fresh.update(read_records(written)))
         if progress and report.changed:
-            # Seconds after a large ingest (its chunks are read back and tokenised): say why it waits.
+            # Seconds after a large ingest (every chunk is counted, its words placed): say why it waits.
             print("updating the keyword index ...", file=sys.stderr, flush=True)
-        self.keywords(documents=report.documents)
+        self.keywords(documents=report.documents, fresh=fresh)
         return report
 
     def remove(self, target: str) -> Document:
@@ -133,13 +134,15 @@ class App:
         self.keywords(documents=[d for d in documents if d is not found])
         return found
 
-    def keywords(self, max_age: float = 2.0, documents: Sequence[Document] | None = None) -> KeywordIndex:
+    def keywords(self, max_age: float = 2.0, documents: Sequence[Document] | None = None,
+                 fresh: Mapping[str, IndexedDocument] | None = None) -> KeywordIndex:
         """The keyword index of what the store holds; brought in step when another run changed the store.
 
         The store's manifest is read at most every `max_age` seconds: on a server with
         thousands of documents it is a request of its own, too dear to repeat per question.
         So another machine's ingest shows up within `max_age`; this app's own at once, with
-        `documents`, the manifest as its change left it.
+        `documents`, the manifest as its change left it (and `fresh`, the records it made, see
+        `qa.keyword_cache.load_keyword_index`).
         """
         now = time.monotonic()
         if documents is not None or self._keywords is None or now - self._keywords_checked >= max_age:
@@ -147,7 +150,7 @@ class App:
             if self._keywords is None or self._keywords.fingerprint != fingerprint_of(documents):
                 self._keywords = load_keyword_index(self.store, self.settings.data_dir / "keywords", self.embedder,
                                                     documents, self.lexicon(), self.settings.cache_dir,
-                                                    current=self._keywords)
+                                                    current=self._keywords, fresh=fresh)
             self._keywords_checked = now
         return self._keywords
 

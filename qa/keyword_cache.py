@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from qa.cache import read_cached, write_cached
 from qa.hubness import passage_hubness
 from qa.keywords import INDEX_FORMAT, IndexedDocument, KeywordIndex, built_with
 from qa.lexicon import Lexicon
-from store import Document, fingerprint_of
+from store import Chunk, Document, fingerprint_of
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class RecordSegment:
 
 def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequence[Document] | None = None,
                        lexicon: Lexicon | None = None, shared_cache: Path | None = None,
-                       current: KeywordIndex | None = None) -> KeywordIndex:
+                       current: KeywordIndex | None = None,
+                       fresh: Mapping[str, IndexedDocument] | None = None) -> KeywordIndex:
     """The keyword index of the store's current contents: from the disk cache, else brought in step and cached.
 
     With an embedder, the index also holds the vector of each indexed word (see `TermVectors`).
@@ -57,6 +58,8 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     `documents`: the store's, when the caller has just read them (on a server it is a request).
     `current`: this process's index, brought in step from where it is, without reading the disk,
     when it is still the one on disk (no other process has changed it since).
+    `fresh`: records of documents just written, made from the chunks in hand (see `read_records`):
+    those of the current versions are not read back from the store.
     """
     documents = store.documents() if documents is None else documents
     fingerprint = fingerprint_of(documents)
@@ -74,7 +77,7 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     # document changed since the last build; the last build's word vectors and neighbourhoods are
     # reused (not its languages' bias: the new index measures its own).
     kept, complete = files.kept_records(previous) if same_format else ({}, False)
-    indexed = _indexed_documents(store, documents, kept)
+    indexed = _indexed_documents(store, documents, kept, fresh or {})
     # Without every earlier record, what the last build counted cannot be taken away from: counted afresh.
     index = KeywordIndex(fingerprint, indexed, previous if complete else None)
     ids, langs = index.chunk_ids, [lang for d in indexed.values() for lang in d.langs]
@@ -110,13 +113,27 @@ def load_keyword_index(store, cache_dir: Path, embedder=None, documents: Sequenc
     return index
 
 
-def _indexed_documents(store, documents: Sequence[Document],
-                       kept: dict[str, IndexedDocument]) -> dict[str, IndexedDocument]:
+def read_records(written: Iterable[tuple[Document, Sequence[Chunk], Sequence]]) -> dict[str, IndexedDocument]:
+    """The records of documents from their chunks and vectors in hand, as `ingest_paths` writes them."""
+    return {document.doc_id: IndexedDocument.read(_version(document), list(zip(chunks, vectors)))
+            for document, chunks, vectors in written}
+
+
+def _version(document: Document) -> tuple[str, str]:
+    return document.content_hash, document.prepared
+
+
+def _indexed_documents(store, documents: Sequence[Document], kept: Mapping[str, IndexedDocument],
+                       fresh: Mapping[str, IndexedDocument]) -> dict[str, IndexedDocument]:
     """Every document as the index reads it: from `kept` (the last build's) where the document has
-    not changed since, else read from the store and tokenised."""
-    versions = {d.doc_id: (d.content_hash, d.prepared) for d in documents}
-    found = {doc_id: kept[doc_id] for doc_id, version in versions.items()
-             if doc_id in kept and kept[doc_id].version == version}
+    not changed since, or from `fresh`, else read from the store and tokenised."""
+    versions = {d.doc_id: _version(d) for d in documents}
+    found = {}
+    for doc_id, version in versions.items():
+        for records in (kept, fresh):
+            if doc_id in records and records[doc_id].version == version:
+                found[doc_id] = records[doc_id]
+                break
     missing = [doc_id for doc_id in versions if doc_id not in found]
     chunks_of: dict[str, list] = {doc_id: [] for doc_id in missing}
     for chunk, vector in store.document_chunks(missing):
