@@ -93,6 +93,12 @@ def corpus_app(corpus: str, progress: bool = True) -> App:
     env = {k: v for k, v in os.environ.items()
            if k in ("HOME", "XDG_CACHE_HOME", "CORPUS_QA_CACHE_DIR") or k.startswith("CORPUS_QA_LLM_")}
     app = build_app(load_settings({**env, "CORPUS_QA_DATA_DIR": str(data)}))
+    # A data dir shared with another checkout (a worktree measuring a baseline) holds that
+    # checkout's copy of a corpus too: every article twice, and the copy's citations count as misses.
+    folder = CORPORA[corpus].resolve()
+    for document in app.documents():
+        if not Path(document.source).resolve().is_relative_to(folder):
+            app.remove(document.doc_id)
     if progress:
         print(f"ingesting {CORPORA[corpus]} into {data} (cached) ...", file=sys.stderr, flush=True)
     report = app.ingest([CORPORA[corpus]], progress=False, prune=True)

@@ -281,9 +281,10 @@ def test_articles_added_in_one_language_on_another_topic_do_not_rank_the_others_
         assert mixed[lang] == pytest.approx(alone[lang])
     # Ranked down, the French article fell out of the top five. Now the English articles change
     # no sentence of the answer, and the French article's sentence on the impact is quoted. A
-    # Chinese passage holding the question's own words is within 0.01 of it and may swap with it.
+    # Chinese passage holding the question's own words is within 0.01 of it and may swap with it,
+    # in the ranking and in the answer's order.
     answer, alone = app.ask(question), bundled_app.ask(question)
-    assert [q.text for q in answer.quotes] == [q.text for q in alone.quotes]
+    assert sorted(q.text for q in answer.quotes) == sorted(q.text for q in alone.quotes)
     assert {c.doc_id for c in answer.citations[:3]} == {c.doc_id for c in alone.citations[:3]}
     assert "004_ffe0c9b88f98e370" in [c.doc_id for c in answer.citations[:3]]
     assert "L'impact des grands modèles open source sur les grands modèles fermés est devenu très violent." in answer.text
