@@ -37,6 +37,8 @@ class IngestReport:
     chunks_total: int = 0
     failures: tuple[tuple[str, str], ...] = field(default=())
     skipped: tuple[tuple[str, str], ...] = field(default=())
+    # Files ingested as read, with what their owner should know of it (see `DecodedFile.note`).
+    notes: tuple[tuple[str, str], ...] = field(default=())
     # Per ingested file: (reason, first characters of the line) of each line cleaning left out.
     dropped: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = field(default=())
     # The manifest as this run left it, sorted by id: what the keyword index is brought in step with,
@@ -61,6 +63,7 @@ class IngestReport:
             "chunks_total": self.chunks_total,
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
             "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+            "notes": [{"path": path, "note": note} for path, note in self.notes],
         }
 
 
@@ -203,6 +206,7 @@ def ingest_paths(
     prepared_with = preparation(settings)
     failures: list[tuple[str, str]] = []
     dropped: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    notes: list[tuple[str, str]] = []
     batch = _PendingDocuments(store, embedder, settings, on_written)
     for n, path in enumerate(_progress(files, progress, batch), 1):
         source = str(path)
@@ -237,6 +241,8 @@ def ingest_paths(
         manifest[doc_id] = Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang,
                                     decoded.encoding, len(prepared.chunks), prepared_with)
         batch.add(manifest[doc_id], prepared.chunks, replaces=previous is not None)
+        if decoded.note:
+            notes.append((source, decoded.note))
         _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")
     batch.flush()
     removed = 0
@@ -257,6 +263,7 @@ def ingest_paths(
         chunks_total=store.chunk_count(),
         failures=tuple(failures),
         skipped=tuple(skipped),
+        notes=tuple(notes),
         dropped=tuple(dropped),
         documents=tuple(sorted(manifest.values(), key=lambda d: d.doc_id)),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,14 @@ from ingest.settings import MB
 
 @dataclass(frozen=True)
 class DecodedFile:
-    """A file's document text, the encoding its bytes were decoded with, a hash of the bytes, a title if known."""
+    """A file's document text, the encoding its bytes were decoded with, a hash of the bytes, a title if
+    known, and what its reader should know of how it was read (`misread_utf8`), if anything."""
 
     text: str
     encoding: str
     content_hash: str
     title: str = ""
+    note: str = ""
 
 
 Reader = Callable[[bytes], DecodedFile]
@@ -87,6 +90,27 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return str(best), best.encoding
 
 
+_STRAY_BYTE = re.compile("[\udc80-\udcff]")
+_NOT_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def misread_utf8(data: bytes, encoding: str) -> str:
+    """What to tell of a file that is UTF-8 but for a few bytes (an edit saved in another encoding),
+    read as `encoding`: its UTF-8 letters come out garbled, and only the file's owner can mend it.
+    Empty for any other file. (Read as UTF-8 it would need a codec no reader of the citations knows.)"""
+    if encoding.replace("-", "_").lower().startswith(("utf", "ascii")):  # read as written, or UTF-16/32
+        return ""
+    decoded = data.decode("utf-8", "surrogateescape")  # each byte that is not UTF-8: one lone surrogate
+    stray = len(_STRAY_BYTE.findall(decoded))
+    letters = len(_NOT_ASCII.findall(decoded)) - stray  # what UTF-8 does read
+    if not stray or letters <= stray:
+        return ""
+    first = len(decoded[: _STRAY_BYTE.search(decoded).start()].encode("utf-8", "surrogateescape"))
+    return (f"read as {encoding}: it is UTF-8 but for {stray} byte{'s' if stray > 1 else ''} "
+            f"(the first at byte {first}), so its non-ASCII letters look garbled; "
+            f"save it as UTF-8 and ingest it again")
+
+
 def _detected_encoding(data: bytes):
     """charset-normalizer's best reading of the bytes, or None (imported here: UTF-8 files never need it)."""
     from charset_normalizer import from_bytes
@@ -101,7 +125,7 @@ def _hash(data: bytes) -> str:
 def read_text(data: bytes) -> DecodedFile:
     """Plain text and Markdown: the decoded file is the document text."""
     text, encoding = decode_text(data)
-    return DecodedFile(text, encoding, _hash(data))
+    return DecodedFile(text, encoding, _hash(data), note=misread_utf8(data, encoding))
 
 
 # What a page marks as its menus: never the article's text.
@@ -123,7 +147,8 @@ def read_html(data: bytes) -> DecodedFile:
     if not text:
         raise UnreadableFileError("no article text found in the HTML")
     metadata = trafilatura.extract_metadata(tree)
-    return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "")
+    return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "",
+                       misread_utf8(data, encoding))
 
 
 def _article_text(tree, prune: str | None = None) -> str:

@@ -63,6 +63,20 @@ def test_ingest_says_an_edited_file_is_updated_not_added(data_dir, tmp_path):
     assert status["documents"] == 1 and "the tide" in run("ask", "Why do sea otters hold hands?").output
 
 
+def test_ingest_says_which_file_is_utf8_but_for_a_stray_byte_and_how_to_mend_it(data_dir, tmp_path):
+    # An edit saved as Latin-1 into a UTF-8 file: no one encoding reads it all, so it is read as
+    # it is detected, garbled, and its owner is told so. A file wholly in one encoding is not.
+    mixed, latin = tmp_path / "musées.txt", tmp_path / "école.txt"
+    mixed.write_bytes("Les élèves ont visité le musée du Louvre en mai.\n".encode() + "Fermé l'été.\n".encode("latin-1"))
+    latin.write_bytes("Les élèves de l'école ont visité Versailles.\n".encode("latin-1"))
+    result = run("ingest", "--json", str(mixed), str(latin))
+    notes = json.loads(result.output.splitlines()[-1])["notes"]
+    assert [note["path"] for note in notes] == [str(mixed)]
+    assert "UTF-8 but for 3 bytes (the first at byte 57)" in notes[0]["note"] and "save it as UTF-8" in notes[0]["note"]
+    assert f"note {mixed}: read as " in result.stderr
+    assert "Versailles" in run("ask", "Qu'ont visité les élèves de l'école ?").output, "a Latin-1 file reads as written"
+
+
 @pytest.mark.parametrize("question", ["the", "Qui est-ce ?", "是什么？"])
 def test_a_question_of_words_that_name_nothing_gets_one_line_saying_so(ingested, question):
     result = run("ask", question)

@@ -259,6 +259,7 @@ def add_uploads(app: App, uploaded: list[Path]) -> str:
     lines += [f"- added `uploads/{shown(p)}`" for p in copies if p not in refused]
     lines += [f"- failed `{shown(p)}`: {html.escape(reason)}" for p, reason in report.failures]
     lines += [f"- skipped `{shown(p)}`: {html.escape(reason)}" for p, reason in report.skipped]
+    lines += [f"- note on `{shown(p)}`: {html.escape(note)}" for p, note in report.notes]
     return "\n".join(lines)
 
 

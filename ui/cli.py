@@ -126,8 +126,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
 
     Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
-    lists, repeated blocks) is left out of chunks. Exits 2 if any file failed. Interrupted
-    (Ctrl-C), it keeps what it wrote: run it again to go on.
+    lists, repeated blocks) is left out of chunks. A file that is not UTF-8 is decoded as
+    detected; one that is UTF-8 but for a few bytes gets a note saying how to mend it.
+    Exits 2 if any file failed. Interrupted (Ctrl-C), it keeps what it wrote: run it again
+    to go on.
 
     \b
     Examples:
@@ -145,6 +147,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
         click.echo(f"skipped {one_line(path)}: {reason}", err=True)
     for path, reason in report.failures:
         click.echo(f"failed {one_line(path)}: {reason}", err=True)
+    for path, note in report.notes:
+        click.echo(f"note {one_line(path)}: {note}", err=True)
     if verbose:
         for path, lines in report.dropped:
             click.echo(f"{one_line(path)}: left out {len(lines)} lines", err=True)
