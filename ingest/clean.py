@@ -50,6 +50,13 @@ _TRAILER_HEADING = re.compile(
     re.IGNORECASE,
 )
 
+# YAML (---) or TOML (+++) front matter opening a Markdown file: its fields, not article text.
+_FRONT_MATTER_FENCE = re.compile(r"^\ufeff?(---|\+\+\+)\s*$")
+_FRONT_MATTER_FIELD = re.compile(r"^[A-Za-z_][\w-]*\s*[:=]")
+_FRONT_MATTER_TITLE = re.compile(r"^title\s*[:=]\s*(.+?)\s*$", re.IGNORECASE)
+# Lines a front matter block may run to: past these, a lone "---" is a rule, not its end.
+_FRONT_MATTER_LINES = 100
+
 _LETTER = re.compile(r"[^\W\d_]")
 # Lines shorter than this may repeat legitimately (short headings, "Yes."); longer repeats are copies.
 _MIN_REPEAT_CHARS = 12
@@ -81,9 +88,13 @@ def find_content_spans(text: str) -> CleanText:
     lines: list[list] = []  # [start, end, reason or None] of each non-blank line
     seen: set[str] = set()
     in_trailer = after_repeat = False
+    front_matter_end, title = _front_matter(text)
     for start, end in iter_lines(text):
         line = text[start:end]
         if not line.strip():
+            continue
+        if end <= front_matter_end:
+            lines.append([start, end, "front matter"])
             continue
         reason = "after a related-links heading" if in_trailer else _drop_reason(line, seen, after_repeat)
         if reason is None and _TRAILER_HEADING.match(line.strip()):
@@ -101,9 +112,29 @@ def find_content_spans(text: str) -> CleanText:
             run = None
     if run:
         spans.append(tuple(run))
-    title = next((heading_text(text[start:end])[:200] for start, end, reason in lines if reason is None), "")
+    title = title or next((heading_text(text[start:end])[:200] for start, end, reason in lines if reason is None), "")
     dropped = tuple((start, end, reason) for start, end, reason in lines if reason is not None)
     return CleanText(spans=tuple(trim_span(text, s, e) for s, e in spans), dropped=dropped, title=title)
+
+
+def _front_matter(text: str) -> tuple[int, str]:
+    """Where the front matter opening a file ends (0 without one), and the title it gives, if any.
+
+    It is a fence line ("---" or "+++") first, fields ("title: …") next, and the same fence
+    closing it; a first "---" followed by anything else is a horizontal rule."""
+    lines = [(start, end) for start, end in iter_lines(text) if text[start:end].strip()][:_FRONT_MATTER_LINES]
+    opening = _FRONT_MATTER_FENCE.match(text[lines[0][0] : lines[0][1]]) if lines else None
+    if opening is None or len(lines) < 3 or not _FRONT_MATTER_FIELD.match(text[lines[1][0] : lines[1][1]]):
+        return 0, ""
+    title = ""
+    for start, end in lines[1:]:
+        line = text[start:end]
+        if line.strip() == opening.group(1):
+            return end, title
+        found = _FRONT_MATTER_TITLE.match(line)
+        if found and not title:
+            title = heading_text(found.group(1).strip("'\""))[:200]
+    return 0, ""
 
 
 def _drop_page_footer(text: str, lines: list[list]) -> None:

@@ -101,6 +101,35 @@ def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp
     assert citation.text == article.read_text(encoding="utf-8")[citation.start : citation.end], "offsets still exact"
 
 
+@pytest.mark.parametrize("front_matter", [
+    '---\ntitle: "Llamas of the Andes"\ndate: 2023-05-01\ntags: [animals]\n---\n',  # Jekyll, Obsidian
+    '+++\ntitle = "Llamas of the Andes"\ndraft = false\n+++\n',  # Hugo
+])
+def test_a_markdown_files_front_matter_gives_its_title_and_stays_out_of_its_passages(tmp_path, app_factory,
+                                                                                     front_matter):
+    article = tmp_path / "llamas.md"
+    article.write_text(front_matter + "\nThe Incas domesticated llamas. A llama carries loads of up to 30 kg.\n",
+                       encoding="utf-8")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([article], progress=False)
+    [document] = app.documents()
+    assert document.title == "Llamas of the Andes"
+    assert {reason for _, lines in report.dropped for reason, _ in lines} == {"front matter"}
+    citation = app.ask("How heavy a load can a llama carry?").citations[0]
+    assert citation.text.startswith("The Incas") and citation.title == "Llamas of the Andes"
+    assert citation.text == article.read_text(encoding="utf-8")[citation.start : citation.end], "offsets still exact"
+
+
+def test_a_horizontal_rule_opening_a_file_is_no_front_matter(tmp_path, app_factory):
+    article = tmp_path / "rule.md"
+    article.write_text("---\n\nThe Incas domesticated llamas.\n\n---\n\nA llama carries up to 30 kg.\n",
+                       encoding="utf-8")
+    app = app_factory(tmp_path / "data")
+    app.ingest([article], progress=False)
+    assert "30 kg" in app.ask("How heavy a load can a llama carry?").text
+    assert app.documents()[0].title == "The Incas domesticated llamas."
+
+
 def test_oversized_file_is_refused_naming_the_limit(tmp_path, app_factory):
     big = tmp_path / "big.txt"
     with open(big, "wb") as f:
