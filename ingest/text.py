@@ -207,6 +207,15 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
+def in_column(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` display columns (`text_width`), or cut to them with "…"."""
+    if text_width(text, 0, len(text)) > width:
+        while text and text_width(text, 0, len(text)) > width - 1:
+            text = text[:-1]
+        text += "…"
+    return text + " " * (width - text_width(text, 0, len(text)))
+
+
 def shortened(text: str, width: int) -> str:
     """`text` on one line of at most `width` characters, spaces run together; a cut one ends with "…"."""
     text = " ".join(text.split())

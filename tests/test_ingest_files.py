@@ -223,6 +223,22 @@ def test_status_lists_each_document_with_language_chunks_and_hash(data_dir):
     assert " zh " in row and " chunks " in row and "sha256:" in row and row.endswith("001_60e2eac473953ea2.txt")
 
 
+def test_status_keeps_its_columns_for_wide_and_long_file_names(data_dir, tmp_path):
+    from ingest.text import text_width
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "新闻 (1).txt").write_text("华沙证券交易所于1991年恢复运营。\n", encoding="utf-8")
+    (docs / ("Everest " * 12 + ".txt")).write_text("Mount Everest is 8,849 m tall.\n", encoding="utf-8")
+    (docs / "Ça va.txt").write_text("Le Louvre est un musée à Paris.\n", encoding="utf-8")
+    runner = CliRunner()
+    runner.invoke(cli, ["ingest", str(docs)])
+    rows = [line for line in runner.invoke(cli, ["status"]).output.splitlines() if " chunks " in line]
+    assert len(rows) == 3
+    assert len({text_width(row, 0, row.index(" chunks ")) for row in rows}) == 1, rows
+    assert any("Everest…" in row and row.endswith("Everest .txt") for row in rows), "cut in its column, whole at the end"
+
+
 def test_a_newline_in_a_file_name_keeps_every_output_on_its_lines(data_dir, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ingest import EmbedderError, IngestError, IngestInputError
-from ingest.text import one_line
+from ingest.text import in_column, one_line
 from qa.errors import EmptyIndexError, LexiconError, QAError, QuestionError, QuestionFileError, SettingsError
 from qa.settings import MOST_CITED, load_settings
 from store import IndexMismatchError, StoreError, StoreFolderError, StoreUnavailableError
@@ -532,4 +532,5 @@ def status(ctx: click.Context, as_json: bool):
     for key, value in current.to_json().items():
         click.echo(f"{key:10} {value}")
     for doc in app.documents():
-        click.echo(f"  {doc.doc_id:32} {doc.lang:3} {doc.chunks:5} chunks  sha256:{doc.content_hash[:12]}  {one_line(doc.source)}")
+        click.echo(f"  {in_column(one_line(doc.doc_id), 32)} {doc.lang:3} {doc.chunks:5} chunks  "
+                   f"sha256:{doc.content_hash[:12]}  {one_line(doc.source)}")
