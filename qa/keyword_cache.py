@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.cache import read_cached, write_cached
+from ingest.cache import read_cached, write_cached
 from qa.hubness import passage_hubness
 from qa.keywords import INDEX_FORMAT, IndexedDocument, KeywordIndex, built_with
 from qa.lexicon import Lexicon

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.cache import read_cached, write_cached
+from ingest.cache import read_cached, write_cached
 
 # The key of all the vectors together in `LanguageSpread` (not a language code).
 CORPUS = "*"

@@ -25,3 +25,18 @@ def test_each_embedder_has_its_own_collection(tmp_path, app_factory, minilm_path
 def test_model_name_not_on_disk_fails_without_downloading():
     with pytest.raises(EmbedderError, match="cannot load the sentence-transformers model 'no-such/model' from disk"):
         load_embedder("no-such/model")
+
+
+def test_the_default_embedder_reads_the_tokenizer_an_earlier_process_kept(bundled_app):
+    import numpy as np
+
+    from ingest.settings import DEFAULT_EMBEDDER
+
+    texts = ["Who created Chatbot Arena?", "华沙证券交易所什么时候恢复运营？", "Quand Meta a-t-il publié Llama ?"]
+    expected = bundled_app.embedder.embed_documents(texts)  # the session's embedder has parsed and kept it
+    [kept] = bundled_app.settings.cache_dir.glob("use-tokenizer-*.pkl")
+    written = kept.stat().st_mtime_ns
+    # As another process would: another embedder (one thread), given the same cache dir.
+    again = load_embedder(DEFAULT_EMBEDDER, 1, bundled_app.settings.cache_dir)
+    assert np.allclose(again.embed_documents(texts), expected, atol=1e-5)
+    assert kept.stat().st_mtime_ns == written, "read, not parsed and written again"

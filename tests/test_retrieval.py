@@ -667,7 +667,7 @@ def test_files_a_killed_build_left_are_removed_by_the_next_process_first_change(
 
 def test_a_second_start_ranks_as_the_first_though_the_index_file_leaves_out_what_is_kept_elsewhere(
         bundled_app, app_factory):
-    from qa.cache import read_cached
+    from ingest.cache import read_cached
 
     [cached] = (bundled_app.settings.data_dir / "keywords").glob("keywords-*.pkl")
     on_disk = read_cached(cached)
@@ -696,7 +696,7 @@ def test_a_second_start_on_a_data_dir_with_nothing_ingested_reads_its_empty_keyw
 
 
 def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_why(tmp_path, app_factory, caplog):
-    from qa.cache import read_cached, write_cached
+    from ingest.cache import read_cached, write_cached
 
     write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
     app_factory(tmp_path / "data").ingest([tmp_path / "docs"], progress=False)
@@ -711,7 +711,7 @@ def test_a_keyword_index_built_with_other_library_versions_is_rebuilt_and_says_w
 
 
 def test_a_keyword_index_written_by_another_version_is_rebuilt_and_says_why(tmp_path, app_factory, caplog):
-    from qa.cache import read_cached, write_cached
+    from ingest.cache import read_cached, write_cached
     from qa.keywords import INDEX_FORMAT
 
     write_docs(tmp_path / "docs", {"a.txt": "Title\n\nThe zeppelin landed in Lakehurst.\n"})
