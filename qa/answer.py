@@ -50,6 +50,7 @@ ABSTENTION = {
 _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)}]+$")
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
+_QUOTATION_MARKS = re.compile(r"\s*(?:>\s*)+")
 # Where verify.py (and a reader's splitter) ends a sentence inside a quoted one.
 _READER_BREAK = re.compile(r"(?<=[.!?])(?=\s+[A-Z\u4e00-\u9fff«\"“])")
 _CLAUSE_MARKS = ",，;；:："
@@ -324,6 +325,10 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
             if closers:
                 cut = len(closers.group())
                 sentence = replace(sentence, text=sentence.text[:-cut], end=sentence.end - cut)
+            # A Markdown quotation is quoted without its "> " marks: they are the file's layout.
+            marks = _QUOTATION_MARKS.match(sentence.text)
+            if marks and marks.end() < len(sentence.text):
+                sentence = replace(sentence, text=sentence.text[marks.end():], start=sentence.start + marks.end())
             # A list item is quoted without its bullet ("- ", "2. "): the answer is not a list.
             bullet = _BULLET.match(sentence.text)
             if bullet and bullet.end() < len(sentence.text):

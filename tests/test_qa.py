@@ -122,7 +122,7 @@ def test_a_sentence_with_a_name_initial_is_quoted_whole_with_a_marker_after_each
 
 
 SPEAKERS = ("Offsite\n\n## Speakers\n\n- Dr. Amelie Roux opens with a talk on retrieval.\n"
-            "- Li Wei will present the multilingual roadmap.\n")
+            "- Li Wei will present the multilingual roadmap.\n\n> > Note: the keynote moves to the main hall at noon.\n")
 
 
 @pytest.mark.parametrize("question, quoted", [
@@ -130,8 +130,10 @@ SPEAKERS = ("Offsite\n\n## Speakers\n\n- Dr. Amelie Roux opens with a talk on re
     ("Who presents the multilingual roadmap?", "Li Wei will present the multilingual roadmap."),
     # A sentence with a title is quoted whole; readers break after "Dr.", so a marker follows it too.
     ("Who opens with a talk on retrieval?", "Dr. Amelie Roux opens with a talk on retrieval."),
+    # A Markdown quotation (nested here) is quoted without its marks.
+    ("Where does the keynote move at noon?", "Note: the keynote moves to the main hall at noon."),
 ])
-def test_a_list_item_is_quoted_whole_without_its_bullet(app_with_document, question, quoted):
+def test_a_list_item_or_quotation_is_quoted_whole_without_its_bullet_or_marks(app_with_document, question, quoted):
     app, path = app_with_document(SPEAKERS)
     answer = app.ask(question)
     assert answer.text == quoted.replace("Dr. ", "Dr. [1] ") + " [1]"
