@@ -202,7 +202,7 @@ def ingest_paths(
     for doc in known:
         by_hash.setdefault(doc.content_hash, []).append(doc)
     taken_ids = {doc.doc_id: doc.source for doc in known}
-    unchanged = renamed = 0
+    unchanged = renamed = removed = 0
     prepared_with = preparation(settings)
     failures: list[tuple[str, str]] = []
     dropped: list[tuple[str, tuple[tuple[str, str], ...]]] = []
@@ -215,8 +215,11 @@ def ingest_paths(
             decoded = read_document(path, settings.max_file_bytes)
         except UnreadableFileError as exc:
             shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # `source` itself, for a UTF-8 name
-            failures.append((shown, str(exc)))
-            _plain_line(progress, f"[{n}/{len(files)}] failed {shown}: {exc}")
+            forgotten = _forget_if_changed(store, manifest, by_source.get(source), path)
+            removed += bool(forgotten)
+            reason = f"{exc}{forgotten}"
+            failures.append((shown, reason))
+            _plain_line(progress, f"[{n}/{len(files)}] failed {shown}: {reason}")
             continue
         previous = by_source.get(source)
         if previous and previous.content_hash == decoded.content_hash and previous.prepared == prepared_with:
@@ -235,7 +238,9 @@ def ingest_paths(
         prepared = make_chunks(doc_id, source, decoded, settings)
         dropped.append((source, tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
         if not prepared.chunks:
-            failures.append((source, "no article text left after removing boilerplate"))
+            forgotten = _forget_if_changed(store, manifest, previous, path)
+            removed += bool(forgotten)
+            failures.append((source, f"no article text left after removing boilerplate{forgotten}"))
             continue
         taken_ids[doc_id] = source
         manifest[doc_id] = Document(doc_id, source, decoded.content_hash, prepared.title, prepared.lang,
@@ -245,7 +250,6 @@ def ingest_paths(
             notes.append((source, decoded.note))
         _plain_line(progress, f"[{n}/{len(files)}] {source}: {len(prepared.chunks)} chunks")
     batch.flush()
-    removed = 0
     if prune:
         for doc in list(manifest.values()):
             if not Path(doc.source).exists():
@@ -328,6 +332,26 @@ def _claim_vanished(by_hash: dict[str, list[Document]], content_hash: str) -> Do
     file, renamed. Each content is claimed once; only its own documents' files are looked for."""
     gone = [doc for doc in by_hash.pop(content_hash, ()) if not Path(doc.source).exists()]
     return gone[-1] if gone else None
+
+
+def _forget_if_changed(store: ChromaStore, manifest: dict[str, Document], stored: Document | None, path: Path) -> str:
+    """Remove `stored` (the document a file that now fails was ingested as) when the file's bytes
+    changed since: its chunks would cite text the file no longer holds. What to add to the
+    failure's reason: nothing when it stays (unchanged, or unreadable, so not known to have changed)."""
+    if stored is None or stored.doc_id not in manifest:
+        return ""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    if digest.hexdigest() == stored.content_hash:
+        return ""
+    store.remove_document(stored.doc_id)
+    del manifest[stored.doc_id]
+    return "; the version ingested before is removed, so no answer cites text the file no longer holds"
 
 
 def _check_name(source: str) -> None:

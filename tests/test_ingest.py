@@ -119,6 +119,26 @@ def test_binary_and_empty_files_are_reported_and_batch_goes_on(tmp_path, app_fac
     assert [Path(path).name for path, _ in report.skipped] == ["picture.png"]
 
 
+def test_a_file_emptied_or_broken_since_its_ingest_is_no_longer_cited(tmp_path, app_factory):
+    app = app_factory(tmp_path / "data")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in {"zeppelin.txt": "The zeppelin Hindenburg burned at Lakehurst in May 1937.\n",
+                       "canal.txt": "The Panama Canal opened to shipping in August 1914.\n",
+                       "otters.txt": "Sea otters hold hands while they sleep.\n",
+                       "kept.txt": "The Eiffel Tower was finished in March 1889.\n"}.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    app.ingest([docs], progress=False)
+    (docs / "zeppelin.txt").write_bytes(b"")
+    (docs / "canal.txt").write_bytes(bytes(range(256)) * 4)
+    (docs / "otters.txt").write_text("Share this:\n", encoding="utf-8")  # nothing but boilerplate now
+    report = app.ingest([docs], progress=False)
+    assert report.documents_removed == 3 and report.documents_failed == 3
+    assert all(reason.endswith("so no answer cites text the file no longer holds") for _, reason in report.failures)
+    assert [d.source for d in app.documents()] == [str(docs / "kept.txt")]
+    assert not app.ask("Where did the Hindenburg burn?").answerable
+
+
 def test_gbk_file_is_decoded_and_its_citations_name_the_encoding(tmp_path, app_factory):
     app = app_factory(tmp_path / "data")
     text = "开源模型的新闻\n\n谷歌的一份内部文件泄露了，文件说开源模型更快、更私密而且功能更强大。\n"
