@@ -230,6 +230,18 @@ def test_an_upload_refused_by_ingest_leaves_nothing_behind(tmp_path, app_factory
     assert not big.exists(), "nor gradio's temporary copy of it"
 
 
+def test_an_upload_that_is_utf8_but_for_a_stray_byte_is_kept_with_a_note_saying_how_to_mend_it(tmp_path, app_factory):
+    from ui import add_uploads
+
+    app = app_factory(tmp_path / "data")
+    upload = tmp_path / "tmp-gradio" / "musée.txt"
+    upload.parent.mkdir()
+    upload.write_bytes("Les élèves ont visité le musée du Louvre en mai.\n".encode() + "Fermé l'été.\n".encode("latin-1"))
+    report = add_uploads(app, [upload])
+    assert "Added 1" in report
+    assert "- note on `" in report and "musée.txt`: read as " in report and "save it as UTF-8" in report
+
+
 def test_the_server_refuses_an_upload_over_the_size_limit(tmp_path, app_factory):
     import httpx
 
