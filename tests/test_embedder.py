@@ -40,3 +40,14 @@ def test_the_default_embedder_reads_the_tokenizer_an_earlier_process_kept(bundle
     again = load_embedder(DEFAULT_EMBEDDER, 1, bundled_app.settings.cache_dir)
     assert np.allclose(again.embed_documents(texts), expected, atol=1e-5)
     assert kept.stat().st_mtime_ns == written, "read, not parsed and written again"
+
+
+def test_the_default_embedder_embeds_though_its_cache_dir_cannot_be_written(tmp_path, bundled_app):
+    import numpy as np
+
+    from ingest.settings import DEFAULT_EMBEDDER
+
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    embedder = load_embedder(DEFAULT_EMBEDDER, 1, tmp_path / "a-file" / "cache")
+    texts = ["Who created Chatbot Arena?"]
+    assert np.allclose(embedder.embed_documents(texts), bundled_app.embedder.embed_documents(texts), atol=1e-5)
