@@ -17,7 +17,7 @@ from ingest.chunking import following_sentence_end, split_into_chunks
 from ingest.clean import find_content_spans
 from ingest.embedder import Embedder
 from ingest.errors import IngestInputError, UnreadableFileError
-from ingest.readers import DecodedFile, read_document, supported_suffixes
+from ingest.readers import DecodedFile, file_content_hash, read_document, supported_suffixes
 from ingest.settings import IngestSettings
 from ingest.text import detect_document_language, heading_text, one_line
 from store import ChromaStore, Chunk, Document
@@ -215,7 +215,7 @@ def ingest_paths(
             decoded = read_document(path, settings.max_file_bytes)
         except UnreadableFileError as exc:
             shown = os.fsencode(path).decode("utf-8", "backslashreplace")  # `source` itself, for a UTF-8 name
-            forgotten = _forget_if_changed(store, manifest, by_source.get(source), path)
+            forgotten = _forget_if_changed(store, manifest, by_source.get(source), file_content_hash(path))
             removed += bool(forgotten)
             reason = f"{exc}{forgotten}"
             failures.append((shown, reason))
@@ -238,7 +238,7 @@ def ingest_paths(
         prepared = make_chunks(doc_id, source, decoded, settings)
         dropped.append((source, tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
         if not prepared.chunks:
-            forgotten = _forget_if_changed(store, manifest, previous, path)
+            forgotten = _forget_if_changed(store, manifest, previous, decoded.content_hash)
             removed += bool(forgotten)
             failures.append((source, f"no article text left after removing boilerplate{forgotten}"))
             continue
@@ -334,20 +334,13 @@ def _claim_vanished(by_hash: dict[str, list[Document]], content_hash: str) -> Do
     return gone[-1] if gone else None
 
 
-def _forget_if_changed(store: ChromaStore, manifest: dict[str, Document], stored: Document | None, path: Path) -> str:
+def _forget_if_changed(store: ChromaStore, manifest: dict[str, Document], stored: Document | None,
+                       content_hash: str | None) -> str:
     """Remove `stored` (the document a file that now fails was ingested as) when the file's bytes
-    changed since: its chunks would cite text the file no longer holds. What to add to the
-    failure's reason: nothing when it stays (unchanged, or unreadable, so not known to have changed)."""
-    if stored is None or stored.doc_id not in manifest:
-        return ""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return ""
-    if digest.hexdigest() == stored.content_hash:
+    (`content_hash`, None when they cannot be read) changed since: its chunks would cite text the
+    file no longer holds. What to add to the failure's reason: nothing when it stays (unchanged,
+    or unreadable, so not known to have changed)."""
+    if stored is None or stored.doc_id not in manifest or content_hash in (None, stored.content_hash):
         return ""
     store.remove_document(stored.doc_id)
     del manifest[stored.doc_id]

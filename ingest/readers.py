@@ -118,8 +118,21 @@ def _detected_encoding(data: bytes):
     return from_bytes(data).best()
 
 
+_CONTENT_HASH = "sha256"
+
+
 def _hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.new(_CONTENT_HASH, data).hexdigest()
+
+
+def file_content_hash(path: Path) -> str | None:
+    """The `content_hash` a reader gives the file's bytes as they are now, read a block at a time;
+    None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, _CONTENT_HASH).hexdigest()
+    except OSError:
+        return None
 
 
 def read_text(data: bytes) -> DecodedFile:
