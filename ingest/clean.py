@@ -6,6 +6,7 @@ so chunk offsets still point into the original.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -122,7 +123,8 @@ def _front_matter(text: str) -> tuple[int, str]:
 
     It is a fence line ("---" or "+++") first, fields ("title: …") next, and the same fence
     closing it; a first "---" followed by anything else is a horizontal rule."""
-    lines = [(start, end) for start, end in iter_lines(text) if text[start:end].strip()][:_FRONT_MATTER_LINES]
+    lines = list(itertools.islice(((start, end) for start, end in iter_lines(text) if text[start:end].strip()),
+                                  _FRONT_MATTER_LINES))  # the head of the file only
     opening = _FRONT_MATTER_FENCE.match(text[lines[0][0] : lines[0][1]]) if lines else None
     if opening is None or len(lines) < 3 or not _FRONT_MATTER_FIELD.match(text[lines[1][0] : lines[1][1]]):
         return 0, ""
