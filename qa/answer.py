@@ -325,18 +325,22 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
             if closers:
                 cut = len(closers.group())
                 sentence = replace(sentence, text=sentence.text[:-cut], end=sentence.end - cut)
-            # A Markdown quotation is quoted without its "> " marks: they are the file's layout.
-            marks = _QUOTATION_MARKS.match(sentence.text)
-            if marks and marks.end() < len(sentence.text):
-                sentence = replace(sentence, text=sentence.text[marks.end():], start=sentence.start + marks.end())
-            # A list item is quoted without its bullet ("- ", "2. "): the answer is not a list.
-            bullet = _BULLET.match(sentence.text)
-            if bullet and bullet.end() < len(sentence.text):
-                sentence = replace(sentence, text=sentence.text[bullet.end():], start=sentence.start + bullet.end())
+            # A Markdown quotation is quoted without its "> " marks (they are the file's layout), and
+            # a list item without its bullet ("- ", "2. "): the answer is not a list.
+            sentence, _ = _without_lead(sentence, _QUOTATION_MARKS)
+            sentence, bullet = _without_lead(sentence, _BULLET)
             if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
                 seen.add(key)
                 out.append((rank, sentence, bullet.group().strip() if bullet else ""))
     return out
+
+
+def _without_lead(sentence: Sentence, lead: re.Pattern) -> tuple[Sentence, re.Match | None]:
+    """The sentence without what `lead` matches at its start (where something is left), and the match."""
+    found = lead.match(sentence.text)
+    if found and found.end() < len(sentence.text):
+        sentence = replace(sentence, text=sentence.text[found.end():], start=sentence.start + found.end())
+    return sentence, found
 
 
 def continued_in_paragraph(candidates: list[tuple[int, Sentence, str]], evidence: list[Evidence]) -> set[int]:
