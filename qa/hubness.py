@@ -148,7 +148,7 @@ def _merge_nearest(matrix: np.ndarray, norms: np.ndarray, groups: np.ndarray, ke
             block, similarity = block[gains], similarity[gains]
         # The k best of the candidates, then of those and the k kept: no row-wide copy of the kept.
         if similarity.shape[1] > k:
-            best = np.argpartition(similarity, -k, axis=1)[:, -k:]
+            best = largest_columns(similarity, k)
         else:
             best = np.broadcast_to(np.arange(similarity.shape[1]), (len(block), similarity.shape[1]))
         joined = np.concatenate([nearest[block], np.take_along_axis(similarity, best, axis=1)], axis=1)
@@ -170,6 +170,29 @@ def _row_similarities(matrix: np.ndarray, rows: np.ndarray, reference: np.ndarra
         if hi > lo:
             similarity = matrix[start : start + size] @ reference.T
             yield rows[lo:hi], similarity if hi - lo == len(similarity) else similarity[rows[lo:hi] - start]
+
+
+def largest_columns(values: np.ndarray, k: int, per_set: int = 32) -> np.ndarray:
+    """Each row's `k` largest values' columns (in no order), as `np.argpartition(values, -k)[:, -k:]`
+    finds them, several times faster on wide rows; numpy has no faster top-k and torch's costs a
+    second to import. The columns are split into strided sets of `per_set`: the k-th largest of the
+    sets' maxima is at most the k-th largest value, so only the values at least that are ranked."""
+    rows, width = values.shape
+    sets = width // per_set
+    if sets < 2 * k:
+        return np.argpartition(values, -k, axis=1)[:, -k:]
+    maxima = values[:, : sets * per_set].reshape(rows, per_set, sets).max(axis=1)
+    if sets * per_set < width:
+        maxima = np.concatenate([maxima, values[:, sets * per_set :].max(axis=1, keepdims=True)], axis=1)
+    floor = np.partition(maxima, -k, axis=1)[:, -k]
+    row, column = np.divmod(np.flatnonzero(values >= floor[:, None]), width)  # several times np.nonzero's speed in 2-D
+    order = np.lexsort((-values[row, column], row))  # by row, largest first
+    row, column = row[order], column[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, np.arange(rows))[row]
+    kept = rank < k
+    best = np.empty((rows, k), np.int64)
+    best[row[kept], rank[kept]] = column[kept]
+    return best
 
 
 def mean_of_top(similarity: np.ndarray, k: int) -> np.ndarray:

@@ -477,6 +477,20 @@ def test_hubness_kept_up_through_additions_changes_and_removals_equals_hubness_m
         assert np.allclose(np.sort(kept.nearest, axis=1), np.sort(afresh.nearest, axis=1), atol=1e-6)
 
 
+@pytest.mark.parametrize("width", [37, 700, 4099])
+def test_the_largest_values_of_each_row_are_those_argpartition_finds(width):
+    from qa.hubness import largest_columns
+
+    rng = np.random.default_rng(width)
+    values = rng.normal(size=(300, width)).astype(np.float32)
+    values[:50, : width - 3] = -np.inf  # rows with a few values left, as after leaving out a row's own article
+    values[50:60] = np.round(values[50:60])  # and rows of ties
+    best = largest_columns(values, 5)
+    assert best.shape == (300, 5) and all(len(set(row)) == 5 for row in best.tolist())
+    expected = np.sort(np.partition(values, -5, axis=1)[:, -5:], axis=1)
+    assert np.array_equal(np.sort(np.take_along_axis(values, best, axis=1), axis=1), expected)
+
+
 def test_a_passage_on_the_corpus_topic_gives_way_to_the_one_that_answers(bundled_app):
     # The French article's "Quiconque comprend l'open source soutiendra l'open source" and its like
     # come near every question on open source; the Chinese sentence that answers does not.
