@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ class QuestionSet:
     path: Path
     conversations: bool = False  # its lines carry the conversation so far (FORMAT.md, "Conversations")
     switches: bool = False  # each question asked after a turn about another article: a topic switch
+    fitted: bool = True  # `make fit` learns from it; not a set whose articles are another set's, re-laid out
 
     def lines(self) -> list[QuestionLine]:
         """Its questions, as `corpus-qa eval` reads them; as topic switches, each after the
@@ -52,12 +54,18 @@ class QuestionSet:
         return switched
 
 
+# Corpora made from another one by `make_corpora`, each in its own folder.
+MADE = ROOT / "bench" / "results" / "eval-corpora"
 CORPORA = {
     "bundled": bundled_corpus(),
     "xquad": EVAL / "xquad-dev" / "corpus",
     "scale": EVAL / "scale-dev" / "corpus",
     "quac": EVAL / "conversations-dev" / "wiki" / "corpus",
+    # The bundled articles hard-wrapped at 72 columns, as `fmt` or a PDF's text layer lays text out.
+    "bundled-wrapped": MADE / "bundled-wrapped",
 }
+# The sets asked of the bundled articles again, hard-wrapped: answers should not change.
+_ASKED_WRAPPED = ("dev.jsonl", "own/news-paraphrase", "own/news-fresh", "own/news-extra")
 
 QUESTION_SETS = [
     QuestionSet("dev.jsonl", "bundled", EVAL / "dev.jsonl"),
@@ -72,6 +80,37 @@ QUESTION_SETS = [
     QuestionSet("switch/news-fresh", "bundled", OWN / "news-fresh.jsonl", switches=True),
     QuestionSet("switch/xquad-dev", "xquad", EVAL / "xquad-dev" / "questions.jsonl", switches=True),
 ]
+QUESTION_SETS += [replace(s, name=f"wrapped/{s.name.removeprefix('own/')}", corpus="bundled-wrapped", fitted=False)
+                  for s in QUESTION_SETS if s.name in _ASKED_WRAPPED]
+
+
+def make_corpora() -> None:
+    """Write the corpora made from another one (`MADE`), where they are missing or out of date."""
+    target = CORPORA["bundled-wrapped"]
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sorted(CORPORA["bundled"].iterdir()):
+        if source.is_file():
+            wrapped = "\n".join(_hard_wrapped(line, 72) for line in source.read_text(encoding="utf-8").split("\n"))
+            copy = target / source.name
+            if not copy.exists() or copy.read_text(encoding="utf-8") != wrapped:
+                copy.write_text(wrapped, encoding="utf-8")
+
+
+def _hard_wrapped(line: str, width: int) -> str:
+    """A line broken, greedily, into lines of at most `width` columns (a CJK character takes two):
+    at a space, or between two CJK characters, as `fmt` and PDF layout do."""
+    from ingest.text import text_width
+
+    lines, current = [], ""
+    for piece in re.findall(r"[\u3000-\u9fff\uff00-\uffef]|[^\s\u3000-\u9fff\uff00-\uffef]+|\s+", line):
+        if piece.isspace():
+            current += " " if current else ""
+        elif current and text_width(current + piece, 0, len(current + piece)) > width:
+            lines.append(current.rstrip())
+            current = piece
+        else:
+            current += piece
+    return "\n".join([*lines, current.rstrip()])
 
 
 def available_sets(names: list[str] | None = None) -> list[QuestionSet]:
@@ -81,6 +120,7 @@ def available_sets(names: list[str] | None = None) -> list[QuestionSet]:
     if unknown:
         raise SystemExit(f"no question set named {', '.join(unknown)}; the sets are: "
                          + ", ".join(s.name for s in QUESTION_SETS))
+    make_corpora()
     for qset in [s for s in chosen if not (s.path.exists() and CORPORA[s.corpus].exists())]:
         print(f"skipping {qset.name}: {qset.path} or {CORPORA[qset.corpus]} is missing", file=sys.stderr)
     return [s for s in chosen if s.path.exists() and CORPORA[s.corpus].exists()]

@@ -107,7 +107,7 @@ class Asked:
 def collect() -> list[Asked]:
     """Ask every question of every set; keep each candidate's signals, sentence signals for all."""
     asked, apps = [], {}
-    for qset in available_sets():
+    for qset in [s for s in available_sets() if s.fitted]:
         app = apps.get(qset.corpus) or apps.setdefault(qset.corpus, corpus_app(qset.corpus))
         retrieval, settings = app.retrieval(), app.settings.qa
         # A conversation's first turns are left to the question sets: QuAC's are vague without their article's title.
@@ -510,7 +510,7 @@ def collect_switches(scoring: ScoringModel) -> list[Switch]:
     """Every answerable question with history (follow-ups, and the topic-switch sets), read both
     ways with the ranking and answer models of `scoring`."""
     asked, apps = [], {}
-    for qset in [s for s in available_sets() if s.conversations or s.switches]:
+    for qset in [s for s in available_sets() if s.fitted and (s.conversations or s.switches)]:
         app = apps.get(qset.corpus) or apps.setdefault(qset.corpus, corpus_app(qset.corpus))
         retrieval, settings = replace(app.retrieval(), scoring=scoring), app.settings.qa
         lines = [line for line in qset.lines() if line.history and not line.error and line.gold

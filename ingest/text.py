@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from bisect import bisect_right
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "fr": "French"}
 
@@ -125,12 +126,26 @@ _BEFORE_A_NAME = re.compile(
 )
 
 
+# What opens a line of its own: a list item, a heading, a quotation, a table row.
+_OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+•·][ \t]|\d{1,3}[.)][ \t]|#|>|\|)")
+_FIRST_WORD = re.compile(r"[ \t]*(\S+)")
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of text[start:end], whitespace trimmed, in order."""
+    """(start, end) of each sentence of text[start:end], whitespace trimmed, in order.
+
+    A line break ends a sentence, unless a wrapper made it (`_wrapped`): hard-wrapped text and a
+    PDF's text layer break lines inside sentences."""
     end = len(text) if end is None else end
     spans = []
     cursor = start
+    layout = None  # its lines' starts and their paragraphs' widths, measured when a line break is first met
     for match in _SENTENCE_END.finditer(text, start, end):
+        if not match.group():  # a line break
+            layout = _paragraph_widths(text, start, end) if layout is None else layout
+            widest = layout[1][bisect_right(layout[0], match.start()) - 1]
+            if _wrapped(text, match.start(), start, end, widest):
+                continue
         if _NUMBER_NEXT.match(text, match.end(), end) and _BEFORE_A_NUMBER.search(text, cursor, match.end()):
             continue
         if match.group() and _BEFORE_A_NAME.search(text, cursor, match.end()):  # a line break always ends one
@@ -141,6 +156,59 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         cursor = match.end()
     spans.append((cursor, end))
     return [span for span in (trim_span(text, s, e) for s, e in spans) if span[0] < span[1]]
+
+
+def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[int]]:
+    """The start of each line of text[start:end], and the display width (`text_width`) of the
+    widest line of its paragraph (the lines between blank ones): the width a wrapper wrapped it at."""
+    starts, widths, at = [], [], start
+    for line in text[start:end].split("\n"):
+        starts.append(at)
+        widths.append(len(line.rstrip()) + len(_WIDE.findall(line)))
+        at += len(line) + 1
+    paragraph = []  # the lines of the paragraph so far, by index
+    for i in range(len(widths) + 1):
+        if i < len(widths) and widths[i]:
+            paragraph.append(i)
+        elif paragraph:
+            widest = max(widths[j] for j in paragraph)
+            for j in paragraph:
+                widths[j] = widest
+            paragraph = []
+    return starts, widths
+
+
+def _wrapped(text: str, at: int, start: int, end: int, widest: int) -> bool:
+    """Whether the line break at `at` is a wrapper's, inside a paragraph of text[start:end]: the line
+    ends no sentence, the next is no blank line and opens no list item, heading, quotation or table
+    row, and it starts in lower case, or with a word that would not have fit on the line: the span's
+    widest line shows the width it was wrapped at (a heading or a short line ends where it means to)."""
+    line = text[max(text.rfind("\n", start, at) + 1, start) : at].rstrip()
+    following = text.find("\n", at) + 1
+    word = _FIRST_WORD.match(text, following, end) if 0 < following < end else None
+    if not line or line.rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS) or not word:
+        return False
+    if _OPENS_BLOCK.match(text, following, end):
+        return False
+    first = word.group(1)
+    if first[0].islower():
+        return True
+    fits_in = 2 if _WIDE.match(first) else 1 + len(first) + len(_WIDE.findall(first))  # a wide character breaks anywhere
+    return text_width(line, 0, len(line)) + fits_in > widest
+
+
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+
+
+def unwrapped(sentence: str) -> str:
+    """A sentence a wrapper broke (`split_sentences`) on one line: each line break the space it
+    stands for, or nothing between two wide (CJK) characters, which are written without spaces,
+    or after a hyphen (a compound's, or a word's broken at the margin: "informa-tion" reads)."""
+    def joined(match: re.Match) -> str:
+        before, after = sentence[match.start() - 1 : match.start()], sentence[match.end() : match.end() + 1]
+        return "" if before == "-" or (_WIDE.match(before) and _WIDE.match(after)) else " "
+
+    return _LINE_BREAK.sub(joined, sentence) if "\n" in sentence else sentence
 
 
 def is_question(sentence: str) -> bool:

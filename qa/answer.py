@@ -12,7 +12,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest import detect_language
-from ingest.text import CLOSING_MARKS, HAN, LANGUAGE_NAMES, ends_with_full_stop, heading_text, is_heading, is_question
+from ingest.text import (
+    CLOSING_MARKS,
+    HAN,
+    LANGUAGE_NAMES,
+    ends_with_full_stop,
+    heading_text,
+    is_heading,
+    is_question,
+    unwrapped,
+)
 from qa.answer_type import asked_type, holds_type
 from qa.conversation import Turn
 from qa.errors import EmptyIndexError, QuestionError
@@ -435,7 +444,8 @@ def choose_sentences(
             sentence = _shorten(whole, room - len(_CUT), terms, kind)
             if sentence.start > whole.start and sentence.end < whole.end:  # cut at both ends: room for two marks
                 sentence = _shorten(whole, room - 2 * len(_CUT), terms, kind)
-        shown = (_CUT if sentence.start > whole.start else "") + sentence.text + (_CUT if sentence.end < whole.end else "")
+        shown = (_CUT if sentence.start > whole.start else "") + unwrapped(sentence.text) + (
+            _CUT if sentence.end < whole.end else "")
         chosen.append((rank, sentence, shown))
     return chosen
 

@@ -99,6 +99,42 @@ def test_a_list_item_number_does_not_end_a_sentence():
     ]
 
 
+def test_a_hard_wrapped_paragraph_is_split_into_whole_sentences():
+    text = ("Notes on the exchange\n"
+            "The Warsaw Stock Exchange was closed during the war and reopened in\n"
+            "April 1991, after the fall of communism. Its first session listed five\n"
+            "companies, and trading took place once a week in a building of the\n"
+            "Communist Party.\n"
+            "- one session a week\n"
+            "Five companies\n\n"
+            "华沙证券交易所于一九九一年四月重新开放，这是共产主义制度结束之后的第一个交易所，\n"
+            "起初只有五家公司上市。")
+    assert sentences_of(text) == [
+        "Notes on the exchange",  # a heading: its next word would have fit on its line
+        "The Warsaw Stock Exchange was closed during the war and reopened in\n"
+        "April 1991, after the fall of communism.",  # "April" would not have fit
+        "Its first session listed five\ncompanies, and trading took place once a week in a building of the\n"
+        "Communist Party.",
+        "- one session a week",  # a list item opens its own line
+        "Five companies",
+        "华沙证券交易所于一九九一年四月重新开放，这是共产主义制度结束之后的第一个交易所，\n起初只有五家公司上市。",
+    ]
+
+
+def test_a_wrapped_sentence_is_shown_on_one_line():
+    from ingest.text import unwrapped
+
+    assert unwrapped("reopened in\nApril 1991, a state-of-the-\nart system and its informa-\n  tion.") == (
+        "reopened in April 1991, a state-of-the-art system and its informa-tion.")
+    assert unwrapped("华沙证券交易所于一九九一年\n四月重新开放，共有 5\nfirms。") == "华沙证券交易所于一九九一年四月重新开放，共有 5 firms。"
+
+
+def test_lines_that_each_hold_a_paragraph_are_not_joined():
+    text = "A short title\nThe first paragraph, on one line, ends here.\nA line without a full stop\nThe next one."
+    assert sentences_of(text) == ["A short title", "The first paragraph, on one line, ends here.",
+                                  "A line without a full stop", "The next one."]
+
+
 def test_chunks_overlap_by_one_sentence():
     text = "One sentence here. Two sentence here. Three sentence here. Four sentence here."
     chunks = [text[s:e] for s, e in split_into_chunks(text, [(0, len(text))], max_chars=40)]

@@ -75,6 +75,29 @@ def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
     assert "Stable Diffusion" in answer.citations[0].text
 
 
+def test_an_answer_from_a_pdf_quotes_whole_sentences_on_one_line_though_the_page_wraps_them(tmp_path, app_factory):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "The Warsaw Stock Exchange was closed during the Second World War and reopened in April "
+                         "1991, after the fall of communism. Its first session listed five companies, and trading "
+                         "took place once a week. The exchange was privatised in 2010, when the state sold a "
+                         "majority of its shares in a public offering that drew strong demand from investors.")
+    path = tmp_path / "warsaw.pdf"
+    pdf.output(str(path))
+    app = app_factory(tmp_path / "data")
+    app.ingest([path], progress=False)
+    answer = app.ask("When was the Warsaw exchange privatised?")
+    assert answer.answerable and "\n" not in answer.text
+    assert "privatised in 2010, when the state sold a majority of its shares in a public offering" in answer.text
+    # The citation is the exact text, line breaks and all: the quoted span is one sentence over two lines.
+    cited = answer.citations[0]
+    quoted = [cited.text[span.start - cited.start : span.end - cited.start] for span in cited.answer_spans]
+    assert any("2010" in q and "\n" in q and q.endswith("investors.") for q in quoted)
+
+
 def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_factory, caplog):
     docs = tmp_path / "docs"
     docs.mkdir()
