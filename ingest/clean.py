@@ -10,7 +10,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ingest.text import heading_text, is_heading, trim_span
+from ingest.text import heading_text, is_heading, text_width, trim_span
 
 # A whole line that is one of these is page furniture, not article text.
 _BOILERPLATE_LINE = [
@@ -18,10 +18,15 @@ _BOILERPLATE_LINE = [
     ("stray markup", re.compile(r"^[\s`“”‘’'\"]*`{1,3}[\s`“”‘’'\"]*[A-Za-z]{0,12}\s*$")),
     ("stray markup", re.compile(r"^\s*(</?[A-Za-z][^>]*>\s*)+$")),
     ("link line", re.compile(r"^\W*[^\s:：]{0,12}\s*[:：]?\s*https?://\S+\s*$")),
+    ("source/copyright line", re.compile(r"this page may contain third-party content", re.IGNORECASE)),
+]
+# A line that says one of these is furniture when it is short: a longer one is the article's own
+# sentence about comments, shares or copyright ("The copyright lawsuit filed by …").
+_FURNITURE_WORDS = [
     (
         "comment widget",
         re.compile(
-            r"\d+\s*(条)?(回复|评论|comments?|replies|commentaires?)\b|发表评论|赞赏|欢迎您|"
+            r"^\W*\d+\s*(条)?(回复|评论|comments?|replies|commentaires?)\b|发表评论|赞赏|欢迎您|"
             r"leave a (comment|reply)|post a comment|laisser un commentaire|^comments?\s*$",
             re.IGNORECASE,
         ),
@@ -35,13 +40,15 @@ _BOILERPLATE_LINE = [
     (
         "source/copyright line",
         re.compile(
-            r"版权(所有|归)|转载|原文链接|copyright|all rights reserved|©|tous droits réservés|"
-            r"^reprinted from|^reference links?\s*:?\s*$|^voir l'original\s*$|"
-            r"this page may contain third-party content",
+            r"版权(所有|归)|转载(请|自|须)|(禁止|谢绝|不得)转载|本文(系|为)?转载|原文链接|"
+            r"copyright\s*(©|\(c\)|\d{4})|all rights reserved|©|tous droits réservés|"
+            r"^reprinted from|^reference links?\s*:?\s*$|^voir l'original\s*$",
             re.IGNORECASE,
         ),
     ),
 ]
+# Furniture is a few words in a page's margin; a line wider than this (in `text_width`) is article text.
+_LONGEST_FURNITURE = 80
 
 # A short line that is only one of these headings starts a trailer: everything after it is dropped.
 _TRAILER_HEADING = re.compile(
@@ -171,6 +178,10 @@ def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:
     for reason, pattern in _BOILERPLATE_LINE:
         if pattern.search(stripped):
             return reason
+    if text_width(stripped, 0, len(stripped)) <= _LONGEST_FURNITURE:
+        for reason, pattern in _FURNITURE_WORDS:
+            if pattern.search(stripped):
+                return reason
     if len(_LETTER.findall(stripped)) < 2:
         return "no words"
     key = " ".join(stripped.lower().split())

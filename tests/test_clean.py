@@ -49,6 +49,21 @@ def test_an_article_with_a_share_line_near_its_end_keeps_its_last_paragraphs():
     assert "A closing paragraph" in kept and "Paragraph 5" in kept and "Share" not in kept
 
 
+def test_the_article_s_own_sentences_about_copyright_shares_and_comments_are_kept():
+    article = [
+        "The copyright lawsuit filed by the New York Times claims that millions of articles were used.",
+        "Share prices of Microsoft fell by two percent after the filing, before recovering that week.",
+        "The regulator received 300 comments from the public before it ruled on the case in March.",
+        "该文章被多家媒体转载，引发了关于版权的广泛讨论，法院将在明年三月开庭审理此案。",
+    ]
+    furniture = ["Share this article", "12 comments", "Copyright © 2023 ACME Media. All rights reserved.",
+                 "转载请注明出处"]
+    text = "Lawsuits against AI labs\n\n" + "\n".join(article) + "\n\n" + "\n".join(furniture) + "\n"
+    kept = kept_text(text)
+    assert all(sentence in kept for sentence in article)
+    assert not any(line in kept for line in furniture)
+
+
 def test_duplicated_french_text_is_kept_once():
     text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     sentence = "En mars de cette année, Meta a publié Llama"
