@@ -18,6 +18,8 @@ _BOILERPLATE_LINE = [
     ("stray markup", re.compile(r"^[\s`“”‘’'\"]*`{1,3}[\s`“”‘’'\"]*[A-Za-z]{0,12}\s*$")),
     ("stray markup", re.compile(r"^\s*(</?[A-Za-z][^>]*>\s*)+$")),
     ("link line", re.compile(r"^\W*[^\s:：]{0,12}\s*[:：]?\s*https?://\S+\s*$")),
+    # Markdown images and badges (a link around one too), and Obsidian's embeds: shown, not read.
+    ("image", re.compile(r"^\s*(?:\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?\s*|!\[\[[^\]]*\]\]\s*)+$")),
     ("source/copyright line", re.compile(r"this page may contain third-party content", re.IGNORECASE)),
 ]
 # A line that says one of these is furniture when it is short: a longer one is the article's own
@@ -97,6 +99,7 @@ def find_content_spans(text: str) -> CleanText:
     seen: set[str] = set()
     in_trailer = after_repeat = False
     front_matter_end, title = _front_matter(text)
+    in_comment = False  # inside an HTML comment (`<!-- … -->`), which Markdown does not show
     for start, end in iter_lines(text):
         line = text[start:end]
         if not line.strip():
@@ -104,6 +107,12 @@ def find_content_spans(text: str) -> CleanText:
         if end <= front_matter_end:
             lines.append([start, end, "front matter"])
             continue
+        if in_comment or line.lstrip().startswith("<!--"):
+            closes = line.find("-->", 0 if in_comment else line.find("<!--") + 4)
+            in_comment = closes < 0
+            if in_comment or not line[closes + 3 :].strip():  # text after the comment shows
+                lines.append([start, end, "markup comment"])
+                continue
         reason = "after a related-links heading" if in_trailer else _drop_reason(line, seen, after_repeat)
         if reason is None and _TRAILER_HEADING.match(line.strip()):
             in_trailer, reason = True, "related-links heading"

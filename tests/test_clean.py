@@ -64,6 +64,16 @@ def test_the_article_s_own_sentences_about_copyright_shares_and_comments_are_kep
     assert not any(line in kept for line in furniture)
 
 
+def test_markdown_images_and_html_comments_are_left_out():
+    text = ("# Benchmark results\n\n"
+            "![Figure 1: Accuracy of the three models](images/fig1.png)\n"
+            "[![build](https://img.shields.io/badge/build-green)](https://ci.example.org) ![[Pasted image 1.png]]\n\n"
+            "<!-- TODO: update the numbers after the rerun -->\n<!--\na note kept\nfor later -->\n"
+            "The new model reaches 91 percent accuracy on the benchmark, four points above the last one.\n")
+    kept = kept_text(text)
+    assert kept == "# Benchmark results\nThe new model reaches 91 percent accuracy on the benchmark, four points above the last one."
+
+
 def test_duplicated_french_text_is_kept_once():
     text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     sentence = "En mars de cette année, Meta a publié Llama"
