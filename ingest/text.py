@@ -126,8 +126,9 @@ _BEFORE_A_NAME = re.compile(
 )
 
 
-# What opens a line of its own: a list item, a heading, a quotation, a table row.
-_OPENS_BLOCK = re.compile(r"[ \t]*(?:[-*+•·][ \t]|\d{1,3}[.)][ \t]|#|>|\|)")
+# What opens a line of its own: a list item, a table row, a heading, a quotation.
+_ITEM_OR_ROW = re.compile(r"[ \t]*(?:[-*+•·–][ \t]|\d{1,3}[.)][ \t]|\|)")
+_OPENS_BLOCK = re.compile(rf"{_ITEM_OR_ROW.pattern}|[ \t]*[#>]")
 _FIRST_WORD = re.compile(r"[ \t]*(\S+)")
 
 
@@ -222,8 +223,11 @@ def ends_with_full_stop(line: str) -> bool:
 
 
 def is_heading(sentence: str) -> bool:
-    """Whether a sentence is a short line without closing punctuation: a heading, which names a topic."""
+    """Whether a sentence is a short line without closing punctuation: a heading, which names a
+    topic. A list item or a table row is none, short as it may be ("- Released in July 2023")."""
     text = sentence.strip().rstrip(_CLOSERS)
+    if _ITEM_OR_ROW.match(text):
+        return False
     return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
 
 

@@ -176,6 +176,22 @@ def test_a_sentence_that_asks_is_never_the_answer(app_with_document):
     assert answer.text.startswith("Open models matter because anyone can inspect and improve them. [1]")
 
 
+NOTES = ("# OpenAI notes\n\n## Key facts\n- Founded in December 2015 by Sam Altman, Greg Brockman and others\n"
+         "- Headquartered in San Francisco\n- Released ChatGPT in November 2022\n\n"
+         "## Open models\n\n| Model | Lab | Parameters |\n|---|---|---|\n| Llama 2 | Meta | 70 billion |\n"
+         "| Qwen | Alibaba | 72 billion |\n")
+
+
+@pytest.mark.parametrize("question, quoted", [
+    ("When was ChatGPT released?", "Released ChatGPT in November 2022"),  # a short item, no full stop: no heading
+    ("How many parameters does Llama 2 have?", "| Llama 2 | Meta | 70 billion |"),  # a table row
+])
+def test_a_short_list_item_or_table_row_answers(app_with_document, question, quoted):
+    app, path = app_with_document(NOTES, "notes.md")
+    answer = app.ask(question)
+    assert answer.text.startswith(f"{quoted} [1]")
+
+
 def test_a_heading_is_never_quoted_as_an_answer(app_with_document):
     app, _ = app_with_document("Airships\n\nZeppelins over Lake Constance\n\nThe first zeppelin, LZ 1, rose over "
                                "Lake Constance in July 1900. It stayed aloft for eighteen minutes.\n")
