@@ -231,6 +231,16 @@ def is_heading(sentence: str) -> bool:
     return len(text) < _LONGEST_HEADING and not text.endswith(_SENTENCE_CLOSERS)
 
 
+# A label of up to three words, a colon, a value: "CEO: Dario Amodei", "成立时间：2021年".
+_FIELD = re.compile(r"\s*[^\s:：]+(?:[ \t]+[^\s:：]+){0,2}[ \t]*[:：][ \t]*\S")
+
+
+def is_field(sentence: str) -> bool:
+    """Whether a line is a labelled value, as notes and fact boxes list them: a fact, short and
+    unpunctuated as a heading though it is."""
+    return bool(_FIELD.match(sentence))
+
+
 def text_width(text: str, start: int, end: int) -> int:
     """Display width of text[start:end]: a wide (CJK) character counts as two.
 

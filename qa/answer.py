@@ -18,6 +18,7 @@ from ingest.text import (
     LANGUAGE_NAMES,
     ends_with_full_stop,
     heading_text,
+    is_field,
     is_heading,
     is_question,
     unwrapped,
@@ -327,7 +328,8 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
         for sentence in ev.sentences:
             text = sentence.text
             key = spacing_aside(text)
-            if key in seen or heading_text(text) == headline or is_question(text) or is_heading(text):
+            if key in seen or heading_text(text) == headline or is_question(text) or (
+                    is_heading(text) and not is_field(text)):
                 continue
             # A marker must follow the 。 itself: readers (and verify.py) end the sentence there.
             closers = _CLOSERS_AFTER_CJK_END.search(sentence.text)

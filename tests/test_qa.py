@@ -192,6 +192,12 @@ def test_a_short_list_item_or_table_row_answers(app_with_document, question, quo
     assert answer.text.startswith(f"{quoted} [1]")
 
 
+def test_a_labelled_value_answers_though_it_reads_like_a_heading(app_with_document):
+    app, _ = app_with_document("# Anthropic\n\nFounded: 2021\nCEO: Dario Amodei\n\nAnthropic was started by "
+                               "former OpenAI employees who wanted to focus on AI safety research.\n", "anthropic.md")
+    assert "CEO: Dario Amodei [1]" in app.ask("Who is the CEO of Anthropic?").text
+
+
 def test_a_heading_is_never_quoted_as_an_answer(app_with_document):
     app, _ = app_with_document("Airships\n\nZeppelins over Lake Constance\n\nThe first zeppelin, LZ 1, rose over "
                                "Lake Constance in July 1900. It stayed aloft for eighteen minutes.\n")
