@@ -212,6 +212,17 @@ def unwrapped(sentence: str) -> str:
     return _LINE_BREAK.sub(joined, sentence) if "\n" in sentence else sentence
 
 
+# Obsidian's links ([[Page]], [[Page|shown text]]) and highlights (==text==): a reader of the note sees their text.
+_WIKI_LINK = re.compile(r"\[\[(?:[^\]|\n]*\|)?([^\]|\n]+)\]\]")
+_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+
+
+def readable(sentence: str) -> str:
+    """A quoted sentence as a reader of the page sees it: on one line (`unwrapped`), with a note's
+    links and highlights as their text."""
+    return _HIGHLIGHT.sub(r"\1", _WIKI_LINK.sub(r"\1", unwrapped(sentence)))
+
+
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))

@@ -21,7 +21,7 @@ from ingest.text import (
     is_field,
     is_heading,
     is_question,
-    unwrapped,
+    readable,
 )
 from qa.answer_type import asked_type, holds_type
 from qa.conversation import Turn
@@ -61,6 +61,9 @@ _CLOSERS_AFTER_CJK_END = re.compile(f"(?<=[。！？])[{re.escape(CLOSING_MARKS)
 _WORD = re.compile(r"[^\W_]+")
 _BULLET = re.compile(r"\s*(?:[-*•·–]|\d{1,2}[.)])\s+")
 _QUOTATION_MARKS = re.compile(r"\s*(?:>\s*)+")
+# What may follow them: a task's box ("- [x] "), a callout's type ("> [!note] ").
+_CHECKBOX = re.compile(r"\[[ xX]\]\s+")
+_CALLOUT = re.compile(r"\[![\w-]+\][+-]?\s*")
 # Where verify.py (and a reader's splitter) ends a sentence inside a quoted one.
 _READER_BREAK = re.compile(r"(?<=[.!?])(?=\s+[A-Z\u4e00-\u9fff«\"“])")
 _CLAUSE_MARKS = ",，;；:："
@@ -336,10 +339,13 @@ def candidate_sentences(evidence: list[Evidence]) -> list[tuple[int, Sentence, s
             if closers:
                 cut = len(closers.group())
                 sentence = replace(sentence, text=sentence.text[:-cut], end=sentence.end - cut)
-            # A Markdown quotation is quoted without its "> " marks (they are the file's layout), and
-            # a list item without its bullet ("- ", "2. "): the answer is not a list.
-            sentence, _ = _without_lead(sentence, _QUOTATION_MARKS)
+            # A Markdown quotation is quoted without its "> " marks (they are the file's layout) and a
+            # callout's type, a list item without its bullet ("- ", "2. ") and a task's box: the
+            # answer is not a list.
+            sentence, quotation = _without_lead(sentence, _QUOTATION_MARKS)
+            sentence, _ = _without_lead(sentence, _CALLOUT) if quotation else (sentence, None)
             sentence, bullet = _without_lead(sentence, _BULLET)
+            sentence, _ = _without_lead(sentence, _CHECKBOX) if bullet else (sentence, None)
             if len(_WORD.findall(sentence.text)) >= 2 or len(HAN.findall(sentence.text)) >= 4:
                 seen.add(key)
                 out.append((rank, sentence, bullet.group().strip() if bullet else ""))
@@ -446,7 +452,7 @@ def choose_sentences(
             sentence = _shorten(whole, room - len(_CUT), terms, kind)
             if sentence.start > whole.start and sentence.end < whole.end:  # cut at both ends: room for two marks
                 sentence = _shorten(whole, room - 2 * len(_CUT), terms, kind)
-        shown = (_CUT if sentence.start > whole.start else "") + unwrapped(sentence.text) + (
+        shown = (_CUT if sentence.start > whole.start else "") + readable(sentence.text) + (
             _CUT if sentence.end < whole.end else "")
         chosen.append((rank, sentence, shown))
     return chosen

@@ -129,6 +129,13 @@ def test_a_wrapped_sentence_is_shown_on_one_line():
     assert unwrapped("华沙证券交易所于一九九一年\n四月重新开放，共有 5\nfirms。") == "华沙证券交易所于一九九一年四月重新开放，共有 5 firms。"
 
 
+def test_a_note_s_links_and_highlights_read_as_their_text():
+    from ingest.text import readable
+
+    assert readable("Met [[Maria Lopez]] and [[Tom Becker|Tom]] about the\n==security review== (a == b).") == (
+        "Met Maria Lopez and Tom about the security review (a == b).")
+
+
 def test_lines_that_each_hold_a_paragraph_are_not_joined():
     text = "A short title\nThe first paragraph, on one line, ends here.\nA line without a full stop\nThe next one."
     assert sentences_of(text) == ["A short title", "The first paragraph, on one line, ends here.",

@@ -192,6 +192,24 @@ def test_a_short_list_item_or_table_row_answers(app_with_document, question, quo
     assert answer.text.startswith(f"{quoted} [1]")
 
 
+@pytest.mark.parametrize("question, shown, cited", [
+    ("When was the contract with ACME signed?", "Signed the contract with ACME Corp on 3 May [1]",
+     "Signed the contract with [[ACME Corp]] on 3 May"),
+    ("What is the budget for the pilot?", "The budget for the pilot is 40,000 euros. [1]",
+     "The budget for the pilot is 40,000 euros."),
+    ("Why does the launch move?", "The launch moves to November 14 because the security review is late. [1]",
+     "The launch moves to November 14 because the ==security review== is late."),
+])
+def test_a_note_is_quoted_as_its_reader_sees_it_and_cited_as_written(app_with_document, question, shown, cited):
+    app, path = app_with_document("# Weekly sync\n\nAttendees: [[Maria Lopez]], [[Tom Becker|Tom]]\n\n"
+                                  "- [x] Signed the contract with [[ACME Corp]] on 3 May\n- [ ] Send the invoice\n\n"
+                                  "The launch moves to November 14 because the ==security review== is late.\n\n"
+                                  "> [!note] The budget for the pilot is 40,000 euros.\n", "sync.md")
+    answer = app.ask(question)
+    assert answer.text.startswith(shown)
+    assert quoted_text(answer, path).startswith(cited)
+
+
 def test_a_labelled_value_answers_though_it_reads_like_a_heading(app_with_document):
     app, _ = app_with_document("# Anthropic\n\nFounded: 2021\nCEO: Dario Amodei\n\nAnthropic was started by "
                                "former OpenAI employees who wanted to focus on AI safety research.\n", "anthropic.md")
