@@ -63,6 +63,8 @@ CORPORA = {
     "quac": EVAL / "conversations-dev" / "wiki" / "corpus",
     # The bundled articles hard-wrapped at 72 columns, as `fmt` or a PDF's text layer lays text out.
     "bundled-wrapped": MADE / "bundled-wrapped",
+    # Notes as people keep them: lists, tables, fields, tasks, callouts, links, a hard-wrapped report.
+    "notes": OWN / "notes-corpus",
 }
 # The sets asked of the bundled articles again, hard-wrapped: answers should not change.
 _ASKED_WRAPPED = ("dev.jsonl", "own/news-paraphrase", "own/news-fresh", "own/news-extra")
@@ -73,7 +75,9 @@ QUESTION_SETS = [
     QuestionSet("scale-dev", "scale", EVAL / "scale-dev" / "questions.jsonl"),
     QuestionSet("conv/wiki", "quac", EVAL / "conversations-dev" / "wiki" / "questions.jsonl", conversations=True),
     QuestionSet("conv/news-example", "bundled", EVAL / "conversations-dev" / "news-example.jsonl", conversations=True),
-    *(QuestionSet(f"own/{path.stem}", "bundled", path, conversations=path.stem.startswith("conversations"))
+    # An own set is asked of the corpus of its name, where there is one; else of the bundled one.
+    *(QuestionSet(f"own/{path.stem}", path.stem if path.stem in CORPORA else "bundled", path,
+                  conversations=path.stem.startswith("conversations"))
       for path in sorted(OWN.glob("*.jsonl"))),
     # Topic switches: a question that stands alone, asked after a turn on another article.
     QuestionSet("switch/news-paraphrase", "bundled", OWN / "news-paraphrase.jsonl", switches=True),

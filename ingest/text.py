@@ -8,6 +8,7 @@ fast script-and-stopword rule picks one of the three, with no model to load.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from bisect import bisect_right
 
@@ -126,6 +127,9 @@ _BEFORE_A_NAME = re.compile(
 )
 
 
+# Text is not wrapped narrower than this (display width; a narrow PDF column holds about 45
+# characters): a paragraph of shorter lines is lines.
+_NARROWEST_WRAP = 40
 # What opens a line of its own: a list item, a table row, a heading, a quotation.
 _ITEM_OR_ROW = re.compile(r"[ \t]*(?:[-*+•·–][ \t]|\d{1,3}[.)][ \t]|\|)")
 _OPENS_BLOCK = re.compile(rf"{_ITEM_OR_ROW.pattern}|[ \t]*[#>]")
@@ -159,14 +163,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     return [span for span in (trim_span(text, s, e) for s, e in spans) if span[0] < span[1]]
 
 
-def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[int]]:
-    """The start of each line of text[start:end], and the display width (`text_width`) of the
-    widest line of its paragraph (the lines between blank ones): the width a wrapper wrapped it at."""
+def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[float]]:
+    """The start of each line of text[start:end], and the width its paragraph (the lines between
+    blank ones) was wrapped at: its widest line's display width (`text_width`); infinity for a
+    paragraph narrower than any column of text, whose short lines (an address) end where they mean to."""
     starts, widths, at = [], [], start
     for line in text[start:end].split("\n"):
         starts.append(at)
         widths.append(len(line.rstrip()) + len(_WIDE.findall(line)))
         at += len(line) + 1
+    wrapped_at: list[float] = list(widths)
     paragraph = []  # the lines of the paragraph so far, by index
     for i in range(len(widths) + 1):
         if i < len(widths) and widths[i]:
@@ -174,28 +180,32 @@ def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[
         elif paragraph:
             widest = max(widths[j] for j in paragraph)
             for j in paragraph:
-                widths[j] = widest
+                wrapped_at[j] = widest if widest >= _NARROWEST_WRAP else math.inf
             paragraph = []
-    return starts, widths
+    return starts, wrapped_at
 
 
-def _wrapped(text: str, at: int, start: int, end: int, widest: int) -> bool:
+def _room_for(word: str) -> int:
+    """The width a word needs at the end of a line: a space and itself, or, for a wide (CJK)
+    character, which breaks anywhere, just that character."""
+    return 2 if _WIDE.match(word) else 1 + len(word) + len(_WIDE.findall(word))
+
+
+def _wrapped(text: str, at: int, start: int, end: int, widest: float) -> bool:
     """Whether the line break at `at` is a wrapper's, inside a paragraph of text[start:end]: the line
     ends no sentence, the next is no blank line and opens no list item, heading, quotation or table
-    row, and it starts in lower case, or with a word that would not have fit on the line: the span's
-    widest line shows the width it was wrapped at (a heading or a short line ends where it means to)."""
+    row (nor are both a note's fields), and it starts in lower case, or with a word that would have
+    filled the line or more, `widest` wide as its paragraph was wrapped (`_paragraph_widths`; a
+    heading or a short line ends where it means to)."""
     line = text[max(text.rfind("\n", start, at) + 1, start) : at].rstrip()
     following = text.find("\n", at) + 1
     word = _FIRST_WORD.match(text, following, end) if 0 < following < end else None
     if not line or line.rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS) or not word:
         return False
-    if _OPENS_BLOCK.match(text, following, end):
-        return False
+    if _OPENS_BLOCK.match(text, following, end) or (_FIELD.match(line) and _FIELD.match(text, following, end)):
+        return False  # the next line opens a block of its own, or both are a note's fields
     first = word.group(1)
-    if first[0].islower():
-        return True
-    fits_in = 2 if _WIDE.match(first) else 1 + len(first) + len(_WIDE.findall(first))  # a wide character breaks anywhere
-    return text_width(line, 0, len(line)) + fits_in > widest
+    return first[0].islower() or text_width(line, 0, len(line)) + _room_for(first) >= widest
 
 
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")

@@ -1,5 +1,6 @@
 """Chunks are exact, ordered spans of the document, split at sentence ends in all three languages."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,7 +109,8 @@ def test_a_hard_wrapped_paragraph_is_split_into_whole_sentences():
             "- one session a week\n"
             "Five companies\n\n"
             "华沙证券交易所于一九九一年四月重新开放，这是共产主义制度结束之后的第一个交易所，\n"
-            "起初只有五家公司上市。")
+            "起初只有五家公司上市，交易每周只进行一次，地点在原来的波兰共产党中央委员会大楼。\n"
+            "十年之后它成为该地区最大的交易所。")
     assert sentences_of(text) == [
         "Notes on the exchange",  # a heading: its next word would have fit on its line
         "The Warsaw Stock Exchange was closed during the war and reopened in\n"
@@ -117,7 +119,9 @@ def test_a_hard_wrapped_paragraph_is_split_into_whole_sentences():
         "Communist Party.",
         "- one session a week",  # a list item opens its own line
         "Five companies",
-        "华沙证券交易所于一九九一年四月重新开放，这是共产主义制度结束之后的第一个交易所，\n起初只有五家公司上市。",
+        "华沙证券交易所于一九九一年四月重新开放，这是共产主义制度结束之后的第一个交易所，\n"
+        "起初只有五家公司上市，交易每周只进行一次，地点在原来的波兰共产党中央委员会大楼。",
+        "十年之后它成为该地区最大的交易所。",
     ]
 
 
@@ -140,6 +144,15 @@ def test_lines_that_each_hold_a_paragraph_are_not_joined():
     text = "A short title\nThe first paragraph, on one line, ends here.\nA line without a full stop\nThe next one."
     assert sentences_of(text) == ["A short title", "The first paragraph, on one line, ends here.",
                                   "A line without a full stop", "The next one."]
+
+
+@pytest.mark.parametrize("fields", [
+    ["Founded: 2021", "Headquarters: San Francisco, California, United States of America", "CEO: Dario Amodei"],
+    ["作者：尤瓦尔·赫拉利", "出版年份：2011年", "译者：林俊宏"],
+    ["ACME Corporation", "12 Harbour Street", "Springfield"],
+])
+def test_short_lines_of_a_note_or_an_address_each_end_where_they_do(fields):
+    assert sentences_of("\n".join(fields)) == fields
 
 
 def test_chunks_overlap_by_one_sentence():
