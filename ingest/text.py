@@ -222,15 +222,23 @@ def unwrapped(sentence: str) -> str:
     return _LINE_BREAK.sub(joined, sentence) if "\n" in sentence else sentence
 
 
-# Obsidian's links ([[Page]], [[Page|shown text]]) and highlights (==text==): a reader of the note sees their text.
-_WIKI_LINK = re.compile(r"\[\[(?:[^\]|\n]*\|)?([^\]|\n]+)\]\]")
-_HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
+# Markup a reader of the page sees as its text: Obsidian's links ([[Page]], [[Page|shown text]]),
+# Markdown's links ([text](url)) and highlights (==text==); and footnote marks ([^1]), not at all.
+_SHOWN_AS_TEXT = [
+    (re.compile(r"\[\[(?:[^\]|\n]*\|)?([^\]|\n]+)\]\]"), r"\1"),
+    (re.compile(r"(?<!!)\[([^\]\n]+)\]\([^)\s]+(?:\s+\"[^\"]*\")?\)"), r"\1"),
+    (re.compile(r"==(?=\S)(.+?)(?<=\S)=="), r"\1"),
+    (re.compile(r"\[\^[^\]\s]+\]"), ""),
+]
 
 
 def readable(sentence: str) -> str:
-    """A quoted sentence as a reader of the page sees it: on one line (`unwrapped`), with a note's
-    links and highlights as their text."""
-    return _HIGHLIGHT.sub(r"\1", _WIKI_LINK.sub(r"\1", unwrapped(sentence)))
+    """A quoted sentence as a reader of the page sees it: on one line (`unwrapped`), with the
+    page's links and highlights as their text and no footnote marks."""
+    sentence = unwrapped(sentence)
+    for markup, shown in _SHOWN_AS_TEXT:
+        sentence = markup.sub(shown, sentence)
+    return sentence
 
 
 def is_question(sentence: str) -> bool:

@@ -138,6 +138,8 @@ def test_a_note_s_links_and_highlights_read_as_their_text():
 
     assert readable("Met [[Maria Lopez]] and [[Tom Becker|Tom]] about the\n==security review== (a == b).") == (
         "Met Maria Lopez and Tom about the security review (a == b).")
+    assert readable("See the [Falcon report](https://example.org/f \"PDF\") for its data.[^2] ![logo](l.png)") == (
+        "See the Falcon report for its data. ![logo](l.png)")
 
 
 def test_lines_that_each_hold_a_paragraph_are_not_joined():
