@@ -1,7 +1,7 @@
 """Read a file into the document text that offsets point into, by file type.
 
-For .txt and .md that text is the file itself, decoded; for .html and .pdf it is the text
-extracted from the file. Readers are registered by suffix; `register_reader` adds more.
+For .txt and .md that text is the file itself, decoded; for .html, .pdf and .docx it is the
+text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
 """
 
 from __future__ import annotations
@@ -197,6 +197,48 @@ def read_pdf(data: bytes) -> DecodedFile:
     return DecodedFile(text, "utf-8", _hash(data), str(title))
 
 
+def read_docx(data: bytes) -> DecodedFile:
+    """Word (.docx): each paragraph a line, a list item's with "- " in front (Word keeps its bullet
+    out of the text), each table row "| a | b |", in the document's order; and the title."""
+    from zipfile import BadZipFile
+
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                lines += ["| " + " | ".join(" ".join(cell.text.split()) for cell in row.cells) + " |"
+                          for row in block.rows]
+            elif block.text.strip():
+                lines.append(("- " if _is_list_item(block) else "") + block.text.strip())
+        title = document.core_properties.title or ""
+    except (BadZipFile, KeyError, ValueError) as exc:
+        raise UnreadableFileError(f"not a readable Word document ({type(exc).__name__}: {exc}); "
+                                  "a password-protected or old .doc file must be saved as .docx first") from exc
+    text = "\n".join(lines)
+    if not text.strip():
+        raise UnreadableFileError("the Word document holds no text")
+    return DecodedFile(text, "utf-8", _hash(data), title)
+
+
+def _is_list_item(paragraph) -> bool:
+    """Whether Word numbers or bullets a paragraph: by its own properties or its style's (or the
+    style that one is based on)."""
+    properties, style = paragraph._p.pPr, paragraph.style
+    if properties is not None and properties.numPr is not None:
+        return True
+    while style is not None:
+        style_properties = style.element.pPr
+        if style_properties is not None and style_properties.numPr is not None:
+            return True
+        style = style.base_style
+    return False
+
+
 register_reader((".txt", ".md", ".markdown"), read_text)
 register_reader((".html", ".htm"), read_html)
 register_reader((".pdf",), read_pdf)
+register_reader((".docx",), read_docx)

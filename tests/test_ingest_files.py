@@ -111,6 +111,32 @@ def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_fact
     assert not [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")], "no stray lines of pypdf's"
 
 
+def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Quarterly review"
+    document.add_heading("Quarterly review", 1)
+    document.add_paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line.")
+    document.add_paragraph("Hired 40 engineers for the Lyon office", style="List Bullet")
+    table = document.add_table(rows=2, cols=2)
+    for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros"]):
+        cell.text = text
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    document.save(str(docs / "review.docx"))
+    (docs / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0 an old Word file renamed")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1
+    [(failed, reason)] = report.failures
+    assert Path(failed).name == "old.docx" and "saved as .docx" in reason
+    answer = app.ask("How many engineers were hired for the Lyon office?")
+    assert answer.text == "Hired 40 engineers for the Lyon office [1]"
+    assert answer.citations[0].title == "Quarterly review"
+    assert "| Europe | 4.2 million euros |" in app.ask("What was the revenue in Europe?").text
+
+
 def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp_path, app_factory):
     # Notepad saves UTF-8 with a byte-order mark; a Markdown title opens with "# ".
     article = tmp_path / "chiens.md"

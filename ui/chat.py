@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ingest.readers import supported_suffixes
 from ingest.text import shortened
 from qa import Answer, Citation, QAError, StoreUnavailableError
 from qa.app import App
@@ -29,7 +30,7 @@ EXAMPLES = [
     "Quand Meta a-t-il publié Llama ?",
 ]
 LANGUAGE_CHOICES = [("Any language", "any"), ("English", "en"), ("中文", "zh"), ("Français", "fr")]
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf"]
+UPLOAD_TYPES = list(supported_suffixes())
 UPLOADS_OFF = ("Adding documents is off: this chat is open to the network without a login. Start it with "
                "`--auth-file` to require one, or with `--allow-anonymous-upload`.")
 _EMPTY_SOURCES = "<p><i>Sources appear here.</i></p>"
@@ -342,7 +343,7 @@ def build_ui(app: App, uploads: bool = True):
 
     def add_files(files: list | None, progress=gr.Progress()):
         if not files:
-            raise gr.Error("Choose one or more files first (.txt, .md, .html, .pdf).", print_exception=False)
+            raise gr.Error(f"Choose one or more files first ({', '.join(UPLOAD_TYPES)}).", print_exception=False)
         progress(0.1, desc="Embedding")
         paths = [Path(getattr(f, "name", f)) for f in files]
         try:
