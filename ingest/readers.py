@@ -210,8 +210,7 @@ def read_docx(data: bytes) -> DecodedFile:
         lines = []
         for block in document.iter_inner_content():
             if isinstance(block, Table):
-                lines += ["| " + " | ".join(" ".join(cell.text.split()) for cell in row.cells) + " |"
-                          for row in block.rows]
+                lines += [_table_row(row) for row in block.rows]
             elif block.text.strip():
                 lines.append(("- " if _is_list_item(block) else "") + block.text.strip())
         title = document.core_properties.title or ""
@@ -222,6 +221,13 @@ def read_docx(data: bytes) -> DecodedFile:
     if not text.strip():
         raise UnreadableFileError("the Word document holds no text")
     return DecodedFile(text, "utf-8", _hash(data), title)
+
+
+def _table_row(row) -> str:
+    """A Word table row as "| a | b |": a merged cell once, not once for each column it spans."""
+    cells = row.cells
+    shown = [cell for at, cell in enumerate(cells) if at == 0 or cell._tc is not cells[at - 1]._tc]
+    return "| " + " | ".join(" ".join(cell.text.split()) for cell in shown) + " |"
 
 
 def _is_list_item(paragraph) -> bool:

@@ -119,9 +119,10 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
     document.add_heading("Quarterly review", 1)
     document.add_paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line.")
     document.add_paragraph("Hired 40 engineers for the Lyon office", style="List Bullet")
-    table = document.add_table(rows=2, cols=2)
-    for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros"]):
+    table = document.add_table(rows=3, cols=2)
+    for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros", "", ""]):
         cell.text = text
+    table.cell(2, 0).merge(table.cell(2, 1)).text = "Figures are unaudited"  # one cell over two columns
     docs = tmp_path / "docs"
     docs.mkdir()
     document.save(str(docs / "review.docx"))
@@ -135,6 +136,7 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
     assert answer.text == "Hired 40 engineers for the Lyon office [1]"
     assert answer.citations[0].title == "Quarterly review"
     assert "| Europe | 4.2 million euros |" in app.ask("What was the revenue in Europe?").text
+    assert "| Figures are unaudited |\n" in app.store.document_chunks(["review"])[0][0].text + "\n"
 
 
 def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp_path, app_factory):
