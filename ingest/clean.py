@@ -21,6 +21,9 @@ _BOILERPLATE_LINE = [
     # Markdown images and badges (a link around one too), and Obsidian's embeds: shown, not read.
     ("image", re.compile(r"^\s*(?:\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?\s*|!\[\[[^\]]*\]\]\s*)+$")),
     ("source/copyright line", re.compile(r"this page may contain third-party content", re.IGNORECASE)),
+    # A PDF page's number, which its text layer holds: "Page 3 of 10", "page 3 sur 10", "第3页 共10页".
+    ("page number", re.compile(r"^\W*(?:page|p\.|seite|pagina|página)\s*\d+(?:\s*(?:of|/|sur|von|de|di)\s*\d+)?\W*$|"
+                               r"^第\s*\d+\s*页(?:\s*[/,，]?\s*共\s*\d+\s*页)?$", re.IGNORECASE)),
 ]
 # A line that says one of these is furniture when it is short: a longer one is the article's own
 # sentence about comments, shares or copyright ("The copyright lawsuit filed by …").

@@ -74,6 +74,14 @@ def test_markdown_images_and_html_comments_are_left_out():
     assert kept == "# Benchmark results\nThe new model reaches 91 percent accuracy on the benchmark, four points above the last one."
 
 
+def test_a_pdf_page_s_number_is_left_out_but_a_sentence_about_a_page_is_kept():
+    text = ("Annual report\n\nRevenue grew by twelve percent in 2023, driven by the new storage line.\nPage 1 of 3\n"
+            "The board approved a dividend.\npage 2 sur 3\n第2页 共3页\nThe page 3 of the contract sets the price.\n")
+    kept = kept_text(text)
+    assert "The page 3 of the contract sets the price." in kept and "dividend" in kept
+    assert not any(number in kept for number in ("Page 1 of 3", "page 2 sur 3", "第2页"))
+
+
 def test_duplicated_french_text_is_kept_once():
     text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     sentence = "En mars de cette année, Meta a publié Llama"
