@@ -199,16 +199,30 @@ def _wrapped(text: str, at: int, start: int, end: int, widest: float) -> bool:
     heading or a short line ends where it means to)."""
     line = text[max(text.rfind("\n", start, at) + 1, start) : at].rstrip()
     following = text.find("\n", at) + 1
-    word = _FIRST_WORD.match(text, following, end) if 0 < following < end else None
-    if not line or line.rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS) or not word:
+    if not line or line.rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS) or not 0 < following < end:
         return False
-    if _OPENS_BLOCK.match(text, following, end) or (_FIELD.match(line) and _FIELD.match(text, following, end)):
+    # A quotation's lines go on as a paragraph's do, behind the same quotation marks.
+    marks = _QUOTED.match(line)
+    if marks:
+        went_on = _QUOTED.match(text, following, end)
+        if not went_on or _marks_of(went_on.group()) != _marks_of(marks.group()):
+            return False
+        following = went_on.end()
+    word = _FIRST_WORD.match(text, following, end)
+    if not word or _OPENS_BLOCK.match(text, following, end) or (
+            _FIELD.match(line, marks.end() if marks else 0) and _FIELD.match(text, following, end)):
         return False  # the next line opens a block of its own, or both are a note's fields
     first = word.group(1)
     return first[0].islower() or text_width(line, 0, len(line)) + _room_for(first) >= widest
 
 
-_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*(?:>[ \t]*)*")  # with a quotation's marks, where it goes on behind them
+_QUOTED = re.compile(r"[ \t]*>(?:[ \t]*>)*[ \t]*")
+
+
+def _marks_of(lead: str) -> str:
+    """A quotation's marks without their spacing: how deep it is."""
+    return lead.replace(" ", "").replace("\t", "")
 
 
 def unwrapped(sentence: str) -> str:

@@ -125,6 +125,22 @@ def test_a_hard_wrapped_paragraph_is_split_into_whole_sentences():
     ]
 
 
+def test_a_hard_wrapped_quotation_goes_on_behind_its_marks():
+    from ingest.text import readable
+
+    text = ("> The most dangerous phrase in the language is we have always done it\n"
+            "> this way, said the admiral to a room of officers in 1976. She meant it.\n"
+            "> > A reply quoted inside it, which is another quotation, ends at its line\n"
+            "> break.")
+    assert [readable(s) for s in sentences_of(text)] == [
+        "> The most dangerous phrase in the language is we have always done it this way, said the admiral "
+        "to a room of officers in 1976.",
+        "She meant it.",
+        "> > A reply quoted inside it, which is another quotation, ends at its line",
+        "> break.",
+    ]
+
+
 def test_a_wrapped_sentence_is_shown_on_one_line():
     from ingest.text import unwrapped
 
