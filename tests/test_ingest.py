@@ -216,12 +216,12 @@ def test_hidden_folders_are_left_out_of_a_folder_but_read_when_given_by_name(tmp
 
 
 def test_a_file_given_by_name_of_a_type_not_read_fails_and_the_others_go_on(tmp_path, app_factory):
-    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "slides.pptx").write_bytes(b"PK\x03\x04")
     (tmp_path / "note.txt").write_text("The Tagus river flows through Lisbon.\n", encoding="utf-8")
-    report = app_factory(tmp_path / "data").ingest([tmp_path / "report.docx", tmp_path / "note.txt"], progress=False)
+    report = app_factory(tmp_path / "data").ingest([tmp_path / "slides.pptx", tmp_path / "note.txt"], progress=False)
     assert report.documents_added == 1 and report.skipped == ()
     [(path, reason)] = report.failures
-    assert path.endswith("report.docx") and reason.startswith("unsupported file type (supported: .htm")
+    assert path.endswith("slides.pptx") and reason.startswith("unsupported file type (supported: .docx, .htm")
 
 
 def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):
