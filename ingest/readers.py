@@ -1,7 +1,7 @@
 """Read a file into the document text that offsets point into, by file type.
 
-For .txt and .md that text is the file itself, decoded; for .html, .pdf and .docx it is the
-text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
+For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx and .rtf it is
+the text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
 """
 
 from __future__ import annotations
@@ -223,6 +223,27 @@ def read_docx(data: bytes) -> DecodedFile:
     return DecodedFile(text, "utf-8", _hash(data), title)
 
 
+# TextEdit ends a paragraph with a backslash before the line break, RTF's old spelling of \par,
+# which striprtf does not read as one.
+_RTF_LINE_END = re.compile(r"(?<!\\)\\(\r?\n)")
+
+
+def read_rtf(data: bytes) -> DecodedFile:
+    """RTF (TextEdit's, WordPad's, Word's): its text as striprtf reads it, a paragraph a line."""
+    from striprtf.striprtf import rtf_to_text
+
+    source = data.decode("latin-1")  # RTF is 7-bit text; its own escapes name every other character
+    if not source.lstrip().startswith("{\\rtf"):
+        raise UnreadableFileError("not an RTF file: it does not open with {\\rtf")
+    try:
+        text = rtf_to_text(_RTF_LINE_END.sub(r"\\par\1", source), errors="replace")
+    except (ValueError, LookupError, IndexError) as exc:
+        raise UnreadableFileError(f"not a readable RTF file ({type(exc).__name__}: {exc})") from exc
+    if not text.strip():
+        raise UnreadableFileError("the RTF file holds no text")
+    return DecodedFile(text, "utf-8", _hash(data))
+
+
 def _table_row(row) -> str:
     """A Word table row as "| a | b |": a merged cell once, not once for each column it spans."""
     cells = row.cells
@@ -248,3 +269,4 @@ register_reader((".txt", ".md", ".markdown"), read_text)
 register_reader((".html", ".htm"), read_html)
 register_reader((".pdf",), read_pdf)
 register_reader((".docx",), read_docx)
+register_reader((".rtf",), read_rtf)

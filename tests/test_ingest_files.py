@@ -139,6 +139,26 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
     assert "| Figures are unaudited |\n" in app.store.document_chunks(["review"])[0][0].text + "\n"
 
 
+def test_a_textedit_rtf_file_answers_from_its_paragraphs(tmp_path, app_factory):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # As macOS TextEdit writes it: a backslash ends each paragraph; accents and Chinese are escapes.
+    (docs / "warsaw.rtf").write_text(
+        "{\\rtf1\\ansi\\ansicpg1252\\cocoartf2709\n{\\fonttbl\\f0\\fswiss\\fcharset0 Helvetica;}\n"
+        "{\\info{\\title Warsaw notes}}\n\\f0\\fs24 \\cf0 Warsaw exchange\\\n\\\n"
+        "The Warsaw Stock Exchange reopened in April 1991, after the fall of communism. Caf\\'e9 owners in "
+        "Krak\\'f3w and \\uc0\\u21326 \\u27801  traders were pleased.\\\n\\\nIt listed five companies at first.}",
+        encoding="ascii")
+    (docs / "fake.rtf").write_text("plain text under an .rtf name", encoding="utf-8")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1 and [Path(p).name for p, _ in report.failures] == ["fake.rtf"]
+    answer = app.ask("When did the Warsaw Stock Exchange reopen?")
+    assert answer.text.startswith("The Warsaw Stock Exchange reopened in April 1991, after the fall of communism. [1]")
+    assert "Café owners in Kraków and 华沙 traders" in answer.citations[0].text
+    assert "Warsaw notes" not in answer.citations[0].text and "\\" not in answer.citations[0].text
+
+
 def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp_path, app_factory):
     # Notepad saves UTF-8 with a byte-order mark; a Markdown title opens with "# ".
     article = tmp_path / "chiens.md"

@@ -122,7 +122,7 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_
 @click.pass_context
 @_one_line_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bool, verbose: bool):
-    """Add files and folders (.txt, .md, .html, .pdf, .docx) to the index; no PATH means the bundled corpus.
+    """Add files and folders (.txt, .md, .html, .pdf, .docx, .rtf) to the index; no PATH means the bundled corpus.
 
     Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
