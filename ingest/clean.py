@@ -190,10 +190,9 @@ def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:
     for reason, pattern in _BOILERPLATE_LINE:
         if pattern.search(stripped):
             return reason
-    if text_width(stripped, 0, len(stripped)) <= _LONGEST_FURNITURE:
-        for reason, pattern in _FURNITURE_WORDS:
-            if pattern.search(stripped):
-                return reason
+    furniture = next((reason for reason, pattern in _FURNITURE_WORDS if pattern.search(stripped)), None)
+    if furniture and text_width(stripped, 0, len(stripped)) <= _LONGEST_FURNITURE:  # measured only where it tells
+        return furniture
     if len(_LETTER.findall(stripped)) < 2:
         return "no words"
     key = " ".join(stripped.lower().split())

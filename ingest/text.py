@@ -170,7 +170,7 @@ def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[
     starts, widths, at = [], [], start
     for line in text[start:end].split("\n"):
         starts.append(at)
-        widths.append(len(line.rstrip()) + len(_WIDE.findall(line)))
+        widths.append(text_width(line, 0, len(line.rstrip())))
         at += len(line) + 1
     wrapped_at: list[float] = list(widths)
     paragraph = []  # the lines of the paragraph so far, by index
@@ -188,7 +188,7 @@ def _paragraph_widths(text: str, start: int, end: int) -> tuple[list[int], list[
 def _room_for(word: str) -> int:
     """The width a word needs at the end of a line: a space and itself, or, for a wide (CJK)
     character, which breaks anywhere, just that character."""
-    return 2 if _WIDE.match(word) else 1 + len(word) + len(_WIDE.findall(word))
+    return 2 if _WIDE.match(word) else 1 + text_width(word, 0, len(word))
 
 
 def _wrapped(text: str, at: int, start: int, end: int, widest: float) -> bool:
@@ -335,9 +335,11 @@ def one_line(text: str) -> str:
 def in_column(text: str, width: int) -> str:
     """`text` padded with spaces to `width` display columns (`text_width`), or cut to them with "…"."""
     if text_width(text, 0, len(text)) > width:
-        while text and text_width(text, 0, len(text)) > width - 1:
-            text = text[:-1]
-        text += "…"
+        kept = used = 0  # the longest head that leaves a column for the "…", measured once
+        while kept < len(text) and used + text_width(text, kept, kept + 1) <= width - 1:
+            used += text_width(text, kept, kept + 1)
+            kept += 1
+        text = text[:kept] + "…"
     return text + " " * (width - text_width(text, 0, len(text)))
 
 
