@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest.errors import UnreadableFileError
 from ingest.settings import MB
+from ingest.text import ends_sentence
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _article_text(tree, prune: str | None = None) -> str:
 
 
 def read_pdf(data: bytes) -> DecodedFile:
-    """PDF: the text layer of each page, pages separated by a blank line."""
+    """PDF: the text layer of each page, as `joined_pages` joins them."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -191,10 +192,65 @@ def read_pdf(data: bytes) -> DecodedFile:
         title = (reader.metadata.title if reader.metadata else None) or ""
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise UnreadableFileError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    text = joined_pages(pages)
     if not text:
         raise UnreadableFileError("the PDF has no text layer (a scan?); corpus-qa does no OCR")
     return DecodedFile(text, "utf-8", _hash(data), str(title))
+
+
+# A page's running header or footer is among its first or last lines.
+_EDGE_LINES = 2
+# A line this long recurring at pages' edges is a running header or footer on two pages already; a
+# shorter one ("Page 2", but also "Table 2") must recur on most of the pages.
+_LONG_RUNNING_LINE = 12
+_DIGITS = re.compile(r"\d+")
+# Front matter's page numbers ("iv"), as a page's edge holds them alone.
+_ROMAN_NUMBER = re.compile(r"(?=[ivxlc])(x{0,3}|xl|l?x{0,3}|xc)(i{0,3}|iv|v?i{0,3}|ix)")
+
+
+def joined_pages(pages: list[str]) -> str:
+    """The text of a document's pages without their running headers, footers and page numbers,
+    each page after the last by a blank line, or by a line break where a sentence runs on to it.
+
+    On a printed page these lines sit apart; in the text layer they would stand between the two
+    halves of a sentence. A running line that names something is kept where it first appears
+    (the first page's header is often the title); a page number, or a line that holds one, nowhere."""
+    lines = [page.strip().split("\n") for page in pages if page.strip()]
+    edges = [[i for i in range(len(page)) if i < _EDGE_LINES or i >= len(page) - _EDGE_LINES] for page in lines]
+    counts: dict[str, int] = {}
+    for page, at_edge in zip(lines, edges):
+        for key in {_running_key(page[i]) for i in at_edge}:
+            counts[key] = counts.get(key, 0) + 1
+    seen: set[str] = set()
+    kept_pages = []
+    for page, at_edge in zip(lines, edges):
+        left_out = set()
+        for i in at_edge:
+            key = _running_key(page[i])
+            numbered = "#" in key  # a page number, or a header that holds one: nobody's title
+            if not any(c.isalpha() for c in key) or (
+                    (numbered or key in seen) and _runs(key, counts[key], len(lines))):
+                left_out.add(i)
+            seen.add(key)
+        kept = "\n".join(line for i, line in enumerate(page) if i not in left_out).strip()
+        if kept:
+            kept_pages.append(kept)
+    text = ""
+    for page in kept_pages:
+        runs_on = text and not ends_sentence(text[text.rfind("\n") + 1 :])
+        text += ("\n" if runs_on else "\n\n" if text else "") + page
+    return text
+
+
+def _running_key(line: str) -> str:
+    """A line as it recurs from page to page: numbers as "#", case and spacing aside."""
+    key = " ".join(line.lower().split())
+    return "#" if _ROMAN_NUMBER.fullmatch(key) else _DIGITS.sub("#", key)
+
+
+def _runs(key: str, pages_with_it: int, pages: int) -> bool:
+    """Whether a line at the edges of this many of the pages runs on them (`joined_pages`)."""
+    return pages_with_it >= 2 and (len(key) >= _LONG_RUNNING_LINE or 2 * pages_with_it > pages)
 
 
 def read_docx(data: bytes) -> DecodedFile:

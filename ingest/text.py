@@ -199,7 +199,7 @@ def _wrapped(text: str, at: int, start: int, end: int, widest: float) -> bool:
     heading or a short line ends where it means to)."""
     line = text[max(text.rfind("\n", start, at) + 1, start) : at].rstrip()
     following = text.find("\n", at) + 1
-    if not line or line.rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS) or not 0 < following < end:
+    if not line or ends_sentence(line) or not 0 < following < end:
         return False
     # A quotation's lines go on as a paragraph's do, behind the same quotation marks.
     marks = _QUOTED.match(line)
@@ -258,6 +258,12 @@ def readable(sentence: str) -> str:
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks rather than tells (ends with a question mark, closers aside)."""
     return sentence.rstrip(_CLOSERS).endswith(("?", "？"))
+
+
+def ends_sentence(line: str) -> bool:
+    """Whether a line ends with what closes a sentence (a full stop, a question mark, a colon …),
+    closing quotes and spaces aside."""
+    return line.rstrip().rstrip(_CLOSERS).endswith(_SENTENCE_CLOSERS)
 
 
 def ends_with_full_stop(line: str) -> bool:

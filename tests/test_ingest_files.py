@@ -98,6 +98,56 @@ def test_an_answer_from_a_pdf_quotes_whole_sentences_on_one_line_though_the_page
     assert any("2010" in q and "\n" in q and q.endswith("investors.") for q in quoted)
 
 
+def test_a_sentence_that_runs_over_a_pdf_page_break_is_quoted_whole_without_the_pages_header_and_number(
+        tmp_path, app_factory):
+    from fpdf import FPDF
+
+    class Report(FPDF):
+        def header(self):
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 6, "Warsaw Stock Exchange: Annual Report")
+            self.ln(10)
+
+        def footer(self):
+            self.set_y(-15)
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 10, f"Page {self.page_no()} of 2")
+
+    pdf = Report()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "The Warsaw Stock Exchange was closed during the Second World War and reopened in April "
+                         "1991, after the fall of communism. Its first session listed five companies, and trading "
+                         "took place once a week. The exchange was privatised in 2010, when the state sold a")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "majority of its shares in a public offering that drew strong demand from investors. "
+                         "Today more than four hundred companies are listed.")
+    path = tmp_path / "warsaw.pdf"
+    pdf.output(str(path))
+    app = app_factory(tmp_path / "data")
+    app.ingest([path], progress=False)
+    answer = app.ask("When was the Warsaw exchange privatised?")
+    assert "privatised in 2010, when the state sold a majority of its shares in a public offering" in answer.text
+    chunks = sorted((c for c, _ in app.store.iter_chunks()), key=lambda c: c.position)
+    assert not any("Page" in c.text for c in chunks)
+    assert chunks[0].text.startswith("Warsaw Stock Exchange: Annual Report\n")  # the first page's header: its title
+    assert not any("Annual Report" in c.text for c in chunks[1:])
+
+
+def test_pages_lose_their_running_headers_and_numbers_and_a_sentence_runs_on_over_the_break():
+    from ingest.readers import joined_pages
+
+    pages = ["Journal of Markets\nThe exchange reopened in 1991.\nIts first session listed five\n1",
+             "2\nJournal of Markets\ncompanies, and trading took place once a week.\nTable 1\n- 2 -",
+             "Journal of Markets\nDuring 2010 the state sold its shares.\niii",
+             "Journal of Markets\nToday 400 companies are listed.\nTable 2"]
+    assert joined_pages(pages) == (
+        "Journal of Markets\nThe exchange reopened in 1991.\nIts first session listed five\n"
+        "companies, and trading took place once a week.\nTable 1\n"  # a caption on half the pages is no footer
+        "During 2010 the state sold its shares.\n\n"
+        "Today 400 companies are listed.\nTable 2")
+
+
 def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_factory, caplog):
     docs = tmp_path / "docs"
     docs.mkdir()
