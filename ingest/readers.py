@@ -1,6 +1,6 @@
 """Read a file into the document text that offsets point into, by file type.
 
-For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx and .rtf it is
+For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx, .odt, .rtf and .epub it is
 the text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from ingest.errors import UnreadableFileError
 from ingest.settings import MB
@@ -279,6 +281,74 @@ def read_docx(data: bytes) -> DecodedFile:
     return DecodedFile(text, "utf-8", _hash(data), title)
 
 
+def read_odt(data: bytes) -> DecodedFile:
+    """OpenDocument text (.odt, LibreOffice's): headings and paragraphs a line each, a list item's
+    with "- " in front, each table row "| a | b |", in the document's order; and the title."""
+    from zipfile import BadZipFile
+
+    from odfdo import Document
+
+    try:
+        document = Document(io.BytesIO(data))
+        lines = list(_odf_lines(document.body))
+        title = document.meta.title or ""
+    except (BadZipFile, KeyError, TypeError, ValueError, SyntaxError) as exc:  # lxml's parse errors are SyntaxErrors
+        raise UnreadableFileError(f"not a readable OpenDocument text ({type(exc).__name__}: {exc}); "
+                                  "a password-protected file must be saved without its password first") from exc
+    text = "\n".join(lines)
+    if not text.strip():
+        raise UnreadableFileError("the OpenDocument text holds no text")
+    return DecodedFile(text, "utf-8", _hash(data), title)
+
+
+def _odf_lines(container, bullet: str = ""):
+    """The lines of an OpenDocument element's blocks (`read_odt`), a list's items after `bullet`."""
+    for block in container.children:
+        if block.tag in ("text:p", "text:h"):
+            line = str(block).strip()
+            if line:
+                yield bullet + line
+        elif block.tag in ("text:list", "text:list-item", "text:list-header"):
+            yield from _odf_lines(block, "- ")
+        elif block.tag == "table:table":
+            for row in block.traverse():
+                cells = [" ".join(str(cell).split()) for cell in row.traverse() if cell.tag == "table:table-cell"]
+                if any(cells):
+                    yield "| " + " | ".join(cells) + " |"
+        elif block.tag == "text:section":
+            yield from _odf_lines(block, bullet)
+
+
+def read_epub(data: bytes) -> DecodedFile:
+    """EPUB: the main text of each of its pages (chapters), as the HTML reader finds it, in
+    reading order; and the title.
+
+    Read here from the zip, not by ebooklib, which is AGPL: the book's package file lists its
+    pages and their order, and each page is XHTML."""
+    from zipfile import BadZipFile, ZipFile
+
+    from lxml import etree
+    from trafilatura.utils import load_html
+
+    try:
+        with ZipFile(io.BytesIO(data)) as book:
+            rootfile = etree.fromstring(book.read("META-INF/container.xml")).find(".//{*}rootfile")
+            package_path = rootfile.get("full-path")
+            package = etree.fromstring(book.read(package_path))
+            hrefs = {item.get("id"): item.get("href") for item in package.iterfind(".//{*}manifest/{*}item")}
+            folder = posixpath.dirname(package_path)
+            pages = [book.read(posixpath.normpath(posixpath.join(folder, unquote(hrefs[ref.get("idref")]))))
+                     for ref in package.iterfind(".//{*}spine/{*}itemref") if ref.get("idref") in hrefs]
+            title = package.findtext(".//{http://purl.org/dc/elements/1.1/}title") or ""
+    except (BadZipFile, KeyError, AttributeError, TypeError, SyntaxError) as exc:  # lxml's parse errors are SyntaxErrors
+        raise UnreadableFileError(f"not a readable EPUB ({type(exc).__name__}: {exc})") from exc
+    # A table of contents is a page of links (a <nav>): it prunes to nothing.
+    text = "\n\n".join(filter(None, (_article_text(load_html(page), _NAVIGATION) for page in pages)))
+    if not text.strip():
+        raise UnreadableFileError("the EPUB holds no text (is it DRM-protected?)")
+    return DecodedFile(text, "utf-8", _hash(data), title.strip())
+
+
 # TextEdit ends a paragraph with a backslash before the line break, RTF's old spelling of \par,
 # which striprtf does not read as one.
 _RTF_LINE_END = re.compile(r"(?<!\\)\\(\r?\n)")
@@ -326,3 +396,5 @@ register_reader((".html", ".htm"), read_html)
 register_reader((".pdf",), read_pdf)
 register_reader((".docx",), read_docx)
 register_reader((".rtf",), read_rtf)
+register_reader((".odt",), read_odt)
+register_reader((".epub",), read_epub)

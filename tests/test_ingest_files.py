@@ -209,6 +209,83 @@ def test_a_textedit_rtf_file_answers_from_its_paragraphs(tmp_path, app_factory):
     assert "Warsaw notes" not in answer.citations[0].text and "\\" not in answer.citations[0].text
 
 
+def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
+    from odfdo import Document, Header, List, Paragraph, Table
+
+    document = Document("text")
+    document.meta.title = "Quarterly review"
+    document.body.append(Header(1, "Quarterly review"))
+    document.body.append(Paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line."))
+    document.body.append(List(["Hired 40 engineers for the Lyon office", "Opened a shop in Nantes"]))
+    table = Table("Revenue", width=2, height=2)
+    for cell, text in zip(("A1", "B1", "A2", "B2"), ("Region", "Revenue", "Europe", "4.2 million euros")):
+        table.set_value(cell, text)
+    document.body.append(table)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    document.save(str(docs / "review.odt"))
+    (docs / "broken.odt").write_bytes(b"PK\x03\x04 not a whole archive")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1
+    [(failed, reason)] = report.failures
+    assert Path(failed).name == "broken.odt" and "not a readable OpenDocument text" in reason
+    answer = app.ask("How many engineers were hired for the Lyon office?")
+    assert answer.text == "Hired 40 engineers for the Lyon office [1]"
+    assert answer.citations[0].title == "Quarterly review"
+    [(chunk, _)] = app.store.document_chunks(["review"])
+    assert chunk.text == ("Quarterly review\nRevenue grew by twelve percent in the third quarter, driven by the storage "
+                          "line.\n- Hired 40 engineers for the Lyon office\n- Opened a shop in Nantes\n"
+                          "| Region | Revenue |\n| Europe | 4.2 million euros |")
+
+
+def write_epub(path: Path, title: str, pages: dict[str, str]) -> None:
+    """An EPUB 3 as e-book tools write one: its package file lists `pages` (name: XHTML body) in order."""
+    import zipfile
+
+    items = "".join(f'<item id="p{i}" href="text/{name}" media-type="application/xhtml+xml"/>'
+                    for i, name in enumerate(pages))
+    spine = "".join(f'<itemref idref="p{i}"/>' for i in range(len(pages)))
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        book.writestr("META-INF/container.xml",
+                      '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:'
+                      'container"><rootfiles><rootfile full-path="OEBPS/content.opf" '
+                      'media-type="application/oebps-package+xml"/></rootfiles></container>')
+        book.writestr("OEBPS/content.opf",
+                      '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+                      f'<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>{title}</dc:title>'
+                      f'</metadata><manifest>{items}</manifest><spine>{spine}</spine></package>')
+        for name, body in pages.items():
+            book.writestr(f"OEBPS/text/{name}", '<?xml version="1.0" encoding="utf-8"?><html xmlns='
+                          f'"http://www.w3.org/1999/xhtml"><head><title>{name}</title></head><body>{body}</body></html>')
+
+
+def test_an_epub_book_answers_from_its_chapters_in_reading_order(tmp_path, app_factory):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_epub(docs / "exchange.epub", "A History of the Warsaw Exchange", {
+        "nav.xhtml": '<nav epub:type="toc"><ol><li><a href="ch1.xhtml">Closing</a></li>'
+                     '<li><a href="ch%202.xhtml">Reopening</a></li></ol></nav>',
+        "ch1.xhtml": "<h1>Closing</h1><p>The Warsaw Stock Exchange was closed in 1939, when the war began, "
+                     "and its building was taken over by the occupying army for the rest of the war.</p>",
+        "ch 2.xhtml": "<h1>Reopening</h1><p>The exchange reopened in April 1991, after the fall of communism, "
+                      "in the former headquarters of the Communist Party.</p><p>Its first session listed five "
+                      "companies, and trading took place once a week.</p>",
+    })
+    (docs / "renamed.epub").write_bytes(b"an EPUB that is not a zip")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 1
+    [(failed, reason)] = report.failures
+    assert Path(failed).name == "renamed.epub" and "not a readable EPUB" in reason
+    answer = app.ask("Where did the Warsaw exchange reopen in 1991?")
+    assert "in the former headquarters of the Communist Party" in answer.text
+    assert answer.citations[0].title == "A History of the Warsaw Exchange"
+    text = "\n".join(c.text for c, _ in sorted(app.store.iter_chunks(), key=lambda pair: pair[0].position))
+    assert text.index("closed in 1939") < text.index("reopened in April 1991") and "Closing\nReopening" not in text
+
+
 def test_markdown_heading_and_byte_order_mark_stay_out_of_title_and_passages(tmp_path, app_factory):
     # Notepad saves UTF-8 with a byte-order mark; a Markdown title opens with "# ".
     article = tmp_path / "chiens.md"

@@ -122,9 +122,10 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_
 @click.pass_context
 @_one_line_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bool, verbose: bool):
-    """Add files and folders (.txt, .md, .html, .pdf, .docx, .rtf) to the index; no PATH means the bundled corpus.
+    """Add files and folders to the index; no PATH means the bundled corpus.
 
-    Unchanged files are skipped and renamed ones keep their vectors, so running it again
+    It reads .txt, .md, .html, .pdf, .docx, .odt, .rtf and .epub files; a folder's other files
+    are skipped with a line saying so. Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
     lists, repeated blocks) is left out of chunks. A file that is not UTF-8 is decoded as
     detected; one that is UTF-8 but for a few bytes gets a note saying how to mend it.
