@@ -36,6 +36,7 @@ class QuestionSet:
     conversations: bool = False  # its lines carry the conversation so far (FORMAT.md, "Conversations")
     switches: bool = False  # each question asked after a turn about another article: a topic switch
     fitted: bool = True  # `make fit` learns from it; not a set whose articles are another set's, re-laid out
+    verifiable: bool = True  # verify.py can read its sources as text (not a PDF's)
 
     def lines(self) -> list[QuestionLine]:
         """Its questions, as `corpus-qa eval` reads them; as topic switches, each after the
@@ -65,6 +66,8 @@ CORPORA = {
     "bundled-wrapped": MADE / "bundled-wrapped",
     # Notes as people keep them: lists, tables, fields, tasks, callouts, links, a hard-wrapped report.
     "notes": OWN / "notes-corpus",
+    # The bundled articles printed to PDF: A4 pages with a running header and "Page 2 of 3" under each.
+    "bundled-pdf": MADE / "bundled-pdf",
 }
 # The sets asked of the bundled articles again, hard-wrapped: answers should not change.
 _ASKED_WRAPPED = ("dev.jsonl", "own/news-paraphrase", "own/news-fresh", "own/news-extra")
@@ -84,8 +87,9 @@ QUESTION_SETS = [
     QuestionSet("switch/news-fresh", "bundled", OWN / "news-fresh.jsonl", switches=True),
     QuestionSet("switch/xquad-dev", "xquad", EVAL / "xquad-dev" / "questions.jsonl", switches=True),
 ]
-QUESTION_SETS += [replace(s, name=f"wrapped/{s.name.removeprefix('own/')}", corpus="bundled-wrapped", fitted=False)
-                  for s in QUESTION_SETS if s.name in _ASKED_WRAPPED]
+QUESTION_SETS += [replace(s, name=f"{kind}/{s.name.removeprefix('own/')}", corpus=f"bundled-{kind}", fitted=False,
+                          verifiable=kind != "pdf")
+                  for kind in ("wrapped", "pdf") for s in QUESTION_SETS if s.name in _ASKED_WRAPPED]
 
 
 def make_corpora() -> None:
@@ -98,6 +102,72 @@ def make_corpora() -> None:
             copy = target / source.name
             if not copy.exists() or copy.read_text(encoding="utf-8") != wrapped:
                 copy.write_text(wrapped, encoding="utf-8")
+
+
+    fonts = _unicode_fonts()
+    if fonts:
+        target = CORPORA["bundled-pdf"]
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted(CORPORA["bundled"].glob("*.txt")):
+            copy = target / f"{source.stem}.pdf"
+            if not copy.exists() or copy.stat().st_mtime < max(source.stat().st_mtime, Path(__file__).stat().st_mtime):
+                _print_to_pdf(source.read_text(encoding="utf-8"), copy, fonts)
+
+
+# Fonts with Chinese in them, where systems keep one; Latin text takes matplotlib's DejaVu Sans.
+_CJK_FONTS = ("/usr/share/fonts/**/*CJK*-Regular.tt[cf]", "/usr/share/fonts/**/*CJK*.tt[cf]",
+              "/usr/share/fonts/**/wqy*.tt[cf]", "/System/Library/Fonts/PingFang.ttc",
+              "/Library/Fonts/Arial Unicode.ttf", "C:/Windows/Fonts/msyh.tt[cf]")
+
+
+def _unicode_fonts() -> tuple[Path, Path] | None:
+    """(a Latin font, a Chinese one) to print the bundled articles with; None, said on stderr, without the latter."""
+    import glob
+
+    import matplotlib
+
+    latin = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    chinese = next((Path(found) for pattern in _CJK_FONTS for found in sorted(glob.glob(pattern, recursive=True))), None)
+    if chinese is None or not latin.exists():
+        print("no font with Chinese characters found: the pdf/* sets are skipped", file=sys.stderr)
+        return None
+    return latin, chinese
+
+
+def _print_to_pdf(text: str, path: Path, fonts: tuple[Path, Path]) -> None:
+    """An article as a word processor prints it: each line a paragraph on A4 pages, its first line
+    as the running header of every page and a "Page 2 of 3" line under each."""
+    from fpdf import FPDF
+    from fpdf.enums import WrapMode
+
+    header = " ".join(text.strip().split("\n", 1)[0].split())[:80]
+
+    def font_for(line: str) -> str:
+        return "chinese" if re.search(r"[\u3000-\u9fff\uff00-\uffef]", line) else "latin"
+
+    class Printed(FPDF):
+        def header(self):
+            self.set_font(font_for(header), size=8)
+            self.cell(0, 5, header)
+            self.ln(9)
+
+        def footer(self):
+            self.set_y(-15)
+            self.set_font("latin", size=8)
+            self.cell(0, 10, f"Page {self.page_no()} of {{nb}}", align="C")
+
+    pdf = Printed(format="A4")
+    pdf.add_font("latin", fname=str(fonts[0]))
+    pdf.add_font("chinese", fname=str(fonts[1]))
+    pdf.add_page()
+    for line in text.split("\n"):
+        if not line.strip():
+            pdf.ln(3)
+            continue
+        pdf.set_font(font_for(line), size=10.5)
+        pdf.multi_cell(0, 5.5, line.strip(), wrapmode=WrapMode.CHAR if font_for(line) == "chinese" else WrapMode.WORD,
+                       new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
 
 
 def _hard_wrapped(line: str, width: int) -> str:

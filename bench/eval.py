@@ -47,7 +47,7 @@ def evaluate_set(qset, app) -> dict[str, dict]:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{qset.name.replace('/', '-')}.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8")
-    problems = verify_problems(path)
+    problems = verify_problems(path) if qset.verifiable else None
     if not qset.conversations:
         return {qset.name: table_row(lines, results, problems)}
     by_id = {r["id"]: r for r in results}
