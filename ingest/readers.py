@@ -199,8 +199,9 @@ def read_pdf(data: bytes) -> DecodedFile:
             title = document.get_metadata_dict().get("Title", "")
         finally:
             document.close()
-    # PDFium ends lines with \r\n, and marks a hyphen the layout put at a line's end as U+FFFE.
-    pages = [page.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "-") for page in pages]
+    # PDFium ends lines with \r\n, and joins a word the layout hyphenated at a line's end, the
+    # hyphen marked \x02: the word as written ("manip-" "ulation" reads "manipulation").
+    pages = [page.replace("\r\n", "\n").replace("\r", "").replace("\x02", "") for page in pages]
     text = joined_pages(pages)
     if not text:
         raise UnreadableFileError("the PDF has no text layer (a scan?); corpus-qa does no OCR")

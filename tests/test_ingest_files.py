@@ -134,6 +134,22 @@ def test_a_sentence_that_runs_over_a_pdf_page_break_is_quoted_whole_without_the_
     assert not any("Annual Report" in c.text for c in chunks[1:])
 
 
+def test_a_word_hyphenated_at_a_pdf_line_end_reads_whole(tmp_path, app_factory):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "The exchange publishes its trading rules, settlement calendars and the infor-\n"
+                         "mation that listed companies must disclose every quarter, in Polish and English.")
+    path = tmp_path / "rules.pdf"
+    pdf.output(str(path))
+    app = app_factory(tmp_path / "data")
+    app.ingest([path], progress=False)
+    answer = app.ask("What information must listed companies disclose?")
+    assert "the information that listed companies must disclose every quarter" in answer.text
+
+
 def test_pages_lose_their_running_headers_and_numbers_and_a_sentence_runs_on_over_the_break():
     from ingest.readers import joined_pages
 
