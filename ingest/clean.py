@@ -71,6 +71,8 @@ _FRONT_MATTER_TITLE = re.compile(r"^title\s*[:=]\s*(.+?)\s*$", re.IGNORECASE)
 _FRONT_MATTER_LINES = 100
 
 _LETTER = re.compile(r"[^\W\d_]")
+# The rule under a Markdown table's header row ("|---|:--:|"): the table goes on after it.
+_TABLE_RULE = re.compile(r"\|?(?:\s*:?-+:?\s*\|)+\s*(?::?-+:?\s*)?")
 # Lines shorter than this may repeat legitimately (short headings, "Yes."); longer repeats are copies.
 _MIN_REPEAT_CHARS = 12
 # Below a fifth of the text kept, the rest of a page is its footer.
@@ -193,7 +195,7 @@ def _drop_reason(line: str, seen: set[str], after_repeat: bool) -> str | None:
     furniture = next((reason for reason, pattern in _FURNITURE_WORDS if pattern.search(stripped)), None)
     if furniture and text_width(stripped, 0, len(stripped)) <= _LONGEST_FURNITURE:  # measured only where it tells
         return furniture
-    if len(_LETTER.findall(stripped)) < 2:
+    if len(_LETTER.findall(stripped)) < 2 and not _TABLE_RULE.fullmatch(stripped):
         return "no words"
     key = " ".join(stripped.lower().split())
     # A short line ("Non.") may repeat on its own; inside a repeated block it is part of the copy.

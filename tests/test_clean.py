@@ -82,6 +82,14 @@ def test_a_pdf_page_s_number_is_left_out_but_a_sentence_about_a_page_is_kept():
     assert not any(number in kept for number in ("Page 1 of 3", "page 2 sur 3", "第2页"))
 
 
+def test_a_markdown_table_stays_one_with_its_header_row_but_a_rule_still_parts_sections():
+    text = ("Revenue by region in 2023:\n\n| Region | Revenue |\n|---|:---:|\n| Europe | 4.2 million euros |\n"
+            "| Asia | 1.1 million euros |\n\n---\n\nThe board approved a dividend.\n")
+    spans = [text[start:end] for start, end in find_content_spans(text).spans]
+    assert spans == ["Revenue by region in 2023:\n\n| Region | Revenue |\n|---|:---:|\n| Europe | 4.2 million euros |\n"
+                     "| Asia | 1.1 million euros |", "The board approved a dividend."]
+
+
 def test_duplicated_french_text_is_kept_once():
     text = (CORPUS / "004_ffe0c9b88f98e370.txt").read_text(encoding="utf-8")
     sentence = "En mars de cette année, Meta a publié Llama"
