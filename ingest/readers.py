@@ -295,10 +295,7 @@ def read_docx(data: bytes) -> DecodedFile:
     except (BadZipFile, KeyError, ValueError) as exc:
         raise UnreadableFileError(f"not a readable Word document ({type(exc).__name__}: {exc}); "
                                   "a password-protected or old .doc file must be saved as .docx first") from exc
-    text = "\n".join(lines)
-    if not text.strip():
-        raise UnreadableFileError("the Word document holds no text")
-    return DecodedFile(text, "utf-8", _hash(data), title)
+    return _document_of_lines(lines, data, title, "Word document")
 
 
 def read_odt(data: bytes) -> DecodedFile:
@@ -315,9 +312,14 @@ def read_odt(data: bytes) -> DecodedFile:
     except (BadZipFile, KeyError, TypeError, ValueError, SyntaxError) as exc:  # lxml's parse errors are SyntaxErrors
         raise UnreadableFileError(f"not a readable OpenDocument text ({type(exc).__name__}: {exc}); "
                                   "a password-protected file must be saved without its password first") from exc
+    return _document_of_lines(lines, data, title, "OpenDocument text")
+
+
+def _document_of_lines(lines: list[str], data: bytes, title: str, kind: str) -> DecodedFile:
+    """A word processor's document read as `lines`; refused when they hold no text."""
     text = "\n".join(lines)
     if not text.strip():
-        raise UnreadableFileError("the OpenDocument text holds no text")
+        raise UnreadableFileError(f"the {kind} holds no text")
     return DecodedFile(text, "utf-8", _hash(data), title)
 
 

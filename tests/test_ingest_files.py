@@ -59,37 +59,36 @@ def test_a_short_html_page_leaves_its_menu_out(tmp_path, app_factory):
     assert chunk.text == "Vicuna\nVicuna was trained for about 300 dollars by researchers from Berkeley, CMU and Stanford."
 
 
-def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
+def ask_of_a_pdf(tmp_path, app_factory, pages: list[str], question: str, document=None):
+    """An app over one PDF whose pages hold `pages` (11-point Helvetica, as `document`, an FPDF,
+    lays them out: a plain one by default), and its answer to `question`."""
     from fpdf import FPDF
 
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=12)
-    pdf.multi_cell(0, 8, "Stable Diffusion is an open source image model.\n\nIt rivals DALL-E 3 in quality.")
+    pdf = document or FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
     path = tmp_path / "report.pdf"
     pdf.output(str(path))
     app = app_factory(tmp_path / "data")
-    report = app.ingest([path], progress=False)
-    assert report.documents_added == 1
-    answer = app.ask("Which open source image model rivals DALL-E 3?")
+    assert app.ingest([path], progress=False).documents_added == 1
+    return app, app.ask(question)
+
+
+def test_pdf_text_layer_is_ingested_and_cited(tmp_path, app_factory):
+    _, answer = ask_of_a_pdf(tmp_path, app_factory, ["Stable Diffusion is an open source image model.\n\n"
+                                                     "It rivals DALL-E 3 in quality."],
+                             "Which open source image model rivals DALL-E 3?")
     assert "Stable Diffusion" in answer.citations[0].text
 
 
 def test_an_answer_from_a_pdf_quotes_whole_sentences_on_one_line_though_the_page_wraps_them(tmp_path, app_factory):
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=11)
-    pdf.multi_cell(0, 6, "The Warsaw Stock Exchange was closed during the Second World War and reopened in April "
-                         "1991, after the fall of communism. Its first session listed five companies, and trading "
-                         "took place once a week. The exchange was privatised in 2010, when the state sold a "
-                         "majority of its shares in a public offering that drew strong demand from investors.")
-    path = tmp_path / "warsaw.pdf"
-    pdf.output(str(path))
-    app = app_factory(tmp_path / "data")
-    app.ingest([path], progress=False)
-    answer = app.ask("When was the Warsaw exchange privatised?")
+    _, answer = ask_of_a_pdf(tmp_path, app_factory, [
+        "The Warsaw Stock Exchange was closed during the Second World War and reopened in April 1991, after the "
+        "fall of communism. Its first session listed five companies, and trading took place once a week. The "
+        "exchange was privatised in 2010, when the state sold a majority of its shares in a public offering that "
+        "drew strong demand from investors."], "When was the Warsaw exchange privatised?")
     assert answer.answerable and "\n" not in answer.text
     assert "privatised in 2010, when the state sold a majority of its shares in a public offering" in answer.text
     # The citation is the exact text, line breaks and all: the quoted span is one sentence over two lines.
@@ -107,26 +106,19 @@ def test_a_sentence_that_runs_over_a_pdf_page_break_is_quoted_whole_without_the_
             self.set_font("Helvetica", size=9)
             self.cell(0, 6, "Warsaw Stock Exchange: Annual Report")
             self.ln(10)
+            self.set_font("Helvetica", size=11)
 
         def footer(self):
             self.set_y(-15)
             self.set_font("Helvetica", size=9)
             self.cell(0, 10, f"Page {self.page_no()} of 2")
 
-    pdf = Report()
-    pdf.set_font("Helvetica", size=11)
-    pdf.add_page()
-    pdf.multi_cell(0, 6, "The Warsaw Stock Exchange was closed during the Second World War and reopened in April "
-                         "1991, after the fall of communism. Its first session listed five companies, and trading "
-                         "took place once a week. The exchange was privatised in 2010, when the state sold a")
-    pdf.add_page()
-    pdf.multi_cell(0, 6, "majority of its shares in a public offering that drew strong demand from investors. "
-                         "Today more than four hundred companies are listed.")
-    path = tmp_path / "warsaw.pdf"
-    pdf.output(str(path))
-    app = app_factory(tmp_path / "data")
-    app.ingest([path], progress=False)
-    answer = app.ask("When was the Warsaw exchange privatised?")
+    app, answer = ask_of_a_pdf(tmp_path, app_factory, [
+        "The Warsaw Stock Exchange was closed during the Second World War and reopened in April 1991, after the "
+        "fall of communism. Its first session listed five companies, and trading took place once a week. The "
+        "exchange was privatised in 2010, when the state sold a",
+        "majority of its shares in a public offering that drew strong demand from investors. Today more than four "
+        "hundred companies are listed."], "When was the Warsaw exchange privatised?", Report())
     assert "privatised in 2010, when the state sold a majority of its shares in a public offering" in answer.text
     chunks = sorted((c for c, _ in app.store.iter_chunks()), key=lambda c: c.position)
     assert not any("Page" in c.text for c in chunks)
@@ -135,18 +127,10 @@ def test_a_sentence_that_runs_over_a_pdf_page_break_is_quoted_whole_without_the_
 
 
 def test_a_word_hyphenated_at_a_pdf_line_end_reads_whole(tmp_path, app_factory):
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=11)
-    pdf.multi_cell(0, 6, "The exchange publishes its trading rules, settlement calendars and the infor-\n"
-                         "mation that listed companies must disclose every quarter, in Polish and English.")
-    path = tmp_path / "rules.pdf"
-    pdf.output(str(path))
-    app = app_factory(tmp_path / "data")
-    app.ingest([path], progress=False)
-    answer = app.ask("What information must listed companies disclose?")
+    _, answer = ask_of_a_pdf(tmp_path, app_factory, [
+        "The exchange publishes its trading rules, settlement calendars and the infor-\nmation that listed "
+        "companies must disclose every quarter, in Polish and English."],
+        "What information must listed companies disclose?")
     assert "the information that listed companies must disclose every quarter" in answer.text
 
 
@@ -187,32 +171,68 @@ def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_fact
     assert not capfd.readouterr().err, "no stray lines of PDFium's"
 
 
-def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
-    import docx
-
-    document = docx.Document()
-    document.core_properties.title = "Quarterly review"
-    document.add_heading("Quarterly review", 1)
-    document.add_paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line.")
-    document.add_paragraph("Hired 40 engineers for the Lyon office", style="List Bullet")
-    table = document.add_table(rows=3, cols=2)
-    for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros", "", ""]):
-        cell.text = text
-    table.cell(2, 0).merge(table.cell(2, 1)).text = "Figures are unaudited"  # one cell over two columns
+def ingest_review(tmp_path, app_factory, save_review, unreadable: str, unreadable_bytes: bytes):
+    """An app over a folder holding a quarterly review (a heading, a paragraph, a list, a table)
+    that `save_review(folder)` writes in some word processor's format, and an `unreadable` file;
+    checked: the review answers from a list item and names its title, the other fails alone.
+    Returns the app and the other's reason."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    document.save(str(docs / "review.docx"))
-    (docs / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0 an old Word file renamed")
+    save_review(docs)
+    (docs / unreadable).write_bytes(unreadable_bytes)
     app = app_factory(tmp_path / "data")
     report = app.ingest([docs], progress=False)
     assert report.documents_added == 1
     [(failed, reason)] = report.failures
-    assert Path(failed).name == "old.docx" and "saved as .docx" in reason
+    assert Path(failed).name == unreadable
     answer = app.ask("How many engineers were hired for the Lyon office?")
     assert answer.text == "Hired 40 engineers for the Lyon office [1]"
     assert answer.citations[0].title == "Quarterly review"
+    return app, reason
+
+
+def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
+    import docx
+
+    def save_review(folder: Path) -> None:
+        document = docx.Document()
+        document.core_properties.title = "Quarterly review"
+        document.add_heading("Quarterly review", 1)
+        document.add_paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line.")
+        document.add_paragraph("Hired 40 engineers for the Lyon office", style="List Bullet")
+        table = document.add_table(rows=3, cols=2)
+        for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros", "", ""]):
+            cell.text = text
+        table.cell(2, 0).merge(table.cell(2, 1)).text = "Figures are unaudited"  # one cell over two columns
+        document.save(str(folder / "review.docx"))
+
+    app, reason = ingest_review(tmp_path, app_factory, save_review, "old.docx", b"\xd0\xcf\x11\xe0 an old Word file")
+    assert "saved as .docx" in reason
     assert "| Europe | 4.2 million euros |" in app.ask("What was the revenue in Europe?").text
     assert "| Figures are unaudited |\n" in app.store.document_chunks(["review"])[0][0].text + "\n"
+
+
+def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
+    from odfdo import Document, Header, List, Paragraph, Table
+
+    def save_review(folder: Path) -> None:
+        document = Document("text")
+        document.meta.title = "Quarterly review"
+        document.body.append(Header(1, "Quarterly review"))
+        document.body.append(Paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line."))
+        document.body.append(List(["Hired 40 engineers for the Lyon office", "Opened a shop in Nantes"]))
+        table = Table("Revenue", width=2, height=2)
+        for cell, text in zip(("A1", "B1", "A2", "B2"), ("Region", "Revenue", "Europe", "4.2 million euros")):
+            table.set_value(cell, text)
+        document.body.append(table)
+        document.save(str(folder / "review.odt"))
+
+    app, reason = ingest_review(tmp_path, app_factory, save_review, "broken.odt", b"PK\x03\x04 not a whole archive")
+    assert "not a readable OpenDocument text" in reason
+    [(chunk, _)] = app.store.document_chunks(["review"])
+    assert chunk.text == ("Quarterly review\nRevenue grew by twelve percent in the third quarter, driven by the storage "
+                          "line.\n- Hired 40 engineers for the Lyon office\n- Opened a shop in Nantes\n"
+                          "| Region | Revenue |\n| Europe | 4.2 million euros |")
 
 
 def test_a_textedit_rtf_file_answers_from_its_paragraphs(tmp_path, app_factory):
@@ -233,36 +253,6 @@ def test_a_textedit_rtf_file_answers_from_its_paragraphs(tmp_path, app_factory):
     assert answer.text.startswith("The Warsaw Stock Exchange reopened in April 1991, after the fall of communism. [1]")
     assert "Café owners in Kraków and 华沙 traders" in answer.citations[0].text
     assert "Warsaw notes" not in answer.citations[0].text and "\\" not in answer.citations[0].text
-
-
-def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
-    from odfdo import Document, Header, List, Paragraph, Table
-
-    document = Document("text")
-    document.meta.title = "Quarterly review"
-    document.body.append(Header(1, "Quarterly review"))
-    document.body.append(Paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line."))
-    document.body.append(List(["Hired 40 engineers for the Lyon office", "Opened a shop in Nantes"]))
-    table = Table("Revenue", width=2, height=2)
-    for cell, text in zip(("A1", "B1", "A2", "B2"), ("Region", "Revenue", "Europe", "4.2 million euros")):
-        table.set_value(cell, text)
-    document.body.append(table)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    document.save(str(docs / "review.odt"))
-    (docs / "broken.odt").write_bytes(b"PK\x03\x04 not a whole archive")
-    app = app_factory(tmp_path / "data")
-    report = app.ingest([docs], progress=False)
-    assert report.documents_added == 1
-    [(failed, reason)] = report.failures
-    assert Path(failed).name == "broken.odt" and "not a readable OpenDocument text" in reason
-    answer = app.ask("How many engineers were hired for the Lyon office?")
-    assert answer.text == "Hired 40 engineers for the Lyon office [1]"
-    assert answer.citations[0].title == "Quarterly review"
-    [(chunk, _)] = app.store.document_chunks(["review"])
-    assert chunk.text == ("Quarterly review\nRevenue grew by twelve percent in the third quarter, driven by the storage "
-                          "line.\n- Hired 40 engineers for the Lyon office\n- Opened a shop in Nantes\n"
-                          "| Region | Revenue |\n| Europe | 4.2 million euros |")
 
 
 def write_epub(path: Path, title: str, pages: dict[str, str]) -> None:
