@@ -132,7 +132,7 @@ class PreparedDocument:
 
 # Bumped whenever reading (HTML extraction), cleaning, sentence splitting or language detection changes
 # what chunks a file gives.
-PREPARATION_VERSION = 19
+PREPARATION_VERSION = 20
 # The widest sentence a citation shows after its chunk (see `Chunk.following`), in display width as
 # chunks are measured: as long as an answer may be.
 _LONGEST_FOLLOWING = 300
@@ -168,6 +168,8 @@ def make_chunks(doc_id: str, source: str, decoded: DecodedFile, settings: Ingest
             lang=lang,
             encoding=decoded.encoding,
             following=following,
+            first_page=bisect_right(decoded.page_starts, start) if decoded.page_starts else 0,
+            last_page=bisect_right(decoded.page_starts, end - 1) if decoded.page_starts else 0,
         ))
     return PreparedDocument(title, lang, chunks, cleaned.dropped)
 

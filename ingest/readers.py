@@ -24,13 +24,15 @@ from ingest.text import ends_sentence
 @dataclass(frozen=True)
 class DecodedFile:
     """A file's document text, the encoding its bytes were decoded with, a hash of the bytes, a title if
-    known, and what its reader should know of how it was read (`misread_utf8`), if anything."""
+    known, what its reader should know of how it was read (`misread_utf8`), if anything, and its pages."""
 
     text: str
     encoding: str
     content_hash: str
     title: str = ""
     note: str = ""
+    # Where each printed page's text starts, page 1 first: a PDF's (a page without text starts where the next does).
+    page_starts: tuple[int, ...] = ()
 
 
 Reader = Callable[[bytes], DecodedFile]
@@ -202,10 +204,10 @@ def read_pdf(data: bytes) -> DecodedFile:
     # PDFium ends lines with \r\n, and joins a word the layout hyphenated at a line's end, the
     # hyphen marked \x02: the word as written ("manip-" "ulation" reads "manipulation").
     pages = [page.replace("\r\n", "\n").replace("\r", "").replace("\x02", "") for page in pages]
-    text = joined_pages(pages)
-    if not text:
+    joined = joined_pages(pages)
+    if not joined.text:
         raise UnreadableFileError("the PDF has no text layer (a scan?); corpus-qa does no OCR")
-    return DecodedFile(text, "utf-8", _hash(data), str(title))
+    return DecodedFile(joined.text, "utf-8", _hash(data), str(title), page_starts=joined.page_starts)
 
 
 # A page's running header or footer is among its first or last lines.
@@ -218,38 +220,52 @@ _DIGITS = re.compile(r"\d+")
 _ROMAN_NUMBER = re.compile(r"(?=[ivxlc])(x{0,3}|xl|l?x{0,3}|xc)(i{0,3}|iv|v?i{0,3}|ix)")
 
 
-def joined_pages(pages: list[str]) -> str:
+@dataclass(frozen=True)
+class JoinedPages:
+    """A document's pages as one text, and where each page's text starts in it (`DecodedFile.page_starts`)."""
+
+    text: str
+    page_starts: tuple[int, ...]
+
+
+def joined_pages(pages: list[str]) -> JoinedPages:
     """The text of a document's pages without their running headers, footers and page numbers,
     each page after the last by a blank line, or by a line break where a sentence runs on to it.
 
     On a printed page these lines sit apart; in the text layer they would stand between the two
     halves of a sentence. A running line that names something is kept where it first appears
     (the first page's header is often the title); a page number, or a line that holds one, nowhere."""
-    lines = [page.strip().split("\n") for page in pages if page.strip()]
+    numbered = [(number, page.strip().split("\n")) for number, page in enumerate(pages) if page.strip()]
+    lines = [page for _, page in numbered]
     edges = [[i for i in range(len(page)) if i < _EDGE_LINES or i >= len(page) - _EDGE_LINES] for page in lines]
     counts: dict[str, int] = {}
     for page, at_edge in zip(lines, edges):
         for key in {_running_key(page[i]) for i in at_edge}:
             counts[key] = counts.get(key, 0) + 1
     seen: set[str] = set()
-    kept_pages = []
-    for page, at_edge in zip(lines, edges):
+    kept_pages = []  # (number, text) of each page with text left
+    for (number, page), at_edge in zip(numbered, edges):
         left_out = set()
         for i in at_edge:
             key = _running_key(page[i])
-            numbered = "#" in key  # a page number, or a header that holds one: nobody's title
+            holds_number = "#" in key  # a page number, or a header that holds one: nobody's title
             if not any(c.isalpha() for c in key) or (
-                    (numbered or key in seen) and _runs(key, counts[key], len(lines))):
+                    (holds_number or key in seen) and _runs(key, counts[key], len(lines))):
                 left_out.add(i)
             seen.add(key)
         kept = "\n".join(line for i, line in enumerate(page) if i not in left_out).strip()
         if kept:
-            kept_pages.append(kept)
-    text = ""
-    for page in kept_pages:
+            kept_pages.append((number, kept))
+    text, starts = "", [-1] * len(pages)
+    for number, page in kept_pages:
         runs_on = text and not ends_sentence(text[text.rfind("\n") + 1 :])
-        text += ("\n" if runs_on else "\n\n" if text else "") + page
-    return text
+        text += "\n" if runs_on else "\n\n" if text else ""
+        starts[number] = len(text)
+        text += page
+    for number in range(len(pages) - 1, -1, -1):  # a page without text starts where the next one does
+        if starts[number] < 0:
+            starts[number] = starts[number + 1] if number + 1 < len(pages) else len(text)
+    return JoinedPages(text, tuple(starts))
 
 
 def _page_text(page) -> str:

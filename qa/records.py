@@ -118,6 +118,15 @@ class Citation:
     lang: str
     encoding: str = "utf-8"
     answer_spans: tuple[Span, ...] = ()
+    first_page: int = 0  # the printed pages the passage lies on (a PDF's); 0 for a file without pages
+    last_page: int = 0
+
+    @property
+    def place(self) -> str:
+        """Where the passage is in its file, for a reader to find it: "p. 3, chars 120–480"."""
+        pages = (f"p. {self.first_page}, " if self.last_page == self.first_page else
+                 f"pp. {self.first_page}–{self.last_page}, ") if self.first_page else ""
+        return f"{pages}chars {self.start}–{self.end}"
 
     @classmethod
     def from_passage(cls, rank: int, passage: Passage, answer_spans: tuple[Span, ...] = ()) -> Citation:
@@ -136,10 +145,12 @@ class Citation:
             lang=chunk.lang,
             encoding=chunk.encoding,
             answer_spans=answer_spans,
+            first_page=chunk.first_page,
+            last_page=chunk.last_page,
         )
 
     def to_json(self) -> dict:
-        """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8."""
+        """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8, `pages` only for paged ones."""
         out = {
             "rank": self.rank,
             "doc_id": self.doc_id,
@@ -155,6 +166,8 @@ class Citation:
         }
         if self.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "ascii"):
             out["encoding"] = self.encoding
+        if self.first_page:
+            out["pages"] = [self.first_page, self.last_page]
         return out
 
 

@@ -21,9 +21,10 @@ from store.records import Chunk, Document, Passage
 from store.settings import StoreSettings
 
 # Metadata keys a chunk keeps in Chroma besides llama-index's own.
-_CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding", "following")
+_CHUNK_KEYS = ("doc_id", "start", "end", "position", "source", "title", "lang", "encoding", "following",
+               "first_page", "last_page")
 # What a chunk stored before a key existed reads as (the next ingest stores it).
-_CHUNK_DEFAULTS = {"following": ""}
+_CHUNK_DEFAULTS = {"following": "", "first_page": 0, "last_page": 0}
 # The metadata key of a chunk's text. Not Chroma's document: Chroma indexes every document's
 # trigrams for full-text search, which nothing here asks for and which doubled the cost of a write.
 _TEXT = "text"

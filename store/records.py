@@ -22,6 +22,9 @@ class Chunk:
     # The text from `end` to the end of the next sentence, when that one is short and nothing
     # was cleaned out between: what a citation shows after the chunk ("" when nothing is).
     following: str = ""
+    # The printed pages it lies on, 1 for the first (a PDF's); 0 for a file without pages.
+    first_page: int = 0
+    last_page: int = 0
 
 
 @dataclass(frozen=True)

@@ -120,10 +120,32 @@ def test_a_sentence_that_runs_over_a_pdf_page_break_is_quoted_whole_without_the_
         "majority of its shares in a public offering that drew strong demand from investors. Today more than four "
         "hundred companies are listed."], "When was the Warsaw exchange privatised?", Report())
     assert "privatised in 2010, when the state sold a majority of its shares in a public offering" in answer.text
+    cited = next(c for c in answer.citations if "privatised" in c.text)
+    assert (cited.first_page, cited.last_page) == (1, 2) and cited.place.startswith("pp. 1–2, chars ")
+    assert cited.to_json()["pages"] == [1, 2]
     chunks = sorted((c for c, _ in app.store.iter_chunks()), key=lambda c: c.position)
     assert not any("Page" in c.text for c in chunks)
     assert chunks[0].text.startswith("Warsaw Stock Exchange: Annual Report\n")  # the first page's header: its title
     assert not any("Annual Report" in c.text for c in chunks[1:])
+
+
+def test_the_sources_of_an_answer_from_a_pdf_name_its_page(data_dir, tmp_path):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in ("The Warsaw Stock Exchange reopened in April 1991, after the fall of communism. Its first session "
+                 "listed five companies, and trading took place once a week. Volumes grew quickly through the "
+                 "decade as foreign investors arrived. The exchange was privatised in 2010.",
+                 "Electronic trading replaced the trading floor of the old Communist Party headquarters in the "
+                 "year 2000, and the building became a cinema and offices soon after."):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    pdf.output(str(tmp_path / "warsaw.pdf"))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(tmp_path / "warsaw.pdf")]).exit_code == 0
+    output = runner.invoke(cli, ["ask", "When was the Warsaw exchange privatised?"]).output.splitlines()
+    assert output[output.index("Sources:") + 1].startswith("[1] warsaw.pdf  p. 1, chars 0–")
 
 
 def test_a_word_hyphenated_at_a_pdf_line_end_reads_whole(tmp_path, app_factory):
@@ -139,13 +161,17 @@ def test_pages_lose_their_running_headers_and_numbers_and_a_sentence_runs_on_ove
 
     pages = ["Journal of Markets\nThe exchange reopened in 1991.\nIts first session listed five\n1",
              "2\nJournal of Markets\ncompanies, and trading took place once a week.\nTable 1\n- 2 -",
+             "   ",  # a page left blank
              "Journal of Markets\nDuring 2010 the state sold its shares.\niii",
              "Journal of Markets\nToday 400 companies are listed.\nTable 2"]
-    assert joined_pages(pages) == (
+    joined = joined_pages(pages)
+    assert joined.text == (
         "Journal of Markets\nThe exchange reopened in 1991.\nIts first session listed five\n"
         "companies, and trading took place once a week.\nTable 1\n"  # a caption on half the pages is no footer
         "During 2010 the state sold its shares.\n\n"
         "Today 400 companies are listed.\nTable 2")
+    starts = [joined.text.index(opening) for opening in ("Journal", "companies", "During", "During", "Today")]
+    assert joined.page_starts == tuple(starts)  # the blank page starts where the next one does
 
 
 def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_factory, capfd):
@@ -468,7 +494,7 @@ def test_a_newline_in_a_file_name_keeps_every_output_on_its_lines(data_dir, tmp_
     assert len(rows) == 1 and rows[0].endswith(f"{docs}/canal\\nhistory.txt")
     answer = runner.invoke(cli, ["ask", "When did the Panama Canal open?", "-k", "1"]).output.splitlines()
     assert answer[0].startswith("The Panama Canal opened to shipping in 1914.")
-    assert answer[answer.index("Sources:") + 1].startswith("[1] canal\\nhistory.txt  chars 0-")
+    assert answer[answer.index("Sources:") + 1].startswith("[1] canal\\nhistory.txt  chars 0–")
 
 
 def test_verbose_shows_what_cleaning_left_out(data_dir):

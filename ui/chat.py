@@ -98,7 +98,7 @@ def _source_card(c: Citation, answer: Answer, turn: int, app: App | None) -> str
         f'<details id="{_card_id(turn, c.rank)}" class="source-card"><summary>[{c.rank}] {html.escape(_short_title(c))}'
         f" <small>· {html.escape(Path(c.source).name)} · {html.escape(c.lang)} · score {c.score:.2f}</small></summary>"
         + (f"<small><i>{foreign[0].upper() + foreign[1:]}.</i></small><br>" if foreign else "")
-        + f"{_marked_citation(c)}<br><small>chars {c.start}–{c.end}</small>{_surroundings(app, c)}</details>"
+        + f"{_marked_citation(c)}<br><small>{c.place}</small>{_surroundings(app, c)}</details>"
     )
 
 
@@ -192,7 +192,7 @@ def render_sources(answer: Answer, app: App | None = None) -> str:
         parts.append(
             f'<div id="source-{c.rank}" class="source"><p><b>[{c.rank}] {html.escape(Path(c.source).name)}</b>'
             f" · {html.escape(c.title[:80])}<br><small>{html.escape(c.lang)} · score {c.score:.2f} · "
-            f"chars {c.start}–{c.end}"
+            f"{c.place}"
             + (f" · <i>{foreign}</i>" if foreign else "")
             + "</small></p>"
             f'<div style="border-left:3px solid #999;padding-left:8px">'

@@ -239,7 +239,7 @@ def _print_sources(answer) -> None:
     if answer.citations:
         click.echo("\nSources:" if answer.answerable else "\nClosest passages:")
     for c in answer.citations:
-        click.echo(f"[{c.rank}] {one_line(Path(c.source).name)}  chars {c.start}-{c.end}  score {c.score:.2f}  "
+        click.echo(f"[{c.rank}] {one_line(Path(c.source).name)}  {c.place}  score {c.score:.2f}  "
                    f"{one_line(c.title[:60])}")
         click.echo(textwrap.indent(textwrap.fill(c.text, 96), "    "))
 
