@@ -94,22 +94,19 @@ QUESTION_SETS += [replace(s, name=f"{kind}/{s.name.removeprefix('own/')}", corpu
 
 def make_corpora() -> None:
     """Write the corpora made from another one (`MADE`), where they are missing or out of date."""
-    target = CORPORA["bundled-wrapped"]
-    target.mkdir(parents=True, exist_ok=True)
-    for source in sorted(CORPORA["bundled"].iterdir()):
-        if source.is_file():
-            wrapped = "\n".join(_hard_wrapped(line, 72) for line in source.read_text(encoding="utf-8").split("\n"))
-            copy = target / source.name
-            if not copy.exists() or copy.read_text(encoding="utf-8") != wrapped:
-                copy.write_text(wrapped, encoding="utf-8")
-
-
+    articles = sorted(source for source in CORPORA["bundled"].glob("*.txt"))
+    wrapped_folder = CORPORA["bundled-wrapped"]
+    wrapped_folder.mkdir(parents=True, exist_ok=True)
+    for source in articles:
+        wrapped = "\n".join(_hard_wrapped(line, 72) for line in source.read_text(encoding="utf-8").split("\n"))
+        copy = wrapped_folder / source.name
+        if not copy.exists() or copy.read_text(encoding="utf-8") != wrapped:
+            copy.write_text(wrapped, encoding="utf-8")
     fonts = _unicode_fonts()
     if fonts:
-        target = CORPORA["bundled-pdf"]
-        target.mkdir(parents=True, exist_ok=True)
-        for source in sorted(CORPORA["bundled"].glob("*.txt")):
-            copy = target / f"{source.stem}.pdf"
+        CORPORA["bundled-pdf"].mkdir(parents=True, exist_ok=True)
+        for source in articles:
+            copy = CORPORA["bundled-pdf"] / f"{source.stem}.pdf"
             if not copy.exists() or copy.stat().st_mtime < max(source.stat().st_mtime, Path(__file__).stat().st_mtime):
                 _print_to_pdf(source.read_text(encoding="utf-8"), copy, fonts)
 
