@@ -479,6 +479,23 @@ def test_status_keeps_its_columns_for_wide_and_long_file_names(data_dir, tmp_pat
     assert any("Everest…" in row and row.endswith("Everest .txt") for row in rows), "cut in its column, whole at the end"
 
 
+def test_a_saved_web_page_s_images_and_scripts_are_counted_by_type_in_one_line(data_dir, tmp_path):
+    page = tmp_path / "saved"
+    (page / "Canal_files").mkdir(parents=True)
+    (page / "Canal.html").write_text("<html><head><title>Panama Canal</title></head><body><article><p>The Panama "
+                                     "Canal opened to shipping in 1914.</p></article></body></html>", encoding="utf-8")
+    for name in ("a.js", "b.js", "c.js", "a.css", "b.css", "logo.png", "photo.png", "photo2.png"):
+        (page / "Canal_files" / name).write_bytes(b"not text")
+    runner = CliRunner()
+    lines = runner.invoke(cli, ["ingest", str(page)]).output.splitlines()
+    assert [line for line in lines if line.startswith("skipped")] == [
+        "skipped 8 files (3 .js, 3 .png, 2 .css): unsupported file type (supported: .docx, .epub, .htm, .html, "
+        ".markdown, .md, .odt, .pdf, .rtf, .txt); -v lists them"]
+    listed = [line for line in runner.invoke(cli, ["ingest", str(page), "-v"]).output.splitlines()
+              if line.startswith("skipped")]
+    assert len(listed) == 8 and listed[0].startswith(f"skipped {page}/Canal_files/a.css: unsupported file type")
+
+
 def test_a_newline_in_a_file_name_keeps_every_output_on_its_lines(data_dir, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

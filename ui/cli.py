@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -118,14 +119,16 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object instead of text.")
 @click.option("--prune", is_flag=True, help="Also remove documents whose files are gone.")
-@click.option("-v", "--verbose", is_flag=True, help="Show, per file, the lines cleaning left out and why.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show, per file, the lines cleaning left out and why, and every file skipped.")
 @click.pass_context
 @_one_line_errors
 def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bool, verbose: bool):
     """Add files and folders to the index; no PATH means the bundled corpus.
 
     It reads .txt, .md, .html, .pdf, .docx, .odt, .rtf and .epub files; a folder's other files
-    are skipped with a line saying so. Unchanged files are skipped and renamed ones keep their vectors, so running it again
+    are skipped with a line saying so (many of them, as a saved web page's images and scripts,
+    are counted by type in one line). Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
     lists, repeated blocks) is left out of chunks. A file that is not UTF-8 is decoded as
     detected; one that is UTF-8 but for a few bytes gets a note saying how to mend it.
@@ -144,8 +147,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
         click.echo("\ninterrupted: the files written so far are kept; run the same command again to go on "
                    "(what is stored already is skipped)", err=True)
         ctx.exit(130)
-    for path, reason in report.skipped:
-        click.echo(f"skipped {one_line(path)}: {reason}", err=True)
+    _print_skipped(report.skipped, verbose)
     for path, reason in report.failures:
         click.echo(f"failed {one_line(path)}: {reason}", err=True)
     for path, note in report.notes:
@@ -242,6 +244,25 @@ def _print_sources(answer) -> None:
         click.echo(f"[{c.rank}] {one_line(Path(c.source).name)}  {c.place}  score {c.score:.2f}  "
                    f"{one_line(c.title[:60])}")
         click.echo(textwrap.indent(textwrap.fill(c.text, 96), "    "))
+
+
+# Beyond this many files skipped for one reason (a saved web page's images and scripts), they
+# are counted by type in one line rather than listed; -v lists them.
+_MOST_SKIPPED_LISTED = 5
+
+
+def _print_skipped(skipped: tuple[tuple[str, str], ...], verbose: bool) -> None:
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        by_reason.setdefault(reason, []).append(path)
+    for reason, paths in by_reason.items():
+        if verbose or len(paths) <= _MOST_SKIPPED_LISTED:
+            for path in paths:
+                click.echo(f"skipped {one_line(path)}: {reason}", err=True)
+        else:
+            types = Counter(Path(path).suffix.lower() or "no suffix" for path in paths)
+            counted = ", ".join(f"{count} {suffix}" for suffix, count in types.most_common())
+            click.echo(f"skipped {len(paths)} files ({counted}): {reason}; -v lists them", err=True)
 
 
 @cli.command()
