@@ -31,7 +31,7 @@ class DecodedFile:
     content_hash: str
     title: str = ""
     note: str = ""
-    # Where each printed page's text starts, page 1 first: a PDF's (a page without text starts where the next does).
+    # Where each page's text starts, page 1 first: a PDF's (a page without text starts where the next does).
     page_starts: tuple[int, ...] = ()
 
 

@@ -118,7 +118,7 @@ class Citation:
     lang: str
     encoding: str = "utf-8"
     answer_spans: tuple[Span, ...] = ()
-    first_page: int = 0  # the printed pages the passage lies on (a PDF's); 0 for a file without pages
+    first_page: int = 0  # the PDF pages the passage lies on, from 1 as a viewer counts; 0 for a file without pages
     last_page: int = 0
 
     @property
