@@ -124,7 +124,8 @@ def _unicode_fonts() -> tuple[Path, Path] | None:
     import matplotlib
 
     latin = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    chinese = next((Path(found) for pattern in _CJK_FONTS for found in sorted(glob.glob(pattern, recursive=True))), None)
+    found = (Path(path) for pattern in _CJK_FONTS for path in sorted(glob.glob(pattern, recursive=True)))
+    chinese = next(found, None)
     if chinese is None or not latin.exists():
         print("no font with Chinese characters found: the pdf/* sets are skipped", file=sys.stderr)
         return None

@@ -378,7 +378,7 @@ def read_epub(data: bytes) -> DecodedFile:
             pages = [book.read(posixpath.normpath(posixpath.join(folder, unquote(hrefs[ref.get("idref")]))))
                      for ref in package.iterfind(".//{*}spine/{*}itemref") if ref.get("idref") in hrefs]
             title = package.findtext(".//{http://purl.org/dc/elements/1.1/}title") or ""
-    except (BadZipFile, KeyError, AttributeError, TypeError, SyntaxError) as exc:  # lxml's parse errors are SyntaxErrors
+    except (BadZipFile, KeyError, AttributeError, TypeError, SyntaxError) as exc:  # lxml's: SyntaxErrors
         raise UnreadableFileError(f"not a readable EPUB ({type(exc).__name__}: {exc})") from exc
     # A table of contents is a page of links (a <nav>): it prunes to nothing.
     text = "\n\n".join(filter(None, (_article_text(load_html(page), _NAVIGATION) for page in pages)))

@@ -150,7 +150,8 @@ class Citation:
         )
 
     def to_json(self) -> dict:
-        """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8, `pages` only for paged ones."""
+        """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8, `pages` only
+        for paged ones (PDFs)."""
         out = {
             "rank": self.rank,
             "doc_id": self.doc_id,
