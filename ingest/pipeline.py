@@ -238,7 +238,8 @@ def ingest_paths(
             previous = moved  # and split anew, below
         doc_id = previous.doc_id if previous else _free_doc_id(path, taken_ids)
         prepared = make_chunks(doc_id, source, decoded, settings)
-        dropped.append((source, tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
+        dropped.append((source, tuple((reason, line[:60]) for reason, line in decoded.left_out)
+                        + tuple((reason, decoded.text[s:e].strip()[:60]) for s, e, reason in prepared.dropped)))
         if not prepared.chunks:
             forgotten = _forget_if_changed(store, manifest, previous, decoded.content_hash)
             removed += bool(forgotten)

@@ -33,6 +33,8 @@ class DecodedFile:
     note: str = ""
     # Where each page's text starts, page 1 first: a PDF's (a page without text starts where the next does).
     page_starts: tuple[int, ...] = ()
+    # (why, the line) of what the reader left out of the text: a PDF's running headers and page numbers.
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 Reader = Callable[[bytes], DecodedFile]
@@ -207,7 +209,8 @@ def read_pdf(data: bytes) -> DecodedFile:
     joined = joined_pages(pages)
     if not joined.text:
         raise UnreadableFileError("the PDF has no text layer (a scan?); corpus-qa does no OCR")
-    return DecodedFile(joined.text, "utf-8", _hash(data), str(title), page_starts=joined.page_starts)
+    return DecodedFile(joined.text, "utf-8", _hash(data), str(title), page_starts=joined.page_starts,
+                       left_out=joined.left_out)
 
 
 # A page's running header or footer is among its first or last lines.
@@ -222,10 +225,12 @@ _ROMAN_NUMBER = re.compile(r"(?=[ivxlc])(x{0,3}|xl|l?x{0,3}|xc)(i{0,3}|iv|v?i{0,
 
 @dataclass(frozen=True)
 class JoinedPages:
-    """A document's pages as one text, and where each page's text starts in it (`DecodedFile.page_starts`)."""
+    """A document's pages as one text, where each page's text starts in it (`DecodedFile.page_starts`),
+    and (why, the line with its numbers as "N") of each line left out."""
 
     text: str
     page_starts: tuple[int, ...]
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def joined_pages(pages: list[str]) -> JoinedPages:
@@ -244,6 +249,7 @@ def joined_pages(pages: list[str]) -> JoinedPages:
             counts[key] = counts.get(key, 0) + 1
     seen: set[str] = set()
     kept_pages = []  # (number, text) of each page with text left
+    left_out_lines: list[tuple[str, str]] = []
     for (number, page), at_edge in zip(numbered, edges):
         left_out = set()
         for i in at_edge:
@@ -252,6 +258,8 @@ def joined_pages(pages: list[str]) -> JoinedPages:
             if not any(c.isalpha() for c in key) or (
                     (holds_number or key in seen) and _runs(key, counts[key], len(lines))):
                 left_out.add(i)
+                why = "running header or footer" if any(c.isalpha() for c in key) else "page number"
+                left_out_lines.append((why, _DIGITS.sub("N", page[i].strip())))  # one line, whatever its page
             seen.add(key)
         kept = "\n".join(line for i, line in enumerate(page) if i not in left_out).strip()
         if kept:
@@ -265,7 +273,7 @@ def joined_pages(pages: list[str]) -> JoinedPages:
     for number in range(len(pages) - 1, -1, -1):  # a page without text starts where the next one does
         if starts[number] < 0:
             starts[number] = starts[number + 1] if number + 1 < len(pages) else len(text)
-    return JoinedPages(text, tuple(starts))
+    return JoinedPages(text, tuple(starts), tuple(left_out_lines))
 
 
 def _page_text(page) -> str:

@@ -172,6 +172,9 @@ def test_pages_lose_their_running_headers_and_numbers_and_a_sentence_runs_on_ove
         "Today 400 companies are listed.\nTable 2")
     starts = [joined.text.index(opening) for opening in ("Journal", "companies", "During", "During", "Today")]
     assert joined.page_starts == tuple(starts)  # the blank page starts where the next one does
+    header, number = "running header or footer", "page number"
+    assert joined.left_out == ((number, "N"), (number, "N"), (header, "Journal of Markets"), (number, "- N -"),
+                               (header, "Journal of Markets"), (number, "iii"), (header, "Journal of Markets"))
 
 
 def test_broken_pdf_is_reported_in_one_line_and_batch_goes_on(tmp_path, app_factory, capfd):

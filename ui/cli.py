@@ -155,8 +155,8 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
     if verbose:
         for path, lines in report.dropped:
             click.echo(f"{one_line(path)}: left out {len(lines)} lines", err=True)
-            for reason, excerpt in lines:
-                click.echo(f"    {reason:30} {excerpt!r}", err=True)
+            for (reason, excerpt), count in Counter(lines).items():  # a page's running header once, counted
+                click.echo(f"    {reason:30} {excerpt!r}" + (f" ({count} times)" if count > 1 else ""), err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
