@@ -1,6 +1,6 @@
 """Read a file into the document text that offsets point into, by file type.
 
-For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx, .odt, .rtf and .epub it is
+For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx, .odt, .pptx, .rtf and .epub it is
 the text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
 """
 
@@ -365,6 +365,55 @@ def _odf_lines(container, bullet: str = ""):
             yield from _odf_lines(block, bullet)
 
 
+def read_pptx(data: bytes) -> DecodedFile:
+    """PowerPoint (.pptx): each slide's title a line, the paragraphs of its other shapes list items
+    ("- "), its tables' rows "| a | b |", then its speaker notes; slides in order, a blank line
+    between them; and the title."""
+    from zipfile import BadZipFile
+
+    from pptx import Presentation
+
+    try:
+        deck = Presentation(io.BytesIO(data))
+        slides = ["\n".join(_slide_lines(slide)) for slide in deck.slides]
+        title = deck.core_properties.title or ""
+    except (BadZipFile, KeyError, ValueError) as exc:
+        raise UnreadableFileError(f"not a readable PowerPoint file ({type(exc).__name__}: {exc}); "
+                                  "an old .ppt or a password-protected file must be saved as .pptx first") from exc
+    text = "\n\n".join(slide for slide in slides if slide.strip())
+    if not text:
+        raise UnreadableFileError("the PowerPoint file holds no text")
+    return DecodedFile(text, "utf-8", _hash(data), title)
+
+
+def _slide_lines(slide):
+    """The lines of one slide (`read_pptx`): its shapes in reading order, top to bottom, left to right."""
+    title = slide.shapes.title
+    if title is not None and title.text_frame.text.strip():
+        yield " ".join(title.text_frame.text.split())
+    yield from _shape_lines(slide.shapes, title.shape_id if title is not None else None)
+    if slide.has_notes_slide:
+        notes = slide.notes_slide.notes_text_frame.text.split("\n")
+        yield from (" ".join(line.split()) for line in notes if line.strip())
+
+
+def _shape_lines(shapes, title_id: int | None):
+    for shape in sorted(shapes, key=lambda shape: (shape.top or 0, shape.left or 0)):
+        if shape.shape_id == title_id:
+            continue
+        if hasattr(shape, "shapes"):  # a group
+            yield from _shape_lines(shape.shapes, title_id)
+        elif shape.has_table:
+            for row in shape.table.rows:
+                cells = [" ".join(cell.text.split()) for cell in row.cells]
+                if any(cells):
+                    yield "| " + " | ".join(cells) + " |"
+        elif shape.has_text_frame:
+            # A line break inside a paragraph (\v in python-pptx) is the slide's layout.
+            yield from ("- " + " ".join(paragraph.text.split()) for paragraph in shape.text_frame.paragraphs
+                        if paragraph.text.strip())
+
+
 def read_epub(data: bytes) -> DecodedFile:
     """EPUB: the main text of each of its pages (chapters), as the HTML reader finds it, in
     reading order; and the title.
@@ -444,3 +493,4 @@ register_reader((".docx",), read_docx)
 register_reader((".rtf",), read_rtf)
 register_reader((".odt",), read_odt)
 register_reader((".epub",), read_epub)
+register_reader((".pptx",), read_pptx)

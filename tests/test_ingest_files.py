@@ -284,6 +284,34 @@ def test_a_textedit_rtf_file_answers_from_its_paragraphs(tmp_path, app_factory):
     assert "Warsaw notes" not in answer.citations[0].text and "\\" not in answer.citations[0].text
 
 
+def test_a_powerpoint_deck_answers_from_its_bullets_tables_and_speaker_notes(tmp_path, app_factory):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    def save_review(folder: Path) -> None:
+        deck = Presentation()
+        deck.core_properties.title = "Quarterly review"
+        slide = deck.slides.add_slide(deck.slide_layouts[1])  # a title and a body of bullets
+        slide.shapes.title.text = "Quarterly review"
+        bullets = slide.placeholders[1].text_frame
+        bullets.text = "Hired 40 engineers for the Lyon office"
+        bullets.add_paragraph().text = "Opened a shop in Nantes"
+        slide.notes_slide.notes_text_frame.text = "Revenue grew by twelve percent, driven by the storage line."
+        slide = deck.slides.add_slide(deck.slide_layouts[5])  # a title only
+        slide.shapes.title.text = "Revenue by region"
+        table = slide.shapes.add_table(2, 2, Inches(1), Inches(2), Inches(6), Inches(1)).table
+        for cell, text in zip((table.cell(0, 0), table.cell(0, 1), table.cell(1, 0), table.cell(1, 1)),
+                              ("Region", "Revenue", "Europe", "4.2 million euros")):
+            cell.text = text
+        deck.save(str(folder / "review.pptx"))
+
+    app, reason = ingest_review(tmp_path, app_factory, save_review, "old.pptx", b"\xd0\xcf\x11\xe0 an old .ppt")
+    assert "saved as .pptx" in reason
+    assert "driven by the storage line" in app.ask("Why did revenue grow?").text
+    text = "\n".join(c.text for c, _ in sorted(app.store.iter_chunks(), key=lambda pair: pair[0].position))
+    assert "Revenue by region\n| Region | Revenue |\n| Europe | 4.2 million euros |" in text
+
+
 def write_epub(path: Path, title: str, pages: dict[str, str]) -> None:
     """An EPUB 3 as e-book tools write one: its package file lists `pages` (name: XHTML body) in order."""
     import zipfile
@@ -493,7 +521,7 @@ def test_a_saved_web_page_s_images_and_scripts_are_counted_by_type_in_one_line(d
     lines = runner.invoke(cli, ["ingest", str(page)]).output.splitlines()
     assert [line for line in lines if line.startswith("skipped")] == [
         "skipped 8 files (3 .js, 3 .png, 2 .css): unsupported file type (supported: .docx, .epub, .htm, .html, "
-        ".markdown, .md, .odt, .pdf, .rtf, .txt); -v lists them"]
+        ".markdown, .md, .odt, .pdf, .pptx, .rtf, .txt); -v lists them"]
     listed = [line for line in runner.invoke(cli, ["ingest", str(page), "-v"]).output.splitlines()
               if line.startswith("skipped")]
     assert len(listed) == 8 and listed[0].startswith(f"skipped {page}/Canal_files/a.css: unsupported file type")
