@@ -11,7 +11,7 @@ import io
 import posixpath
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -358,9 +358,9 @@ def _odf_lines(container, bullet: str = ""):
             yield from _odf_lines(block, "- ")
         elif block.tag == "table:table":
             for row in block.traverse():
-                cells = [" ".join(str(cell).split()) for cell in row.traverse() if cell.tag == "table:table-cell"]
-                if any(cells):
-                    yield "| " + " | ".join(cells) + " |"
+                cells = [str(cell) for cell in row.traverse() if cell.tag == "table:table-cell"]
+                if any(cell.strip() for cell in cells):
+                    yield _table_line(cells)
         elif block.tag == "text:section":
             yield from _odf_lines(block, bullet)
 
@@ -405,9 +405,9 @@ def _shape_lines(shapes, title_id: int | None):
             yield from _shape_lines(shape.shapes, title_id)
         elif shape.has_table:
             for row in shape.table.rows:
-                cells = [" ".join(cell.text.split()) for cell in row.cells]
-                if any(cells):
-                    yield "| " + " | ".join(cells) + " |"
+                cells = [cell.text for cell in row.cells]
+                if any(cell.strip() for cell in cells):
+                    yield _table_line(cells)
         elif shape.has_text_frame:
             # A line break inside a paragraph (\v in python-pptx) is the slide's layout.
             yield from ("- " + " ".join(paragraph.text.split()) for paragraph in shape.text_frame.paragraphs
@@ -469,7 +469,12 @@ def _table_row(row) -> str:
     """A Word table row as "| a | b |": a merged cell once, not once for each column it spans."""
     cells = row.cells
     shown = [cell for at, cell in enumerate(cells) if at == 0 or cell._tc is not cells[at - 1]._tc]
-    return "| " + " | ".join(" ".join(cell.text.split()) for cell in shown) + " |"
+    return _table_line(cell.text for cell in shown)
+
+
+def _table_line(cells: Iterable[str]) -> str:
+    """A table row as one line, "| a | b |", each cell's text on one line."""
+    return "| " + " | ".join(" ".join(cell.split()) for cell in cells) + " |"
 
 
 def _is_list_item(paragraph) -> bool:
