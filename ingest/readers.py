@@ -1,7 +1,8 @@
 """Read a file into the document text that offsets point into, by file type.
 
-For .txt and .md that text is the file itself, decoded; for .html, .pdf, .docx, .odt, .pptx, .rtf and .epub it is
-the text extracted from the file. Readers are registered by suffix; `register_reader` adds more.
+For .txt and .md that text is the file itself, decoded; for the other types (web pages, PDFs,
+word processors' documents, slides, e-books) it is the text extracted from the file. Readers
+are registered by suffix; `register_reader` adds more.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import posixpath
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -169,6 +170,36 @@ def read_html(data: bytes) -> DecodedFile:
     metadata = trafilatura.extract_metadata(tree)
     return DecodedFile(text, encoding, _hash(data), (metadata.title or "") if metadata else "",
                        misread_utf8(data, encoding))
+
+
+def read_mhtml(data: bytes) -> DecodedFile:
+    """A web page saved as one file by Chrome or Edge (.mhtml, .mht: the page and its images as
+    MIME parts): its HTML part, read as an HTML file is."""
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(data, policy=policy.compat32)
+    page = next((part for part in message.walk() if part.get_content_type() in ("text/html", "application/xhtml+xml")),
+                None)
+    html = page.get_payload(decode=True) if page is not None else None
+    if not html:
+        raise UnreadableFileError("no web page in the MHTML file (it holds no text/html part)")
+    return replace(read_html(html), content_hash=_hash(data))
+
+
+def read_webarchive(data: bytes) -> DecodedFile:
+    """A web page saved by Safari (.webarchive, a property list of the page and its resources):
+    its main resource, read as an HTML file is."""
+    import plistlib
+
+    try:
+        main = plistlib.loads(data)["WebMainResource"]
+        html = main["WebResourceData"]
+    except (plistlib.InvalidFileException, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableFileError(f"not a Safari web archive ({type(exc).__name__}: {exc})") from None
+    if not isinstance(html, bytes) or not html.strip():
+        raise UnreadableFileError("the Safari web archive holds no page")
+    return replace(read_html(html), content_hash=_hash(data))
 
 
 def _article_text(tree, prune: str | None = None) -> str:
@@ -493,6 +524,8 @@ def _is_list_item(paragraph) -> bool:
 
 register_reader((".txt", ".md", ".markdown"), read_text)
 register_reader((".html", ".htm"), read_html)
+register_reader((".mhtml", ".mht"), read_mhtml)
+register_reader((".webarchive",), read_webarchive)
 register_reader((".pdf",), read_pdf)
 register_reader((".docx",), read_docx)
 register_reader((".rtf",), read_rtf)

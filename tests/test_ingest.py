@@ -221,8 +221,9 @@ def test_a_file_given_by_name_of_a_type_not_read_fails_and_the_others_go_on(tmp_
     report = app_factory(tmp_path / "data").ingest([tmp_path / "slides.key", tmp_path / "note.txt"], progress=False)
     assert report.documents_added == 1 and report.skipped == ()
     [(path, reason)] = report.failures
-    assert path.endswith("slides.key") and reason == ("unsupported file type (supported: .docx, .epub, .htm, .html, "
-                                                      ".markdown, .md, .odt, .pdf, .pptx, .rtf, .txt)")
+    assert path.endswith("slides.key") and reason == (
+        "unsupported file type (supported: .docx, .epub, .htm, .html, .markdown, .md, .mht, .mhtml, .odt, .pdf, "
+        ".pptx, .rtf, .txt, .webarchive)")
 
 
 def test_missing_path_is_an_input_error_naming_it(tmp_path, app_factory):

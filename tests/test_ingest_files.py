@@ -43,6 +43,44 @@ def test_html_page_is_extracted_keeping_its_title(tmp_path, app_factory):
     assert "Home | About" not in answer.citations[0].text
 
 
+def test_a_web_page_saved_by_chrome_or_safari_answers_as_the_page_does(tmp_path, app_factory):
+    import plistlib
+    import quopri
+
+    page = ('<html><head><meta charset="utf-8"><title>Panama Canal history</title></head><body><nav><a href="/">'
+            "Home</a> <a href=\"/news\">News</a></nav><article><h1>Panama Canal history</h1><p>The Panama Canal opened "
+            "to shipping on 15 August 1914, after ten years of work by the United States.</p><p>Its locks lift "
+            "ships 26 metres to Gatún Lake, and café owners in Colón cheered the first ships.</p></article></body>"
+            "</html>").encode("utf-8")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # As Chrome saves "Webpage, Single File": the page quoted-printable, then its images, as MIME parts.
+    boundary = "----MultipartBoundary--abc123----"
+    (docs / "canal.mhtml").write_bytes(
+        (f"From: <Saved by Blink>\r\nSubject: Panama Canal history\r\nMIME-Version: 1.0\r\nContent-Type: "
+         f'multipart/related;\r\n\ttype="text/html";\r\n\tboundary="{boundary}"\r\n\r\n\r\n--{boundary}\r\n'
+         "Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+         "Content-Location: https://example.org/canal\r\n\r\n").encode("ascii")
+        + quopri.encodestring(page).replace(b"\n", b"\r\n")
+        + (f"\r\n--{boundary}\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           f"iVBORw0KGgo=\r\n\r\n--{boundary}--\r\n").encode("ascii"))
+    (docs / "locks.webarchive").write_bytes(plistlib.dumps({"WebMainResource": {
+        "WebResourceData": page.replace(b"Panama Canal history", b"The locks"), "WebResourceMIMEType": "text/html",
+        "WebResourceTextEncodingName": "UTF-8", "WebResourceURL": "https://example.org/locks"}}, fmt=plistlib.FMT_BINARY))
+    (docs / "empty.mhtml").write_bytes(b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nno page here\r\n")
+    (docs / "renamed.webarchive").write_bytes(b"<html>not a property list</html>")
+    app = app_factory(tmp_path / "data")
+    report = app.ingest([docs], progress=False)
+    assert report.documents_added == 2
+    reasons = {Path(path).name: reason for path, reason in report.failures}
+    assert reasons["empty.mhtml"].startswith("no web page in the MHTML file")
+    assert reasons["renamed.webarchive"].startswith("not a Safari web archive")
+    assert sorted(d.title for d in app.documents()) == ["Panama Canal history", "The locks"]
+    answer = app.ask("When did the Panama Canal open to shipping?")
+    assert "15 August 1914" in answer.text and "Home" not in answer.citations[0].text
+    assert "café owners in Colón" in app.ask("Who cheered the first ships at Gatún Lake?").citations[0].text
+
+
 def test_a_short_html_page_leaves_its_menu_out(tmp_path, app_factory):
     # On a page this short, trafilatura falls back to all of its text, menu links included.
     page = tmp_path / "vicuna.html"
@@ -521,7 +559,7 @@ def test_a_saved_web_page_s_images_and_scripts_are_counted_by_type_in_one_line(d
     lines = runner.invoke(cli, ["ingest", str(page)]).output.splitlines()
     assert [line for line in lines if line.startswith("skipped")] == [
         "skipped 8 files (3 .js, 3 .png, 2 .css): unsupported file type (supported: .docx, .epub, .htm, .html, "
-        ".markdown, .md, .odt, .pdf, .pptx, .rtf, .txt); -v lists them"]
+        ".markdown, .md, .mht, .mhtml, .odt, .pdf, .pptx, .rtf, .txt, .webarchive); -v lists them"]
     listed = [line for line in runner.invoke(cli, ["ingest", str(page), "-v"]).output.splitlines()
               if line.startswith("skipped")]
     assert len(listed) == 8 and listed[0].startswith(f"skipped {page}/Canal_files/a.css: unsupported file type")

@@ -126,7 +126,8 @@ def cli(ctx: click.Context, data_dir: Path | None, embedder: str | None, chroma_
 def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bool, verbose: bool):
     """Add files and folders to the index; no PATH means the bundled corpus.
 
-    It reads .txt, .md, .html, .pdf, .docx, .odt, .pptx, .rtf and .epub files; a folder's other files
+    It reads .txt, .md, .html (and pages saved whole: .mhtml, .webarchive), .pdf, .docx, .odt,
+    .pptx, .rtf and .epub files; a folder's other files
     are skipped with a line saying so (many of them, as a saved web page's images and scripts,
     are counted by type in one line). Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
