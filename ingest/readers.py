@@ -295,16 +295,23 @@ def joined_pages(pages: list[str]) -> JoinedPages:
         kept = "\n".join(line for i, line in enumerate(page) if i not in left_out).strip()
         if kept:
             kept_pages.append((number, kept))
-    text, starts = "", [-1] * len(pages)
-    for number, page in kept_pages:
-        runs_on = text and not ends_sentence(text[text.rfind("\n") + 1 :])
+    return _joined(kept_pages, len(pages), sentences_run_on=True, left_out=tuple(left_out_lines))
+
+
+def _joined(pages: list[tuple[int, str]], count: int, sentences_run_on: bool,
+            left_out: tuple[tuple[str, str], ...] = ()) -> JoinedPages:
+    """(number, text) of the pages of `count` that hold text, one after the other: by a blank line,
+    or, where `sentences_run_on` and the last line ends no sentence, by a line break."""
+    text, starts = "", [-1] * count
+    for number, page in pages:
+        runs_on = sentences_run_on and text and not ends_sentence(text[text.rfind("\n") + 1 :])
         text += "\n" if runs_on else "\n\n" if text else ""
         starts[number] = len(text)
         text += page
-    for number in range(len(pages) - 1, -1, -1):  # a page without text starts where the next one does
+    for number in range(count - 1, -1, -1):  # a page without text starts where the next one does
         if starts[number] < 0:
-            starts[number] = starts[number + 1] if number + 1 < len(pages) else len(text)
-    return JoinedPages(text, tuple(starts), tuple(left_out_lines))
+            starts[number] = starts[number + 1] if number + 1 < count else len(text)
+    return JoinedPages(text, tuple(starts), left_out)
 
 
 def _page_text(page) -> str:
@@ -411,10 +418,12 @@ def read_pptx(data: bytes) -> DecodedFile:
     except (BadZipFile, KeyError, ValueError) as exc:
         raise UnreadableFileError(f"not a readable PowerPoint file ({type(exc).__name__}: {exc}); "
                                   "an old .ppt or a password-protected file must be saved as .pptx first") from exc
-    text = "\n\n".join(slide for slide in slides if slide.strip())
-    if not text:
+    # Slides are pages (a citation names its slide); a slide's last bullet never runs on to the next.
+    joined = _joined([(number, slide) for number, slide in enumerate(slides) if slide.strip()], len(slides),
+                     sentences_run_on=False)
+    if not joined.text:
         raise UnreadableFileError("the PowerPoint file holds no text")
-    return DecodedFile(text, "utf-8", _hash(data), title)
+    return DecodedFile(joined.text, "utf-8", _hash(data), title, page_starts=joined.page_starts)
 
 
 def _slide_lines(slide):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from ingest.text import LANGUAGE_NAMES, shortened
 from store import Passage
@@ -123,10 +124,14 @@ class Citation:
 
     @property
     def place(self) -> str:
-        """Where the passage is in its file, for a reader to find it: "p. 3, chars 120–480"."""
-        pages = (f"p. {self.first_page}, " if self.last_page == self.first_page else
-                 f"pp. {self.first_page}–{self.last_page}, ") if self.first_page else ""
-        return f"{pages}chars {self.start}–{self.end}"
+        """Where the passage is in its file, for a reader to find it: "p. 3, chars 120–480", or a
+        deck's "slide 3, …"."""
+        if not self.first_page:
+            return f"chars {self.start}–{self.end}"
+        one, many = ("slide", "slides") if PurePath(self.source).suffix.lower() == ".pptx" else ("p.", "pp.")
+        pages = (f"{one} {self.first_page}" if self.last_page == self.first_page else
+                 f"{many} {self.first_page}–{self.last_page}")
+        return f"{pages}, chars {self.start}–{self.end}"
 
     @classmethod
     def from_passage(cls, rank: int, passage: Passage, answer_spans: tuple[Span, ...] = ()) -> Citation:

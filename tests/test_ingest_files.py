@@ -345,7 +345,9 @@ def test_a_powerpoint_deck_answers_from_its_bullets_tables_and_speaker_notes(tmp
 
     app, reason = ingest_review(tmp_path, app_factory, save_review, "old.pptx", b"\xd0\xcf\x11\xe0 an old .ppt")
     assert "saved as .pptx" in reason
-    assert "driven by the storage line" in app.ask("Why did revenue grow?").text
+    answer = app.ask("Why did revenue grow?")
+    assert "driven by the storage line" in answer.text
+    assert answer.citations[0].place == "slides 1–2, chars 0–214"  # the whole deck is one passage
     text = "\n".join(c.text for c, _ in sorted(app.store.iter_chunks(), key=lambda pair: pair[0].position))
     assert "Revenue by region\n| Region | Revenue |\n| Europe | 4.2 million euros |" in text
 
