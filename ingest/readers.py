@@ -389,9 +389,16 @@ def _odf_lines(container, bullet: str = ""):
     """The lines of an OpenDocument element's blocks (`read_odt`), a list's items after `bullet`."""
     for block in container.children:
         if block.tag in ("text:p", "text:h"):
+            # A footnote or endnote is printed apart from its sentence: it follows the paragraph here.
+            notes = block.get_elements("text:note")
+            if notes:
+                block = block.clone
+                for note in block.get_elements("text:note"):
+                    note.delete()
             line = str(block).strip()
             if line:
                 yield bullet + line
+            yield from (" ".join(str(note).split()) for note in notes)
         elif block.tag in ("text:list", "text:list-item", "text:list-header"):
             yield from _odf_lines(block, "- ")
         elif block.tag == "table:table":

@@ -280,13 +280,16 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
 
 
 def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
-    from odfdo import Document, Header, List, Paragraph, Table
+    from odfdo import Document, Header, List, Note, Paragraph, Table
 
     def save_review(folder: Path) -> None:
         document = Document("text")
         document.meta.title = "Quarterly review"
         document.body.append(Header(1, "Quarterly review"))
-        document.body.append(Paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line."))
+        paragraph = Paragraph("Revenue grew by twelve percent in the third quarter,")
+        paragraph.append(Note(note_class="footnote", note_id="n1", citation="1", body="Figures are unaudited."))
+        paragraph.append(" driven by the storage line.")
+        document.body.append(paragraph)
         document.body.append(List(["Hired 40 engineers for the Lyon office", "Opened a shop in Nantes"]))
         table = Table("Revenue", width=2, height=2)
         for cell, text in zip(("A1", "B1", "A2", "B2"), ("Region", "Revenue", "Europe", "4.2 million euros")):
@@ -298,7 +301,8 @@ def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_table
     assert "not a readable OpenDocument text" in reason
     [(chunk, _)] = app.store.document_chunks(["review"])
     assert chunk.text == ("Quarterly review\nRevenue grew by twelve percent in the third quarter, driven by the storage "
-                          "line.\n- Hired 40 engineers for the Lyon office\n- Opened a shop in Nantes\n"
+                          "line.\n1. Figures are unaudited.\n"  # a footnote after its paragraph, not inside its sentence
+                          "- Hired 40 engineers for the Lyon office\n- Opened a shop in Nantes\n"
                           "| Region | Revenue |\n| Europe | 4.2 million euros |")
 
 
