@@ -32,7 +32,8 @@ class DecodedFile:
     content_hash: str
     title: str = ""
     note: str = ""
-    # Where each page's text starts, page 1 first: a PDF's (a page without text starts where the next does).
+    # Where each page's text starts, page 1 first: a PDF's pages, a deck's slides (a page without text
+    # starts where the next does).
     page_starts: tuple[int, ...] = ()
     # (why, the line) of what the reader left out of the text: a PDF's running headers and page numbers.
     left_out: tuple[tuple[str, str], ...] = ()

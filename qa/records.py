@@ -119,7 +119,7 @@ class Citation:
     lang: str
     encoding: str = "utf-8"
     answer_spans: tuple[Span, ...] = ()
-    first_page: int = 0  # the PDF pages the passage lies on, from 1 as a viewer counts; 0 for a file without pages
+    first_page: int = 0  # the pages (a PDF's, a deck's slides) it lies on, from 1; 0 for a file without pages
     last_page: int = 0
 
     @property
@@ -156,7 +156,7 @@ class Citation:
 
     def to_json(self) -> dict:
         """The citation object of FORMAT.md; `encoding` only for files that are not UTF-8, `pages` only
-        for paged ones (PDFs)."""
+        for paged ones (PDFs, decks)."""
         out = {
             "rank": self.rank,
             "doc_id": self.doc_id,

@@ -22,7 +22,8 @@ class Chunk:
     # The text from `end` to the end of the next sentence, when that one is short and nothing
     # was cleaned out between: what a citation shows after the chunk ("" when nothing is).
     following: str = ""
-    # The pages of a PDF it lies on, counted from 1 as a viewer counts them; 0 for a file without pages.
+    # The pages it lies on (a PDF's, or a deck's slides), counted from 1 as a viewer counts them; 0 for a
+    # file without pages.
     first_page: int = 0
     last_page: int = 0
 
