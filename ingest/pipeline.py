@@ -132,7 +132,7 @@ class PreparedDocument:
 
 # Bumped whenever reading (HTML extraction), cleaning, sentence splitting or language detection changes
 # what chunks a file gives.
-PREPARATION_VERSION = 22
+PREPARATION_VERSION = 23
 # The widest sentence a citation shows after its chunk (see `Chunk.following`), in display width as
 # chunks are measured: as long as an answer may be.
 _LONGEST_FOLLOWING = 300

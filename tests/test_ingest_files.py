@@ -262,10 +262,25 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
     import docx
 
     def save_review(folder: Path) -> None:
+        from docx.opc.constants import RELATIONSHIP_TYPE
+        from docx.opc.packuri import PackURI
+        from docx.opc.part import Part
+        from docx.oxml import parse_xml
+
         document = docx.Document()
         document.core_properties.title = "Quarterly review"
         document.add_heading("Quarterly review", 1)
-        document.add_paragraph("Revenue grew by twelve percent in the third quarter, driven by the storage line.")
+        paragraph = document.add_paragraph("Revenue grew by twelve percent in the third quarter,")
+        # A footnote, as Word writes one (python-docx writes none): a reference in the run, its text in a part.
+        w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+        paragraph.add_run()._r.append(parse_xml(f'<w:footnoteReference {w} w:id="1"/>'))
+        paragraph.add_run(" driven by the storage line.")
+        notes = (f'<w:footnotes {w}><w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p>'
+                 '</w:footnote><w:footnote w:id="1"><w:p><w:r><w:footnoteRef/></w:r><w:r><w:t xml:space="preserve">'
+                 " Source: the finance team's ledger.</w:t></w:r></w:p></w:footnote></w:footnotes>")
+        document.part.relate_to(Part(PackURI("/word/footnotes.xml"), "application/vnd.openxmlformats-"
+                                     "officedocument.wordprocessingml.footnotes+xml", notes.encode(),
+                                     document.part.package), RELATIONSHIP_TYPE.FOOTNOTES)
         document.add_paragraph("Hired 40 engineers for the Lyon office", style="List Bullet")
         table = document.add_table(rows=3, cols=2)
         for cell, text in zip(table._cells, ["Region", "Revenue", "Europe", "4.2 million euros", "", ""]):
@@ -276,7 +291,9 @@ def test_a_word_document_answers_from_its_paragraphs_list_items_and_tables(tmp_p
     app, reason = ingest_review(tmp_path, app_factory, save_review, "old.docx", b"\xd0\xcf\x11\xe0 an old Word file")
     assert "saved as .docx" in reason
     assert "| Europe | 4.2 million euros |" in app.ask("What was the revenue in Europe?").text
-    assert "| Figures are unaudited |\n" in app.store.document_chunks(["review"])[0][0].text + "\n"
+    text = app.store.document_chunks(["review"])[0][0].text + "\n"
+    assert "| Figures are unaudited |\n" in text
+    assert "driven by the storage line.\n1. Source: the finance team's ledger.\n- Hired" in text
 
 
 def test_a_libreoffice_document_answers_from_its_paragraphs_list_items_and_tables(tmp_path, app_factory):
