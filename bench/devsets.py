@@ -138,10 +138,13 @@ def _print_to_pdf(text: str, path: Path, fonts: tuple[Path, Path]) -> None:
     from fpdf import FPDF
     from fpdf.enums import WrapMode
 
+    from ingest.text import text_width
+
     header = " ".join(text.strip().split("\n", 1)[0].split())[:80]
 
     def font_for(line: str) -> str:
-        return "chinese" if re.search(r"[\u3000-\u9fff\uff00-\uffef]", line) else "latin"
+        """The font with the line's characters: the Chinese one where a character is wide (`text_width`)."""
+        return "chinese" if text_width(line, 0, len(line)) > len(line) else "latin"
 
     class Printed(FPDF):
         def header(self):
@@ -162,8 +165,9 @@ def _print_to_pdf(text: str, path: Path, fonts: tuple[Path, Path]) -> None:
         if not line.strip():
             pdf.ln(3)
             continue
-        pdf.set_font(font_for(line), size=10.5)
-        pdf.multi_cell(0, 5.5, line.strip(), wrapmode=WrapMode.CHAR if font_for(line) == "chinese" else WrapMode.WORD,
+        font = font_for(line)
+        pdf.set_font(font, size=10.5)
+        pdf.multi_cell(0, 5.5, line.strip(), wrapmode=WrapMode.CHAR if font == "chinese" else WrapMode.WORD,
                        new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
 

@@ -286,11 +286,11 @@ def joined_pages(pages: list[str]) -> JoinedPages:
         left_out = set()
         for i in at_edge:
             key = _running_key(page[i])
+            names = any(c.isalpha() for c in key)  # without letters: a page number
             holds_number = "#" in key  # a page number, or a header that holds one: nobody's title
-            if not any(c.isalpha() for c in key) or (
-                    (holds_number or key in seen) and _runs(key, counts[key], len(lines))):
+            if not names or ((holds_number or key in seen) and _runs(key, counts[key], len(lines))):
                 left_out.add(i)
-                why = "running header or footer" if any(c.isalpha() for c in key) else "page number"
+                why = "running header or footer" if names else "page number"
                 left_out_lines.append((why, _DIGITS.sub("N", page[i].strip())))  # one line, whatever its page
             seen.add(key)
         kept = "\n".join(line for i, line in enumerate(page) if i not in left_out).strip()

@@ -342,8 +342,10 @@ def in_column(text: str, width: int) -> str:
     """`text` padded with spaces to `width` display columns (`text_width`), or cut to them with "…"."""
     if text_width(text, 0, len(text)) > width:
         kept = used = 0  # the longest head that leaves a column for the "…", measured once
-        while kept < len(text) and used + text_width(text, kept, kept + 1) <= width - 1:
+        while kept < len(text):
             used += text_width(text, kept, kept + 1)
+            if used > width - 1:
+                break
             kept += 1
         text = text[:kept] + "…"
     return text + " " * (width - text_width(text, 0, len(text)))

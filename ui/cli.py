@@ -127,9 +127,9 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, prune: bo
     """Add files and folders to the index; no PATH means the bundled corpus.
 
     It reads .txt, .md, .html (and pages saved whole: .mhtml, .webarchive), .pdf, .docx, .odt,
-    .pptx, .rtf and .epub files; a folder's other files
-    are skipped with a line saying so (many of them, as a saved web page's images and scripts,
-    are counted by type in one line). Unchanged files are skipped and renamed ones keep their vectors, so running it again
+    .pptx, .rtf and .epub files; a folder's other files are skipped with a line saying so (many
+    of them, as a saved web page's images and scripts, are counted by type in one line).
+    Unchanged files are skipped and renamed ones keep their vectors, so running it again
     only embeds what changed. Boilerplate (comment widgets, share lines, related-links
     lists, repeated blocks) is left out of chunks. A file that is not UTF-8 is decoded as
     detected; one that is UTF-8 but for a few bytes gets a note saying how to mend it.
